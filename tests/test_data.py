@@ -1,0 +1,373 @@
+"""Data loading: fixtures, the real XTREME/GLUE/ANLI files in ../shared/data, hub, and errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from xscale import data
+from xscale.data import FIXTURES, HUB, available_languages, load_examples, resolve_root
+from xscale.errors import XScaleError
+from xscale.tasks.registry import NLI_LABELS, TASKS, XNLI_LANGUAGES, get_task
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+shared_data = pytest.mark.skipif(
+    not SHARED.exists(), reason="../shared/data not present (real XTREME files); CI always has it"
+)
+
+XNLI = get_task("xnli")
+PAWSX = get_task("pawsx")
+MNLI = get_task("mnli")
+ANLI = get_task("anli")
+SST2 = get_task("sst2")
+FIXTURE_LANGS = {"xnli": ["en", "de", "es", "fr", "zh"], "pawsx": ["en", "de", "es", "fr"]}
+
+
+def row_index(example) -> int:
+    return int(example.guid.rsplit("-", 1)[1])
+
+
+def pairs(examples) -> set[tuple[str, str]]:
+    return {(e.fields["text_a"], e.fields["text_b"]) for e in examples}
+
+
+# --- registry ---------------------------------------------------------------------------------
+def test_registry_tasks():
+    assert set(TASKS) >= {"mnli", "anli", "sst2", "xnli", "pawsx"}
+    assert XNLI.languages[0] == "en" and len(XNLI.languages) == 15 == len(set(XNLI.languages))
+    assert set(PAWSX.languages) == {"en", "de", "es", "fr", "ja", "ko", "zh"}
+    assert SST2.format == "single_classification" and SST2.labels == ("0", "1")
+    assert {t.metric for t in TASKS.values()} == {"accuracy"}
+    assert "target" in XNLI.roles and "intermediate" in MNLI.roles
+    assert ANLI.hub.splits == {"train": "train_r1", "dev": "dev_r1", "test": "test_r1"}
+
+
+def test_unknown_task_names_it_and_known_ones():
+    with pytest.raises(XScaleError, match=r"unknown task 'xnlii'.*mnli.*xnli"):
+        get_task("xnlii")
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+def test_resolve_root():
+    assert resolve_root(FIXTURES) == data.FIXTURES_DIR and data.FIXTURES_DIR.is_dir()
+    assert resolve_root(HUB) == HUB
+    assert resolve_root(str(REPO)) == REPO
+    with pytest.raises(XScaleError, match="no-such-folder"):
+        resolve_root(REPO / "no-such-folder")
+
+
+@pytest.mark.parametrize(
+    "task, sizes",
+    [
+        (XNLI, {"train": 800, "dev": 150, "test": 250}),
+        (PAWSX, {"train": 600, "dev": 150, "test": 250}),
+    ],
+)
+def test_fixture_target_tasks_are_parallel_and_balanced(task, sizes):
+    for split, n in sizes.items():
+        langs = available_languages(task, FIXTURES, split)
+        assert langs == FIXTURE_LANGS[task.name]
+        by_lang = {lang: load_examples(task, split, lang, FIXTURES) for lang in langs}
+        en = by_lang["en"]
+        assert len(en) == n
+        counts = Counter(e.fields["label"] for e in en)
+        assert set(counts) == set(task.labels)
+        assert min(counts.values()) >= n // len(task.labels) - 1
+        for lang, exs in by_lang.items():
+            assert [e.lang for e in exs] == [lang] * n
+            assert [row_index(e) for e in exs] == list(range(n))
+            assert [e.fields["label"] for e in exs] == [e.fields["label"] for e in en]
+            if lang in ("es", "fr"):  # a translation: other words, the same people
+                names = 0
+                for x, y in zip(en, exs):
+                    assert x.fields["text_a"] != y.fields["text_a"]
+                    for text in (y.fields["text_a"], y.fields["text_b"]):
+                        for name in re.findall(r"(?<=\s)[A-Z][a-z]+", text):
+                            names += 1
+                            assert name in x.fields["text_a"] + x.fields["text_b"], (x, y)
+                assert names >= n // 20
+
+
+def test_fixture_intermediate_tasks():
+    sizes = [(MNLI, "train", 800), (MNLI, "dev", 200), (ANLI, "train", 500), (ANLI, "dev", 150)]
+    sizes += [(SST2, "train", 600), (SST2, "dev", 150)]
+    for task, split, n in sizes:
+        assert available_languages(task, FIXTURES, split) == ["en"]
+        exs = load_examples(task, split, "en", FIXTURES)
+        assert len(exs) == n, (task.name, split)
+        assert set(Counter(e.fields["label"] for e in exs)) == set(task.labels)
+        keys = {"text", "label"} if task is SST2 else {"text_a", "text_b", "label"}
+        assert all(set(e.fields) == keys and all(e.fields.values()) for e in exs)
+    assert available_languages(MNLI, FIXTURES, "test") == []
+    # XNLI's English train set and MNLI share no pair; no fixture NLI dev/test pair is trained on
+    xnli_train = pairs(load_examples(XNLI, "train", "en", FIXTURES))
+    assert not xnli_train & pairs(load_examples(MNLI, "train", "en", FIXTURES))
+    assert not xnli_train & pairs(load_examples(XNLI, "test", "en", FIXTURES))
+
+
+def test_fixture_limit_keeps_the_first_examples():
+    full = load_examples(XNLI, "dev", "de", FIXTURES)
+    assert load_examples(XNLI, "dev", "de", FIXTURES, limit=7) == full[:7]
+
+
+def test_fixture_pretrain_text_is_parallel_and_fills_a_2000_vocab(tmp_path):
+    files = [data.FIXTURES_DIR / "pretrain" / f"{lang}.txt" for lang in FIXTURE_LANGS["xnli"]]
+    counts = [len(f.read_text(encoding="utf-8").split("\n")) - 1 for f in files]
+    assert counts == [3000] * 5
+    from tokenizers.implementations import SentencePieceUnigramTokenizer
+
+    tok = SentencePieceUnigramTokenizer()
+    special = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    tok.train([str(f) for f in files], 2000, special_tokens=special, unk_token="<unk>")
+    assert tok.get_vocab_size() == 2000
+
+
+def test_fixtures_are_what_the_generator_writes_and_small(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location(
+        "make_fixtures", REPO / "scripts/make_fixtures.py"
+    )
+    gen = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "make_fixtures", gen)  # dataclasses look their module up
+    spec.loader.exec_module(gen)
+    gen.main(["--out", str(tmp_path), "--seed", "0"])
+    shipped = {
+        p.relative_to(data.FIXTURES_DIR) for p in data.FIXTURES_DIR.rglob("*") if p.is_file()
+    }
+    made = {p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()}
+    assert shipped == made
+    for rel in made:
+        assert (tmp_path / rel).read_bytes() == (data.FIXTURES_DIR / rel).read_bytes(), rel
+    assert sum((tmp_path / rel).stat().st_size for rel in made) < 3_000_000
+    gen.main(["--out", str(tmp_path / "other"), "--seed", "1"])
+    other = (tmp_path / "other/xtreme/xnli/dev-en.tsv").read_bytes()
+    assert other != (tmp_path / "xtreme/xnli/dev-en.tsv").read_bytes()
+
+
+# --- the real files in ../shared/data -------------------------------------------------------
+@shared_data
+def test_real_xnli_row_index_split():
+    langs = available_languages(XNLI, SHARED, "dev")
+    assert langs == ["en", "de", "es", "fr", "zh"]
+    assert available_languages(XNLI, SHARED, "train") == langs
+    sizes = {"train": 1494, "dev": 249, "test": 747}  # 2490 rows: buckets 0-5 / 6 / 7-9
+    assert sum(sizes.values()) == 2490
+    split_rows = {}
+    for split, n in sizes.items():
+        by_lang = {lang: load_examples(XNLI, split, lang, SHARED) for lang in langs}
+        en = by_lang["en"]
+        assert len(en) == n
+        assert {e.fields["label"] for e in en} == set(NLI_LABELS)
+        split_rows[split] = {row_index(e) for e in en}
+        assert {i % 10 for i in split_rows[split]} == set(data.BUCKETS[split])
+        for exs in by_lang.values():  # parallel: same rows and labels in every language
+            assert [row_index(e) for e in exs] == [row_index(e) for e in en]
+            assert [e.fields["label"] for e in exs] == [e.fields["label"] for e in en]
+        assert by_lang["zh"][0].fields["text_a"] != en[0].fields["text_a"]
+    assert not split_rows["train"] & split_rows["test"]
+    assert not split_rows["train"] & split_rows["dev"]
+    assert len(set.union(*split_rows.values())) == 2490
+    train, test = (load_examples(XNLI, s, "en", SHARED) for s in ("train", "test"))
+    assert not pairs(train) & pairs(test)
+    assert "Mama" in train[0].fields["text_a"] and train[0].fields["label"] == "neutral"
+
+
+@shared_data
+def test_real_pawsx_row_index_split():
+    assert available_languages(PAWSX, SHARED, "test") == ["en", "de", "es", "fr"]
+    for split, n in {"train": 1200, "dev": 200, "test": 600}.items():
+        for lang in ("en", "fr"):
+            exs = load_examples(PAWSX, split, lang, SHARED)
+            assert len(exs) == n
+            assert {e.fields["label"] for e in exs} == {"0", "1"}
+            assert not any(e.fields["text_b"].endswith("\r") for e in exs)
+
+
+@shared_data
+def test_real_anli_csv_with_quoted_newlines_is_the_dev_split():
+    raw = (SHARED / "intermediate/anli/ANLI_analysis_r1_dev.csv").read_text(encoding="utf-8")
+    assert raw.count("\n") > 1001  # some records span several lines
+    assert available_languages(ANLI, SHARED, "dev") == ["en"]
+    assert available_languages(ANLI, SHARED, "train") == []
+    exs = load_examples(ANLI, "dev", "en", SHARED)
+    assert len(exs) == 1000
+    assert Counter(e.fields["label"] for e in exs) == {
+        "entailment": 334,
+        "contradiction": 333,
+        "neutral": 333,
+    }
+    assert exs[0].fields["text_a"].startswith("Linguistics is the scientific study")
+    with pytest.raises(XScaleError, match=r"anli.*R1/train\.jsonl"):
+        load_examples(ANLI, "train", "en", SHARED)
+
+
+@shared_data
+def test_real_sst2_text_label_header():
+    exs = load_examples(SST2, "dev", "en", SHARED)
+    assert len(exs) == 872
+    assert Counter(e.fields["label"] for e in exs) == {"1": 444, "0": 428}
+    assert exs[0].fields == {"text": "it 's a charming and often affecting journey .", "label": "1"}
+
+
+@shared_data
+def test_real_language_missing_from_root_names_available_ones():
+    assert "ar" in XNLI_LANGUAGES
+    with pytest.raises(XScaleError, match=r"'ar'.*dev-ar\.tsv.*available: en, de, es, fr, zh"):
+        load_examples(XNLI, "test", "ar", SHARED)
+
+
+# --- local layouts and their errors -------------------------------------------------------
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def xnli_rows(n: int) -> str:
+    return "".join(f"p{i}\th{i}\t{NLI_LABELS[i % 3]}\r\n" for i in range(n))
+
+
+def test_row_index_split_on_a_dev_only_folder(tmp_path):
+    write(tmp_path / "xtreme/xnli/dev-en.tsv", xnli_rows(25))
+    write(tmp_path / "xtreme/xnli/dev-sw.tsv", xnli_rows(25))
+    assert available_languages(XNLI, tmp_path, "test") == ["en", "sw"]
+    got = {
+        s: [e.fields["text_a"] for e in load_examples(XNLI, s, "sw", tmp_path)] for s in data.SPLITS
+    }
+    assert got["dev"] == ["p6", "p16"]
+    assert got["test"] == ["p7", "p8", "p9", "p17", "p18", "p19"]
+    assert got["train"] == [f"p{i}" for i in range(25) if i % 10 < 6]
+    assert load_examples(XNLI, "dev", "en", tmp_path)[0].fields["label"] == NLI_LABELS[0]
+
+
+def test_full_split_files_are_used_as_they_are(tmp_path):
+    write(tmp_path / "xtreme/xnli/train-en.tsv", xnli_rows(4))
+    write(tmp_path / "xtreme/xnli/dev-de.tsv", xnli_rows(12))
+    write(tmp_path / "xtreme/xnli/test-de.tsv", xnli_rows(3))
+    assert len(load_examples(XNLI, "dev", "de", tmp_path)) == 12
+    assert len(load_examples(XNLI, "test", "de", tmp_path)) == 3
+    assert available_languages(XNLI, tmp_path, "train") == ["en"]
+    with pytest.raises(XScaleError, match=r"no train data for language 'de'.*available: en"):
+        load_examples(XNLI, "train", "de", tmp_path)
+
+
+def test_pawsx_line_separator_inside_text_is_not_a_row_break(tmp_path):
+    text = "Erste Zeile\u2028zweite Zeile\tEin Satz\t1\nA\tB\t0\n"
+    write(tmp_path / "xtreme/pawsx/train-ko.tsv", text)
+    write(tmp_path / "xtreme/pawsx/test-ko.tsv", text)
+    exs = load_examples(PAWSX, "train", "ko", tmp_path)
+    assert [e.fields["label"] for e in exs] == ["1", "0"]
+    assert exs[0].fields["text_a"] == "Erste Zeile\u2028zweite Zeile"
+
+
+def test_malformed_rows_name_file_and_line(tmp_path):
+    bad = write(tmp_path / "xtreme/xnli/dev-en.tsv", "a\tb\tneutral\n\nc\td\n")
+    with pytest.raises(XScaleError) as err:
+        load_examples(XNLI, "test", "en", tmp_path)  # every row is checked, whatever the split
+    assert f"{bad}:3" in str(err.value) and "expected 3" in str(err.value)
+    write(tmp_path / "xtreme/pawsx/dev-en.tsv", "a\tb\t1\nc\td\tyes\n")
+    with pytest.raises(XScaleError, match=r"dev-en\.tsv:2: unknown label 'yes'.*pawsx"):
+        load_examples(PAWSX, "train", "en", tmp_path)
+
+
+def test_malformed_intermediate_files(tmp_path):
+    header = "index\tsentence1\tsentence2\tgold_label\n"
+    write(tmp_path / "intermediate/mnli/train.tsv", header + '0\t"a\tb\tneutral\n1\tc\td\n')
+    with pytest.raises(
+        XScaleError, match=r"train\.tsv:3: expected 4 tab-separated columns, found 3"
+    ):
+        load_examples(MNLI, "train", "en", tmp_path)
+    write(
+        tmp_path / "intermediate/mnli/dev_matched.tsv",
+        header + '0\t"a\tb "x\tneutral\n1\tc\td\t-\n',
+    )
+    exs = load_examples(MNLI, "dev", "en", tmp_path)  # quotes are text; "-" rows are skipped
+    assert [e.fields for e in exs] == [{"text_a": '"a', "text_b": 'b "x', "label": "neutral"}]
+    write(tmp_path / "intermediate/mnli/dev_mismatched.tsv", "sentence1\tsentence2\tlabel\n")
+    with pytest.raises(
+        XScaleError, match=r"dev_mismatched\.tsv:1: header lacks column\(s\) gold_label"
+    ):
+        load_examples(MNLI, "test", "en", tmp_path)
+    rec = {"uid": "u", "context": "c", "hypothesis": "h", "label": "e"}
+    write(
+        tmp_path / "intermediate/anli/R1/dev.jsonl",
+        json.dumps(rec) + "\n" + json.dumps(rec | {"label": "x"}),
+    )
+    with pytest.raises(XScaleError, match=r"dev\.jsonl:2: unknown label 'x'"):
+        load_examples(ANLI, "dev", "en", tmp_path)
+    write(tmp_path / "intermediate/sst2/train.tsv", "text\tlabel\ngood .\t1\nbad .\t0\nmeh\t2\n")
+    with pytest.raises(XScaleError, match=r"train\.tsv:4: unknown label '2'"):
+        load_examples(SST2, "train", "en", tmp_path)
+
+
+def test_missing_file_names_path_and_task(tmp_path):
+    (tmp_path / "intermediate/sst2").mkdir(parents=True)
+    with pytest.raises(XScaleError, match=r"task sst2: missing data file .*sst2/dev\.tsv"):
+        load_examples(SST2, "dev", "en", tmp_path)
+    with pytest.raises(XScaleError, match=r"task xnli: missing data file .*xnli/dev-en\.tsv"):
+        load_examples(XNLI, "dev", "en", tmp_path)
+    assert available_languages(XNLI, tmp_path, "dev") == []
+
+
+def test_unknown_language_and_split():
+    with pytest.raises(XScaleError, match=r"task xnli has no language 'xx'; its languages: en, ar"):
+        load_examples(XNLI, "dev", "xx", FIXTURES)
+    with pytest.raises(XScaleError, match=r"task sst2 has no language 'de'"):
+        load_examples(SST2, "dev", "de", FIXTURES)
+    with pytest.raises(XScaleError, match=r"unknown split 'validation'"):
+        load_examples(XNLI, "validation", "en", FIXTURES)
+
+
+# --- hub ----------------------------------------------------------------------------------------
+def test_hub_maps_columns_and_int_labels(monkeypatch):
+    import datasets
+
+    calls = []
+
+    def fake_load_dataset(path, name=None, split=None):
+        calls.append((path, name, split))
+        return [
+            {"premise": "P0", "hypothesis": "H0", "label": 2},
+            {"premise": "P1", "hypothesis": "H1", "label": 0},
+        ]
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    exs = load_examples(XNLI, "dev", "de", HUB, limit=5)
+    assert calls == [("facebook/xnli", "de", "validation[:5]")]
+    assert [e.fields for e in exs] == [
+        {"text_a": "P0", "text_b": "H0", "label": "contradiction"},
+        {"text_a": "P1", "text_b": "H1", "label": "entailment"},
+    ]
+    assert {e.lang for e in exs} == {"de"}
+    load_examples(ANLI, "train", "en", HUB)
+    assert calls[-1] == ("facebook/anli", None, "train_r1")
+    assert available_languages(PAWSX, HUB, "test") == list(PAWSX.languages)
+
+
+def test_hub_rejects_hidden_test_labels(monkeypatch):
+    import datasets
+
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: [{"sentence": "s", "label": -1}])
+    with pytest.raises(XScaleError, match=r"label -1 is not a gold label"):
+        load_examples(SST2, "dev", "en", HUB)
+
+
+def test_hub_failure_is_one_line_naming_the_dataset(monkeypatch):
+    import datasets
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'google-research-datasets/paws-x'\n(offline mode)")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(XScaleError) as err:
+        load_examples(PAWSX, "train", "fr", HUB)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "google-research-datasets/paws-x (fr)" in msg and "ConnectionError" in msg
+    assert "local folder in XTREME download layout" in msg
