@@ -1,0 +1,106 @@
+"""Stages: the unit of work, its key, its output folder and its completion marker.
+
+A stage's key is a hash of its canonical spec and its parent's key, so the same work always lands
+in the same folder `<output_dir>/stages/<key>/`, and the folder counts as complete only once
+`COMPLETE` (written last) exists. Layout of a stage folder:
+
+    spec.json      the spec that produced it (with the parent key)
+    model/         a from_pretrained directory (encoder + tokenizer) for the next stage
+    ckpt/          DeepSpeed checkpoints while it runs (removed when complete)
+    result.json    metrics and timings
+    COMPLETE       written last
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from xscale.config import PhaseConfig, PretrainConfig, Strict
+
+MARKER = "COMPLETE"
+
+
+class StageSpec(Strict):
+    kind: Literal["pretrain", "intermediate", "target"]
+    model: str  # size name
+    model_path: str | None = None
+    task: str | None = None  # the task this stage trains (None for pretrain; a mixture's name)
+    mixture: tuple[str, ...] | None = None  # the tasks of a multi-task intermediate stage
+    mixture_cap: int | None = None  # examples per task in a mixture (proportional, capped)
+    intermediate_task: str = "none"  # the chain's intermediate task, logged as a param
+    target_task: str | None = None
+    train_languages: str = "en"
+    eval_languages: tuple[str, ...] | None = None
+    seed: int = 0
+    hparams: PhaseConfig | PretrainConfig = Field(default_factory=PhaseConfig)
+    data_root: str = "hub"  # where this stage's task data (or pretrain text) comes from
+    deepspeed_config: str
+    parent: str | None = None  # key of the stage whose model this one starts from
+
+    def canonical(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def key(self) -> str:
+        digest = hashlib.sha256(self.canonical().encode()).hexdigest()[:16]
+        return f"{self.kind[:3]}-{self.model}-{digest}"
+
+    def root_for(self, task: str) -> str:
+        return self.data_root
+
+    @property
+    def label(self) -> str:
+        if self.kind == "pretrain":
+            return f"pretrain {self.model} seed{self.seed}"
+        if self.kind == "intermediate":
+            return f"intermediate {self.task} {self.model} seed{self.seed}"
+        return (
+            f"target {self.task} <- {self.intermediate_task} {self.model} "
+            f"[{self.train_languages}] seed{self.seed}"
+        )
+
+
+def stage_dir(output_dir: Path, spec: StageSpec) -> Path:
+    return Path(output_dir) / "stages" / spec.key
+
+
+def is_complete(path: Path) -> bool:
+    return (path / MARKER).is_file()
+
+
+def mark_complete(path: Path, result: dict) -> None:
+    """Write the result, then the marker, last and atomically."""
+    (path / "result.json").write_text(json.dumps(result, indent=2, sort_keys=True))
+    tmp = path / (MARKER + ".tmp")
+    tmp.write_text("ok\n")
+    tmp.replace(path / MARKER)
+
+
+def read_result(path: Path) -> dict:
+    return json.loads((path / "result.json").read_text())
+
+
+def run_params(spec: StageSpec, model_params: int, zero_stage: int) -> dict:
+    """The params every stage run carries, with the same names across stages."""
+    hp = spec.hparams
+    return {
+        "model_size": spec.model,
+        "model_params": model_params,
+        "intermediate_task": spec.intermediate_task,
+        "target_task": spec.target_task or "none",
+        "train_languages": spec.train_languages,
+        "seed": spec.seed,
+        "learning_rate": hp.learning_rate,
+        "batch_size": hp.batch_size,
+        "epochs": hp.epochs,
+        "max_steps": hp.max_steps,
+        "zero_stage": zero_stage,
+        "stage_kind": spec.kind,
+        "stage_task": spec.task or "none",
+        "deepspeed_config": spec.deepspeed_config,
+    }

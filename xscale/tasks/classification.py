@@ -1,0 +1,64 @@
+"""Sentence-pair and single-sentence classification (MNLI, ANLI, SST-2, XNLI, PAWS-X, ...).
+
+example -> feature: the text (or pair, encoded as XLM-R does: <s> a </s></s> b </s>) truncated to
+max_length, and the label's index in `task.labels`; feature -> batch: right-padded tensors;
+logits -> prediction: argmax; score: accuracy in 0-100 (XTREME's convention).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from xscale.errors import XScaleError
+from xscale.model import ClassificationHead
+from xscale.tasks.base import Example, Task
+
+
+class ClassificationFormat:
+    name = "classification"
+
+    def featurize(self, task: Task, examples: list[Example], tokenizer, max_length: int):
+        label_index = {label: i for i, label in enumerate(task.labels)}
+        pair = task.format == "pair_classification"
+        if pair:
+            texts = ([e.fields["text_a"] for e in examples], [e.fields["text_b"] for e in examples])
+        else:
+            texts = ([e.fields["text"] for e in examples],)
+        enc = tokenizer(*texts, truncation=True, max_length=max_length)
+        features = []
+        for i, ex in enumerate(examples):
+            label = ex.fields["label"]
+            if label not in label_index:
+                raise XScaleError(
+                    f"{task.name}: example {ex.guid} has label {label!r}, not one of {task.labels}"
+                )
+            features.append({"input_ids": enc["input_ids"][i], "label": label_index[label]})
+        return features
+
+    def collate(self, features: list[dict], pad_id: int) -> dict:
+        width = max(len(f["input_ids"]) for f in features)
+        ids = torch.full((len(features), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(features), width), dtype=torch.long)
+        for i, f in enumerate(features):
+            n = len(f["input_ids"])
+            ids[i, :n] = torch.tensor(f["input_ids"])
+            mask[i, :n] = 1
+        labels = torch.tensor([f["label"] for f in features], dtype=torch.long)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+    def make_head(self, task: Task, hidden_size: int):
+        return ClassificationHead(hidden_size, len(task.labels))
+
+    @staticmethod
+    def loss(logits: torch.Tensor, batch: dict) -> torch.Tensor:
+        return F.cross_entropy(logits.float(), batch["labels"])
+
+    def predict(self, logits: torch.Tensor, batch: dict) -> list[int]:
+        return logits.argmax(dim=-1).tolist()
+
+    def score(self, task: Task, predictions: list[int], features: list[dict]) -> dict[str, float]:
+        if not features:
+            return {}
+        correct = sum(int(p == f["label"]) for p, f in zip(predictions, features, strict=True))
+        return {"accuracy": 100.0 * correct / len(features)}
