@@ -86,7 +86,6 @@ def cmd_run(args) -> int:
         if "model" not in over or "target_task" not in over:
             raise XScaleError("run: give --config FILE, or at least --model and --target")
         cfg = parse(TrialConfig, over, "command line")
-    quiet_environment()
     results = run_trial(cfg, Path(args.output_dir), args.tracking_uri, args.experiment)
     target = results.get("target", {})
     print(f"done: {len(results)} stages; target metrics in {args.output_dir}")
@@ -149,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.func not in (cmd_sizes, cmd_tasks):
+        quiet_environment()
     try:
         return int(args.func(args) or 0)
     except XScaleError as e:

@@ -73,14 +73,24 @@ def _ds_config(spec: StageSpec, micro_batch: int) -> dict:
     )
 
 
-def run_stage(spec: StageSpec, output_dir: Path, tracking: TrackingInfo) -> dict:
-    """Run `spec` unless its folder is already complete; returns its result."""
+def run_stage(
+    spec: StageSpec,
+    output_dir: Path,
+    tracking: TrackingInfo,
+    report=None,
+    eval_rounds: int = 1,
+) -> dict:
+    """Run `spec` unless its folder is already complete; returns its result.
+
+    `report(metrics)`, when given, receives the English dev metrics `eval_rounds` times during
+    training (Ray Tune's ASHA stops unpromising stages on them)."""
     from xscale.stages import read_result
 
     out = stage_dir(output_dir, spec)
     if is_complete(out):
         return read_result(out)
     out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
     init_distributed()
     rank, world = rank_world()
     if rank == 0:
@@ -97,13 +107,17 @@ def run_stage(spec: StageSpec, output_dir: Path, tracking: TrackingInfo) -> dict
 
             result = run_pretrain(spec, out, tracker, run_id)
         else:
-            result = run_finetune(spec, output_dir, out, tracker, run_id)
-    except BaseException:
+            result = run_finetune(spec, output_dir, out, tracker, run_id, report, eval_rounds)
+    except BaseException as e:
+        if rank == 0:
+            (out / "error.txt").write_text(f"{type(e).__name__}: {e}\n")
         if tracker is not None:
             tracker.finish(run_id, "FAILED")
         raise
     if rank == 0:
         result["mlflow_run_id"] = run_id
+        result["stage_seconds"] = time.perf_counter() - t0
+        (out / "error.txt").unlink(missing_ok=True)
         shutil.rmtree(out / "ckpt", ignore_errors=True)
         mark_complete(out, result)
         tracker.log_artifact(run_id, out / "result.json")
@@ -122,7 +136,9 @@ def eval_languages(spec: StageSpec, task) -> list[str]:
     return [lang for lang in spec.eval_languages if lang in have]
 
 
-def run_finetune(spec: StageSpec, output_dir: Path, out: Path, tracker, run_id) -> dict:
+def run_finetune(
+    spec: StageSpec, output_dir: Path, out: Path, tracker, run_id, report=None, eval_rounds=1
+) -> dict:
     hp = spec.hparams
     task = get_task(spec.task)
     fmt = get_format(task)
@@ -161,13 +177,26 @@ def run_finetune(spec: StageSpec, output_dir: Path, out: Path, tracker, run_id) 
         if tracker is not None:
             tracker.log_metrics(run_id, {"train.loss": loss, "train.examples_per_s": eps}, step)
 
-    res = train(engine, train_feats, collate, hp, spec.seed, out / "ckpt", log)
-
-    metrics: dict[str, float] = {"train.examples_per_s": res.examples_per_s}
     dev_ex = load_split(task, "dev", "en", root, hp.max_eval_examples)
     dev_feats = fmt.featurize(task, dev_ex, tokenizer, hp.max_length)
-    dev_pred = predict(engine, dev_feats, collate, fmt.predict, hp.batch_size * 2)
-    dev_scores = fmt.score(task, dev_pred, dev_feats)
+
+    def dev_eval() -> dict[str, float]:
+        pred = predict(engine, dev_feats, collate, fmt.predict, hp.batch_size * 2)
+        return fmt.score(task, pred, dev_feats)
+
+    rounds = {round(total * (i + 1) / eval_rounds) for i in range(max(1, eval_rounds) - 1)}
+
+    def on_step(step: int, total_steps: int) -> None:
+        if report is not None and step in rounds:
+            scores = dev_eval()
+            report({"dev.score": scores[task.metric], "step": step})
+            if tracker is not None:
+                tracker.log_metrics(run_id, {"dev.score": scores[task.metric]}, step)
+
+    res = train(engine, train_feats, collate, hp, spec.seed, out / "ckpt", log, on_step)
+
+    metrics: dict[str, float] = {"train.examples_per_s": res.examples_per_s}
+    dev_scores = dev_eval()
     metrics.update({f"dev.{k}": v for k, v in dev_scores.items()})
     metrics["dev.score"] = dev_scores[task.metric]
     say(label, f"English dev {task.metric} {dev_scores[task.metric]:.2f}")

@@ -135,8 +135,12 @@ def train(
     seed: int,
     ckpt_dir: Path | None,
     log: Callable[[int, int, float, float], None],
+    on_step: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
-    """Run the phase's steps on `engine`; resumes from `ckpt_dir` when it holds a checkpoint."""
+    """Run the phase's steps on `engine`; resumes from `ckpt_dir` when it holds a checkpoint.
+
+    `log(step, total, loss, examples_per_s)` is called every `hp.log_every` steps and
+    `on_step(step, total)` after every step (e.g. for intermediate evaluation and reports)."""
     rank, world = rank_world()
     per_epoch, total = plan_steps(len(features), hp)
     start = 0
@@ -164,6 +168,8 @@ def train(
             log(done, total, loss_value, seen / max(1e-9, time.perf_counter() - t0))
         if ckpt_dir is not None and hp.checkpoint_every and done % hp.checkpoint_every == 0:
             save_checkpoint(engine, ckpt_dir, done)
+        if on_step is not None:
+            on_step(done, total)
     seconds = time.perf_counter() - t0
     return TrainResult(total, start, loss_value, seconds, seen / max(1e-9, seconds))
 

@@ -1,0 +1,225 @@
+"""expand(): a sweep -> a graph of stage groups. Pure: no I/O, no Ray, no MLflow.
+
+A *group* is one node of the study: (kind, size, task, seed, training-language mode, parent
+group) with the phase's hyperparameters, fixed or as a search space. A group with fixed
+hyperparameters is exactly one stage; a grid group is one stage per grid point; an Optuna group
+gets its stages from the sampler when it runs. After a group runs, the stage with the best English
+dev metric is *selected*, and the group's children start from that stage's model.
+
+Keys: a group's key hashes its canonical template, its search space and its parent's group key;
+a stage's key hashes its concrete spec, which includes the parent *stage* key (see stages.py).
+Because an intermediate group does not depend on the target task, every target task that needs
+it shares it: it exists once in the graph and trains once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from xscale.config import PhaseConfig, PretrainConfig
+from xscale.sizes import get_size
+from xscale.stages import StageSpec
+from xscale.sweep_config import SearchSpace, SweepConfig
+
+# Training-set sizes of the hub datasets (English train split), for cost estimates in plans.
+NOMINAL_TRAIN_SIZE = {
+    "mnli": 392_702,
+    "anli": 16_946,
+    "qqp": 363_846,
+    "sst2": 67_349,
+    "squad": 87_599,
+    "squad2": 130_319,
+    "hellaswag": 39_905,
+    "csqa": 9_741,
+    "cosmosqa": 25_262,
+    "ccg": 38_015,
+    "xnli": 392_702,
+    "pawsx": 49_401,
+    "udpos": 21_253,
+    "panx": 20_000,
+    "xquad": 87_599,
+    "mlqa": 87_599,
+    "tydiqa": 3_696,
+    "xcopa": 400,
+    "bucc": 0,
+    "tatoeba": 0,
+}
+PRETRAIN_NOMINAL = 15_000
+
+
+def nominal_train_size(task: str, root: str) -> int:
+    return NOMINAL_TRAIN_SIZE.get(task, 10_000)
+
+
+@dataclass(frozen=True)
+class Group:
+    key: str
+    kind: str
+    depth: int
+    parent: str | None  # parent group key
+    base: dict[str, Any]  # StageSpec fields except hparams/parent
+    fixed: dict[str, Any]  # fixed hyperparameters (only those the sweep sets)
+    space: dict[str, SearchSpace]  # searched hyperparameters (empty: nothing searched)
+    samples: tuple[dict[str, Any], ...]  # grid points; () for an Optuna group
+    resources: dict[str, Any]  # cpus, gpus, workers per stage
+    cost: float  # estimated compute of one stage (relative units), for ordering
+
+    @property
+    def searched(self) -> bool:
+        return bool(self.space)
+
+    @property
+    def optuna(self) -> bool:
+        return self.searched and not self.samples
+
+    @property
+    def label(self) -> str:
+        b = self.base
+        if self.kind == "pretrain":
+            return f"pretrain {b['model']}"
+        if self.kind == "intermediate":
+            return f"intermediate {b['task']} {b['model']} seed{b['seed']}"
+        return (
+            f"target {b['task']} <- {b['intermediate_task']} {b['model']} "
+            f"[{b['train_languages']}] seed{b['seed']}"
+        )
+
+    def stage(self, sample: dict[str, Any], parent_stage: str | None) -> StageSpec:
+        """The concrete stage of this group for one sample and the parent's selected stage."""
+        cls = PretrainConfig if self.kind == "pretrain" else PhaseConfig
+        hp = cls.model_validate({**self.fixed, **sample})
+        return StageSpec(**self.base, hparams=hp, parent=parent_stage)
+
+
+@dataclass
+class Graph:
+    groups: dict[str, Group] = field(default_factory=dict)
+
+    def by_depth(self) -> list[list[Group]]:
+        depth = max((g.depth for g in self.groups.values()), default=-1)
+        return [[g for g in self.groups.values() if g.depth == d] for d in range(depth + 1)]
+
+    def children(self, key: str) -> list[Group]:
+        return [g for g in self.groups.values() if g.parent == key]
+
+    def count(self, kind: str) -> int:
+        return sum(1 for g in self.groups.values() if g.kind == kind)
+
+
+def _hash(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def estimate_cost(model: str, kind: str, hp: dict[str, Any], n_train: int) -> float:
+    """~ parameters x tokens seen (6ND up to a constant), in units of 1e9."""
+    phase = (PretrainConfig if kind == "pretrain" else PhaseConfig).model_validate(hp)
+    per_epoch = max(1, -(-n_train // phase.batch_size))
+    steps = max(1, round(per_epoch * phase.epochs))
+    if phase.max_steps:
+        steps = min(steps, phase.max_steps)
+    tokens = steps * phase.batch_size * phase.max_length
+    return get_size(model).params * tokens / 1e9
+
+
+def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
+    """The sweep's graph. `train_size(task, root)` gives data sizes for cost estimates."""
+    graph = Graph()
+
+    def add(kind: str, parent: Group | None, base: dict[str, Any], model: str) -> Group:
+        space = {} if kind == "pretrain" else cfg.searched(kind)
+        fixed = cfg.phase_space(kind) if kind == "pretrain" else cfg.fixed_values(kind)
+        samples: tuple[dict[str, Any], ...]
+        if not space:
+            samples = ({},)
+        elif cfg.search.method == "grid":
+            samples = tuple(cfg.grid_points(kind))
+        else:
+            samples = ()
+        space_repr = {k: [v.kind, list(v.values)] for k, v in space.items()}
+        key = f"{kind[:3]}-{model}-" + _hash(
+            {"base": base, "fixed": fixed, "space": space_repr, "parent": parent and parent.key}
+        )
+        if key in graph.groups:
+            return graph.groups[key]
+        res = cfg.resources_for(model)
+        task = base.get("task") or "pretrain"
+        n = PRETRAIN_NOMINAL if kind == "pretrain" else train_size(task, base["data_root"])
+        probe = {**fixed, **(samples[0] if samples else {})}
+        if not samples:  # an Optuna group: cost at the space's first value
+            probe.update({k: v.values[0] for k, v in space.items()})
+        group = Group(
+            key=key,
+            kind=kind,
+            depth=0 if parent is None else parent.depth + 1,
+            parent=parent.key if parent else None,
+            base=base,
+            fixed=fixed,
+            space=space,
+            samples=samples,
+            resources={"cpus": res.cpus, "gpus": res.gpus, "workers": res.workers},
+            cost=estimate_cost(model, kind, probe, n),
+        )
+        graph.groups[key] = group
+        return group
+
+    mixtures = cfg.mixtures
+    for model in cfg.models:
+        size = get_size(model)
+        ds = cfg.resources_for(model).deepspeed_config
+        pre = None
+        if size.tiny:
+            pre = add(
+                "pretrain",
+                None,
+                {
+                    "kind": "pretrain",
+                    "model": model,
+                    "seed": 0,
+                    "data_root": cfg.data.root_for("pretrain"),
+                    "deepspeed_config": ds,
+                },
+                model,
+            )
+        for seed in cfg.seeds:
+            common = {"model": model, "seed": seed, "deepspeed_config": ds}
+            for inter in cfg.intermediate_names:
+                parent = pre
+                if inter != "none":
+                    mix = mixtures.get(inter)
+                    parent = add(
+                        "intermediate",
+                        pre,
+                        {
+                            **common,
+                            "kind": "intermediate",
+                            "task": inter,
+                            "intermediate_task": inter,
+                            "mixture": tuple(sorted(mix.mixture)) if mix else None,
+                            "mixture_cap": mix.cap if mix else None,
+                            "data_root": cfg.data.root if mix else cfg.data.root_for(inter),
+                        },
+                        model,
+                    )
+                for target in cfg.target_tasks:
+                    langs = cfg.eval_languages.get(target)
+                    for mode in cfg.train_languages:
+                        add(
+                            "target",
+                            parent,
+                            {
+                                **common,
+                                "kind": "target",
+                                "task": target,
+                                "intermediate_task": inter,
+                                "target_task": target,
+                                "train_languages": mode,
+                                "eval_languages": tuple(langs) if langs else None,
+                                "data_root": cfg.data.root_for(target),
+                            },
+                            model,
+                        )
+    return graph
