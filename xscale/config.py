@@ -34,6 +34,10 @@ class PhaseConfig(Strict):
     max_train_examples: int | None = Field(None, ge=1)
     max_eval_examples: int | None = Field(None, ge=1)  # per language
     log_every: int = Field(10, ge=1)
+    # Continued multilingual MLM during training (the paper's alternative to compare against):
+    # the share of steps spent on MLM over <data root>/pretrain/<lang>.txt; 0 = off.
+    continued_mlm: float = Field(0.0, ge=0, lt=1)
+    mlm_languages: tuple[str, ...] = ("en", "de", "es", "fr", "zh")
 
 
 class PretrainConfig(PhaseConfig):
@@ -63,9 +67,11 @@ class TrialConfig(Strict):
 
     model: str
     model_path: str | None = None  # local weights for a real size (else its hub id)
-    intermediate_task: str = "none"
+    intermediate_task: str = "none"  # a task, `none`, or a mixture `mnli+sst2`
+    mixture_cap: int | None = Field(None, ge=1)  # examples per task in a mixture
     target_task: str
-    train_languages: Literal["en"] = "en"
+    train_languages: Literal["en", "in-language", "all"] = "en"  # target training languages
+    intermediate_languages: tuple[str, ...] = ("en",)  # several = a multilingual intermediate task
     eval_languages: tuple[str, ...] | None = None  # default: every language the data has
     seed: int = 0
     deepspeed_config: str | None = None  # default: the size's config from the size table

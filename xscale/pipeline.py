@@ -15,6 +15,17 @@ from xscale.stages import StageSpec, is_complete, read_result, stage_dir
 from xscale.tasks.registry import get_task
 
 
+def parse_mixture(name: str) -> tuple[str, ...] | None:
+    """`mnli+sst2` (or `mix:mnli+sst2`) names a multi-task mixture; a plain name is one task."""
+    body = name[4:] if name.startswith("mix:") else name
+    if "+" not in body:
+        return None
+    tasks = tuple(sorted(t.strip() for t in body.split("+") if t.strip()))
+    if len(set(tasks)) < 2:
+        raise XScaleError(f"intermediate_task: a mixture needs two different tasks, got {name!r}")
+    return tasks
+
+
 def trial_stages(cfg: TrialConfig) -> list[StageSpec]:
     """pretrain (tiny sizes) -> intermediate (unless `none`) -> target."""
     from xscale.sizes import get_size
@@ -34,19 +45,26 @@ def trial_stages(cfg: TrialConfig) -> list[StageSpec]:
         )
         specs.append(pre)
         parent = pre.key
+    mix = parse_mixture(cfg.intermediate_task) if cfg.intermediate_task != "none" else None
     common = dict(
         model=size.name,
         model_path=None if size.tiny else cfg.model_path,
-        intermediate_task=cfg.intermediate_task,
+        intermediate_task="mix:" + "+".join(mix) if mix else cfg.intermediate_task,
         seed=cfg.seed,
         deepspeed_config=ds,
     )
     if cfg.intermediate_task != "none":
+        mixture = parse_mixture(cfg.intermediate_task)
         inter = StageSpec(
             kind="intermediate",
-            task=cfg.intermediate_task,
+            task="mix:" + "+".join(mixture) if mixture else cfg.intermediate_task,
+            mixture=mixture,
+            mixture_cap=cfg.mixture_cap,
+            train_languages="+".join(cfg.intermediate_languages),
             hparams=cfg.intermediate,
-            data_root=cfg.data.root_for(cfg.intermediate_task),
+            data_root=cfg.data.root
+            if "+" in cfg.intermediate_task
+            else cfg.data.root_for(cfg.intermediate_task),
             parent=parent,
             **common,
         )
@@ -83,17 +101,20 @@ def preflight(specs: list[StageSpec], check_weights: bool = True) -> None:
             continue
         if spec.parent is None and check_weights:
             check_available(spec.model_path or size.hub_id)
-        task = get_task(spec.task)
-        if spec.kind not in task.roles:
-            raise XScaleError(
-                f"task {task.name!r} cannot be a {spec.kind} task (it is: {', '.join(task.roles)})"
-            )
-        root = spec.data_root
-        lim = spec.hparams.max_train_examples
-        if not xdata.load_examples(task, "train", "en", root, limit=lim):
-            raise XScaleError(f"{task.name}: no English training examples under {root}")
-        xdata.load_examples(task, "dev", "en", root, limit=spec.hparams.max_eval_examples)
+        from xscale.finetune import task_names
+
+        if spec.hparams.continued_mlm > 0:
+            pretrain_files(spec.mlm_root or spec.data_root, tuple(spec.hparams.mlm_languages))
+        for name in task_names(spec):
+            task = get_task(name)
+            if spec.kind not in task.roles:
+                raise XScaleError(
+                    f"task {task.name!r} cannot be a {spec.kind} task"
+                    f" (it is: {', '.join(task.roles)})"
+                )
+            _check_train_data(spec, task)
         if spec.kind == "target":
+            root = spec.data_root
             have = xdata.available_languages(task, root, "test")
             wanted = spec.eval_languages or have
             for lang in wanted:
@@ -105,6 +126,28 @@ def preflight(specs: list[StageSpec], check_weights: bool = True) -> None:
                 xdata.load_examples(task, "test", lang, root, limit=spec.hparams.max_eval_examples)
             if not wanted:
                 raise XScaleError(f"{task.name}: no test data in any language under {root}")
+
+
+def _check_train_data(spec: StageSpec, task) -> None:
+    from xscale.finetune import train_languages
+
+    root = spec.data_root
+    if not getattr(get_format_of(task), "trains", True):
+        return
+    lim = spec.hparams.max_train_examples
+    langs = train_languages(spec, task)
+    if not langs:
+        raise XScaleError(f"{task.name}: no training data under {root}")
+    for lang in langs:
+        if not xdata.load_examples(task, "train", lang, root, limit=lim):
+            raise XScaleError(f"{task.name}: no {lang} training examples under {root}")
+    xdata.load_examples(task, "dev", "en", root, limit=spec.hparams.max_eval_examples)
+
+
+def get_format_of(task):
+    from xscale.tasks import get_format
+
+    return get_format(task)
 
 
 def run_trial(

@@ -19,7 +19,7 @@ from xscale.model import export_encoder
 from xscale.sizes import count_params, get_size, model_config
 from xscale.stages import StageSpec, run_params
 from xscale.tokenizer import train_unigram_tokenizer
-from xscale.train import build_engine, plan_steps, rank_world, train
+from xscale.train import build_engine, rank_world, single_task_batches, train
 
 
 def pretrain_files(root: str, languages: tuple[str, ...]) -> list[Path]:
@@ -104,7 +104,7 @@ def run_pretrain(spec: StageSpec, out: Path, tracker, run_id) -> dict:
         }
 
     ds_config = _ds_config(spec, hp.batch_size)
-    _, total = plan_steps(len(features), hp)
+    get_batch, total = single_task_batches(features, collate, hp, spec.seed)
     engine = build_engine(model, hp, total, ds_config)
     params = count_params(size)
     if tracker is not None:
@@ -116,7 +116,7 @@ def run_pretrain(spec: StageSpec, out: Path, tracker, run_id) -> dict:
         if tracker is not None:
             tracker.log_metrics(run_id, {"train.loss": loss, "train.examples_per_s": eps}, step)
 
-    res = train(engine, features, collate, hp, spec.seed, out / "ckpt", log)
+    res = train(engine, total, get_batch, hp, out / "ckpt", log)
     export_encoder(engine, out / "model", tokenizer)
     metrics = {"train.final_loss": res.final_loss, "train.examples_per_s": res.examples_per_s}
     if tracker is not None:

@@ -17,17 +17,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from xscale import data as xdata
-from xscale.evaluate import format_scores, summarize
-from xscale.model import TaskModel, export_encoder, load_encoder, load_tokenizer
-from xscale.sizes import count_params, get_size
-from xscale.stages import StageSpec, is_complete, mark_complete, run_params, stage_dir
-from xscale.tasks import get_format
-from xscale.tasks.registry import get_task
+from xscale.sizes import get_size
+from xscale.stages import StageSpec, is_complete, mark_complete, stage_dir
 from xscale.tracking import Tracker
-from xscale.train import build_engine, init_distributed, predict, rank_world, train
+from xscale.train import init_distributed, rank_world
 
 
 @dataclass(frozen=True)
@@ -107,6 +101,8 @@ def run_stage(
 
             result = run_pretrain(spec, out, tracker, run_id)
         else:
+            from xscale.finetune import run_finetune
+
             result = run_finetune(spec, output_dir, out, tracker, run_id, report, eval_rounds)
     except BaseException as e:
         if rank == 0:
@@ -134,94 +130,3 @@ def eval_languages(spec: StageSpec, task) -> list[str]:
     if spec.eval_languages is None:
         return have
     return [lang for lang in spec.eval_languages if lang in have]
-
-
-def run_finetune(
-    spec: StageSpec, output_dir: Path, out: Path, tracker, run_id, report=None, eval_rounds=1
-) -> dict:
-    hp = spec.hparams
-    task = get_task(spec.task)
-    fmt = get_format(task)
-    root = spec.root_for(task.name)
-    label = spec.label
-    torch.manual_seed(spec.seed)
-
-    source = model_source(spec, output_dir)
-    say(label, f"loading encoder from {source}")
-    tokenizer = load_tokenizer(source)
-    encoder = load_encoder(source)
-    model = TaskModel(
-        encoder, fmt.make_head(task, encoder.config.hidden_size), lambda lg, b: fmt.loss(lg, b)
-    )
-
-    train_ex = load_split(task, "train", "en", root, hp.max_train_examples)
-    train_feats = fmt.featurize(task, train_ex, tokenizer, hp.max_length)
-    pad = tokenizer.pad_token_id
-
-    def collate(f):
-        return fmt.collate(f, pad)
-
-    ds_config = _ds_config(spec, hp.batch_size)
-    zero = _zero_stage(ds_config)
-    from xscale.train import plan_steps
-
-    _, total = plan_steps(len(train_feats), hp)
-    engine = build_engine(model, hp, total, ds_config)
-    size_params = count_params(get_size(spec.model))
-    if tracker is not None:
-        tracker.log_params(run_id, {**run_params(spec, size_params, zero), "model_source": source})
-    say(label, f"{len(train_feats)} training examples, {total} steps, ZeRO-{zero}")
-
-    def log(step, total_steps, loss, eps):
-        say(label, f"step {step}/{total_steps} loss {loss:.4f} {eps:.1f} ex/s")
-        if tracker is not None:
-            tracker.log_metrics(run_id, {"train.loss": loss, "train.examples_per_s": eps}, step)
-
-    dev_ex = load_split(task, "dev", "en", root, hp.max_eval_examples)
-    dev_feats = fmt.featurize(task, dev_ex, tokenizer, hp.max_length)
-
-    def dev_eval() -> dict[str, float]:
-        pred = predict(engine, dev_feats, collate, fmt.predict, hp.batch_size * 2)
-        return fmt.score(task, pred, dev_feats)
-
-    rounds = {round(total * (i + 1) / eval_rounds) for i in range(max(1, eval_rounds) - 1)}
-
-    def on_step(step: int, total_steps: int) -> None:
-        if report is not None and step in rounds:
-            scores = dev_eval()
-            report({"dev.score": scores[task.metric], "step": step})
-            if tracker is not None:
-                tracker.log_metrics(run_id, {"dev.score": scores[task.metric]}, step)
-
-    res = train(engine, train_feats, collate, hp, spec.seed, out / "ckpt", log, on_step)
-
-    metrics: dict[str, float] = {"train.examples_per_s": res.examples_per_s}
-    dev_scores = dev_eval()
-    metrics.update({f"dev.{k}": v for k, v in dev_scores.items()})
-    metrics["dev.score"] = dev_scores[task.metric]
-    say(label, f"English dev {task.metric} {dev_scores[task.metric]:.2f}")
-
-    if spec.kind == "target":
-        per_lang = {}
-        for lang in eval_languages(spec, task):
-            ex = load_split(task, "test", lang, root, hp.max_eval_examples)
-            feats = fmt.featurize(task, ex, tokenizer, hp.max_length)
-            preds = predict(engine, feats, collate, fmt.predict, hp.batch_size * 2)
-            per_lang[lang] = fmt.score(task, preds, feats)
-        metrics.update(summarize(task.name, task.metric, per_lang))
-        say(label, "zero-shot\n" + format_scores(task.name, task.metric, metrics))
-
-    export_encoder(engine, out / "model", tokenizer)
-    if spec.kind == "target" and rank_world()[0] == 0:
-        torch.save(engine.module.head.state_dict(), out / "model" / "head.pt")
-    if tracker is not None:
-        tracker.log_metrics(run_id, metrics, res.steps)
-    return {
-        "metrics": metrics,
-        "steps": res.steps,
-        "resumed_from_step": res.resumed_from,
-        "train_seconds": res.seconds,
-        "train_examples": len(train_feats),
-        "zero_stage": zero,
-        "model_params": size_params,
-    }

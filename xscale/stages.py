@@ -39,6 +39,7 @@ class StageSpec(Strict):
     seed: int = 0
     hparams: PhaseConfig | PretrainConfig = Field(default_factory=PhaseConfig)
     data_root: str = "hub"  # where this stage's task data (or pretrain text) comes from
+    mlm_root: str | None = None  # text for continued MLM (default: data_root)
     deepspeed_config: str
     parent: str | None = None  # key of the stage whose model this one starts from
 

@@ -127,22 +127,34 @@ def _to_device(batch: dict, device) -> dict:
     return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
+def single_task_batches(features: list[dict], collate, hp: PhaseConfig, seed: int):
+    """(get_batch, total steps) for one task: seeded epochs over `features`."""
+    rank, world = rank_world()
+    per_epoch, total = plan_steps(len(features), hp)
+
+    def get_batch(step: int):
+        idx = batch_indices(step, len(features), hp.batch_size, per_epoch, seed)
+        return collate([features[i] for i in idx[rank::world] or idx[:1]]), len(idx)
+
+    return get_batch, total
+
+
 def train(
     engine,
-    features: list[dict],
-    collate: Callable[[list[dict]], dict],
+    total: int,
+    get_batch: Callable[[int], tuple[dict, int]],
     hp: PhaseConfig,
-    seed: int,
     ckpt_dir: Path | None,
     log: Callable[[int, int, float, float], None],
     on_step: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
-    """Run the phase's steps on `engine`; resumes from `ckpt_dir` when it holds a checkpoint.
+    """Run steps [start, total) on `engine`; resumes from `ckpt_dir` when it holds a checkpoint.
 
+    `get_batch(step)` gives this rank's batch and the global batch's example count; it must be
+    a pure function of `step`, so a resumed phase sees exactly the batches it would have seen.
     `log(step, total, loss, examples_per_s)` is called every `hp.log_every` steps and
-    `on_step(step, total)` after every step (e.g. for intermediate evaluation and reports)."""
-    rank, world = rank_world()
-    per_epoch, total = plan_steps(len(features), hp)
+    `on_step(step, total)` after every step (e.g. for intermediate evaluation and reports).
+    """
     start = 0
     if ckpt_dir is not None and (ckpt_dir / "latest").is_file():
         _, client = engine.load_checkpoint(str(ckpt_dir))
@@ -152,13 +164,11 @@ def train(
     t0, seen, loss_value = time.perf_counter(), 0, float("nan")
     window_loss, window_n = 0.0, 0
     for step in range(start, total):
-        idx = batch_indices(step, len(features), hp.batch_size, per_epoch, seed)
-        mine = idx[rank::world] or idx[:1]
-        batch = _to_device(collate([features[i] for i in mine]), engine.device)
-        loss, _ = engine(batch)
+        batch, n = get_batch(step)
+        loss, _ = engine(_to_device(batch, engine.device))
         engine.backward(loss)
         engine.step()
-        seen += len(idx)
+        seen += n
         window_loss += loss.item()
         window_n += 1
         done = step + 1
