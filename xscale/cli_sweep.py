@@ -46,7 +46,6 @@ def _train_size(cfg):
 def preflight_sweep(cfg, graph) -> None:
     """Every group's inputs checked once, before Ray starts or MLflow is written."""
     from xscale.pipeline import preflight
-    from xscale.tasks.registry import get_task
 
     seen = set()
     for g in graph.groups.values():
@@ -54,18 +53,6 @@ def preflight_sweep(cfg, graph) -> None:
         if g.samples:
             sample = g.samples[0]
         spec = g.stage(sample, "preflight" if g.parent else None)
-        if spec.train_languages != "en":
-            raise XScaleError(
-                f"{cfg._source}: train_languages: mode {spec.train_languages!r} is not supported"
-                " yet (only en)"
-            )
-        if spec.mixture:
-            for t in spec.mixture:
-                get_task(t)
-            raise XScaleError(
-                f"{cfg._source}: intermediate_tasks: multi-task mixture {spec.task!r} is not"
-                " supported yet"
-            )
         ident = (spec.kind, spec.task, spec.data_root, spec.eval_languages, spec.model)
         if ident in seen:
             continue

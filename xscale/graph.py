@@ -166,7 +166,7 @@ def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
         graph.groups[key] = group
         return group
 
-    mixtures = cfg.mixtures
+    mixtures, multilingual = cfg.mixtures, cfg.multilingual
     for model in cfg.models:
         size = get_size(model)
         ds = cfg.resources_for(model).deepspeed_config
@@ -190,17 +190,20 @@ def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
                 parent = pre
                 if inter != "none":
                     mix = mixtures.get(inter)
+                    multi = multilingual.get(inter)
+                    task = multi.task if multi else inter
                     parent = add(
                         "intermediate",
                         pre,
                         {
                             **common,
                             "kind": "intermediate",
-                            "task": inter,
+                            "task": task,
                             "intermediate_task": inter,
+                            "train_languages": "+".join(sorted(multi.languages)) if multi else "en",
                             "mixture": tuple(sorted(mix.mixture)) if mix else None,
                             "mixture_cap": mix.cap if mix else None,
-                            "data_root": cfg.data.root if mix else cfg.data.root_for(inter),
+                            "data_root": cfg.data.root if mix else cfg.data.root_for(task),
                         },
                         model,
                     )

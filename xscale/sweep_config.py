@@ -183,6 +183,19 @@ class Mixture(Strict):
         return self.name or "mix:" + "+".join(sorted(self.mixture))
 
 
+class MultilingualTask(Strict):
+    """An intermediate task trained on several languages' data at once, e.g. XNLI's
+    translate-train files: `{task: xnli, languages: [en, de, es, fr]}`."""
+
+    task: str
+    languages: list[str] = Field(min_length=1)
+    name: str | None = Field(None, pattern=MIXTURE_NAME_PATTERN)
+
+    @property
+    def canonical_name(self) -> str:
+        return self.name or f"{self.task}@" + "+".join(sorted(self.languages))
+
+
 class SearchConfig(Strict):
     method: Literal["grid", "optuna"] = "grid"
     num_samples: int | None = Field(None, ge=1)  # optuna only: trials per stage
@@ -225,7 +238,7 @@ class SweepConfig(Strict):
     tracking_uri: str | None = None
     max_concurrent_trials: int = Field(1, ge=1)
     models: list[str] = Field(min_length=1)
-    intermediate_tasks: list[str | Mixture] = Field([NONE_TASK], min_length=1)
+    intermediate_tasks: list[str | Mixture | MultilingualTask] = Field([NONE_TASK], min_length=1)
     target_tasks: list[str] = Field(min_length=1)
     train_languages: list[Literal["en", "in-language", "all"]] = Field(["en"], min_length=1)
     seeds: list[StrictInt] = Field([0], min_length=1)
@@ -262,6 +275,12 @@ class SweepConfig(Strict):
     @property
     def mixtures(self) -> dict[str, Mixture]:
         return {e.canonical_name: e for e in self.intermediate_tasks if isinstance(e, Mixture)}
+
+    @property
+    def multilingual(self) -> dict[str, MultilingualTask]:
+        return {
+            e.canonical_name: e for e in self.intermediate_tasks if isinstance(e, MultilingualTask)
+        }
 
     def resources_for(self, model: str) -> StageResources:
         """A size's resources per stage: the size table, with this sweep's overrides."""
@@ -367,8 +386,17 @@ def _check_tasks(cfg: SweepConfig) -> None:
             if entry != NONE_TASK:
                 check(entry, "intermediate", f"intermediate_tasks.{i}")
             continue
-        for j, task in enumerate(entry.mixture):
-            check(task, "intermediate", f"intermediate_tasks.{i}.mixture.{j}")
+        if isinstance(entry, MultilingualTask):
+            check(entry.task, "intermediate", f"intermediate_tasks.{i}.task")
+            for j, lang in enumerate(entry.languages):
+                if lang not in TASKS[entry.task].languages:
+                    raise _Fail(
+                        f"intermediate_tasks.{i}.languages.{j}",
+                        f"{entry.task} has no language {lang!r}",
+                    )
+        else:
+            for j, task in enumerate(entry.mixture):
+                check(task, "intermediate", f"intermediate_tasks.{i}.mixture.{j}")
         if entry.name in TASKS:
             raise _Fail(f"intermediate_tasks.{i}.name", f"{entry.name!r} is already a task name")
     for i, task in enumerate(cfg.target_tasks):
@@ -396,6 +424,8 @@ def _check(cfg: SweepConfig, check_registry: bool) -> None:
             raise _Fail(f"models.{i}", f"unknown size {model!r} (known: {sizes})")
     _no_duplicates(cfg.models, "models")
     for i, entry in enumerate(cfg.intermediate_tasks):
+        if isinstance(entry, MultilingualTask):
+            _no_duplicates(entry.languages, f"intermediate_tasks.{i}.languages")
         if isinstance(entry, Mixture):
             path = f"intermediate_tasks.{i}.mixture"
             for j, task in enumerate(entry.mixture):
@@ -455,7 +485,7 @@ def _pre_check(data: dict[str, Any]) -> None:
         for i, entry in enumerate(entries):
             if isinstance(entry, dict):
                 try:
-                    Mixture.model_validate(entry)
+                    (MultilingualTask if "task" in entry else Mixture).model_validate(entry)
                 except ValidationError as e:
                     first = e.errors()[0]
                     loc = ".".join(str(p) for p in first["loc"])
@@ -463,7 +493,8 @@ def _pre_check(data: dict[str, Any]) -> None:
                     raise _Fail(f"intermediate_tasks.{i}.{loc}", msg) from None
             elif not isinstance(entry, str):
                 raise _Fail(
-                    f"intermediate_tasks.{i}", "expected a task name or a {mixture: [...]} mapping"
+                    f"intermediate_tasks.{i}",
+                    "expected a task name, {mixture: [...]} or {task: ..., languages: [...]}",
                 )
     pretrain = data.get("pretrain")
     for field, value in pretrain.items() if isinstance(pretrain, dict) else ():
