@@ -57,6 +57,15 @@ class ClassificationFormat:
     def predict(self, logits: torch.Tensor, batch: dict) -> list[int]:
         return logits.argmax(dim=-1).tolist()
 
+    def export(self, task: Task, lang: str, predictions: list, features: list, out_dir) -> None:
+        """XTREME's submission layout: `<out>/test-<lang>.tsv`, one predicted label per line."""
+        from pathlib import Path
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        lines = [task.labels[p] for p in predictions]
+        (out / f"test-{lang}.tsv").write_text("".join(f"{x}\n" for x in lines))
+
     def score(self, task: Task, predictions: list[int], features: list[dict]) -> dict[str, float]:
         if not features:
             return {}
