@@ -134,8 +134,9 @@ def _callback(progress: Progress, labels: dict[str, str]):
         label = labels.get(key, key)
         sampled = {k: v for k, v in cfg.items() if k not in RESERVED}
         if sampled:
-            label += " " + " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                                    for k, v in sampled.items())  # fmt: skip
+            label += " " + " ".join(
+                f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sampled.items()
+            )
         return label
 
     class ProgressCallback(Callback):
@@ -189,8 +190,9 @@ def _tune_run(name: str, param_space: dict, cfg: SweepConfig, ctx: dict, progres
         callbacks=[_callback(progress, ctx.get("labels", {}))],
         verbose=0,
     )
-    tuner = tune.Tuner(trainable, param_space=param_space, tune_config=tune_config,
-                       run_config=run_config)  # fmt: skip
+    tuner = tune.Tuner(
+        trainable, param_space=param_space, tune_config=tune_config, run_config=run_config
+    )
     return tuner.fit()
 
 
@@ -337,8 +339,9 @@ def run_sweep(cfg: SweepConfig, graph: Graph, tracker, parent_run_id: str, addre
             if g.optuna:
                 _run_optuna_group(g, cfg, ctx, progress, parent_stage[g.key], counts)
                 continue
-            chosen = _select(out, g, [s for gg, s in specs.values() if gg.key == g.key],
-                             cfg.search.mode)  # fmt: skip
+            chosen = _select(
+                out, g, [s for gg, s in specs.values() if gg.key == g.key], cfg.search.mode
+            )
             if chosen:
                 selected[g.key] = chosen
     return counts
