@@ -80,7 +80,12 @@ def cmd_run(args) -> int:
     from xscale.pipeline import run_trial
 
     if args.config:
-        cfg = load_trial(args.config, _trial_overrides(args))
+        over = _trial_overrides(args)
+        if "data" in over:  # --data-root replaces the root, keeping the file's per-task roots
+            from xscale.config import read_yaml
+
+            over["data"] = {**(read_yaml(args.config).get("data") or {}), **over["data"]}
+        cfg = load_trial(args.config, over)
     else:
         over = {k: v for k, v in _trial_overrides(args).items() if v is not None}
         if "model" not in over or "target_task" not in over:

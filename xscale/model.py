@@ -50,8 +50,16 @@ def check_available(source: str | Path) -> None:
     """Fail early (before any training or tracking) when weights cannot be found."""
     from transformers import AutoConfig
 
+    text = str(source)
+    if text.startswith((".", "/", "~")) or Path(text).expanduser().exists():
+        path = Path(text).expanduser()
+        if not (path / "config.json").is_file():
+            raise XScaleError(
+                f"model_path: {text} is not a model directory (no config.json there); give a"
+                " folder saved with save_pretrained, or leave it out to use the size's hub id"
+            )
     try:
-        AutoConfig.from_pretrained(str(source))
+        AutoConfig.from_pretrained(text)
     except Exception as e:
         raise _hub_error(str(source), e) from None
 

@@ -89,29 +89,34 @@ def trial_stages(cfg: TrialConfig) -> list[StageSpec]:
 def preflight(specs: list[StageSpec], check_weights: bool = True) -> None:
     """Raise XScaleError for any bad input, before training or tracking starts."""
     from xscale.dsconfig import load_ds_config
+    from xscale.finetune import task_names
     from xscale.model import check_available
     from xscale.pretrain import pretrain_files
     from xscale.sizes import get_size
 
+    # names first (cheap, and the likeliest mistakes), then files and data
+    for spec in specs:
+        get_size(spec.model)
+        load_ds_config(spec.deepspeed_config, micro_batch_size=spec.hparams.batch_size)
+        for name in task_names(spec) if spec.kind != "pretrain" else []:
+            task = get_task(name)
+            if spec.kind not in task.roles:
+                article = "an" if spec.kind[0] in "aeiou" else "a"
+                raise XScaleError(
+                    f"task {task.name!r} cannot be {article} {spec.kind} task"
+                    f" (it is: {', '.join(task.roles)})"
+                )
     for spec in specs:
         size = get_size(spec.model)
-        load_ds_config(spec.deepspeed_config, micro_batch_size=spec.hparams.batch_size)
         if spec.kind == "pretrain":
             pretrain_files(spec.data_root, tuple(spec.hparams.languages))
             continue
         if spec.parent is None and check_weights:
             check_available(spec.model_path or size.hub_id)
-        from xscale.finetune import task_names
-
         if spec.hparams.continued_mlm > 0:
             pretrain_files(spec.mlm_root or spec.data_root, tuple(spec.hparams.mlm_languages))
         for name in task_names(spec):
             task = get_task(name)
-            if spec.kind not in task.roles:
-                raise XScaleError(
-                    f"task {task.name!r} cannot be a {spec.kind} task"
-                    f" (it is: {', '.join(task.roles)})"
-                )
             _check_train_data(spec, task)
         if spec.kind == "target":
             root = spec.data_root

@@ -67,6 +67,18 @@ def _ds_config(spec: StageSpec, micro_batch: int) -> dict:
     )
 
 
+def set_threads(spec: StageSpec) -> None:
+    """One worker uses the CPUs its size asks for (Ray sets OMP_NUM_THREADS for its trials).
+    torch's default of every core oversubscribes the machine when stages run side by side."""
+    if "OMP_NUM_THREADS" in os.environ:
+        n = int(os.environ["OMP_NUM_THREADS"] or 1)
+    else:
+        n = get_size(spec.model).cpus_per_worker
+    import torch
+
+    torch.set_num_threads(max(1, n))
+
+
 def run_stage(
     spec: StageSpec,
     output_dir: Path,
@@ -85,6 +97,7 @@ def run_stage(
         return read_result(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    set_threads(spec)
     init_distributed()
     rank, world = rank_world()
     if rank == 0:

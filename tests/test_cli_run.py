@@ -1,0 +1,286 @@
+"""`xscale run` on bad input: one line on stderr, exit code 2, before any training or tracking.
+
+Every case runs the real CLI in a subprocess and checks that stderr is exactly one non-empty
+line `xscale: error: ...` (nothing filtered: a library warning printed first is a failure), that
+stdout is empty, and that the output folder was never created (so no `mlflow.db`, no `stages/`).
+Also the informational subcommands: `--help`, `run --help`, `sizes`, `tasks`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from xscale.data import FIXTURES_DIR
+from xscale.sizes import SIZES, human_params
+from xscale.tasks.registry import TASKS
+
+
+def assert_usage_error(proc, out_dir: Path, *needles: str) -> str:
+    """The one-line error contract; returns the message (after `xscale: error: `)."""
+    lines = [line for line in proc.stderr.split("\n") if line.strip()]
+    assert proc.returncode == 2, f"exit {proc.returncode}; stderr:\n{proc.stderr}"
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{proc.stderr}"
+    assert lines[0].startswith("xscale: error: "), lines[0]
+    assert proc.stdout == "", proc.stdout
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+    # Nothing trained, nothing tracked: the output folder was never made.
+    assert not (out_dir / "mlflow.db").exists()
+    assert not list(out_dir.glob("stages/*/COMPLETE"))
+    assert not out_dir.exists(), sorted(p.name for p in out_dir.iterdir())
+    return lines[0][len("xscale: error: ") :]
+
+
+def run_config(xscale_cli, tmp_path, trial_yaml, env=None, **overrides):
+    cfg = trial_yaml(tmp_path / "trial.yaml", **overrides)
+    out = tmp_path / "out"
+    return xscale_cli("run", "--config", str(cfg), "--output-dir", str(out), env=env), out
+
+
+@pytest.fixture
+def data_copy(tmp_path) -> Path:
+    """A writable copy of the shipped fixture data root, to break."""
+    root = tmp_path / "data"
+    shutil.copytree(FIXTURES_DIR, root)
+    return root
+
+
+def replace_line(path: Path, index: int, text: str) -> int:
+    """Replace the 0-based line `index` of `path`; returns its 1-based line number."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    lines[index] = text
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return index + 1
+
+
+# --------------------------------------------------------------------------- names and roles
+
+NAME_CASES = {
+    "unknown size": ({"model": "tiny-zz"}, ("'tiny-zz'", "tiny-xs", "xlmr-base")),
+    "unknown target task": ({"target_task": "xnlii"}, ("'xnlii'", "xnli")),
+    "target task as target": ({"target_task": "mnli"}, ("'mnli'", "target")),
+    "target task as intermediate": ({"intermediate_task": "xnli"}, ("'xnli'", "intermediate")),
+    "unknown eval language": ({"eval_languages": ["en", "qq"]}, ("'qq'", "xnli")),
+    "unknown yaml key": (
+        {"intermediate": {"learnin_rate": 1e-3}},
+        ("intermediate.learnin_rate", "unknown key", "trial.yaml"),
+    ),
+    "bad value type": ({"target": {"batch_size": "many"}}, ("target.batch_size",)),
+    "tiny size with hub data": ({"data": {"root": "hub"}}, ("pretrain", "fixtures")),
+}
+
+
+@pytest.mark.parametrize("case", list(NAME_CASES))
+def test_bad_names_and_values(case, xscale_cli, tmp_path, trial_yaml):
+    overrides, needles = NAME_CASES[case]
+    proc, out = run_config(xscale_cli, tmp_path, trial_yaml, **overrides)
+    assert_usage_error(proc, out, *needles)
+
+
+@pytest.mark.parametrize(
+    "flags, needles",
+    [
+        (["--model", "huge"], ("'huge'",)),
+        (["--eval-languages", "en,qq"], ("'qq'",)),
+    ],
+    ids=["model", "eval-languages"],
+)
+def test_bad_flags_override_the_config(flags, needles, xscale_cli, tmp_path, trial_yaml):
+    cfg = trial_yaml(tmp_path / "trial.yaml")
+    out = tmp_path / "out"
+    proc = xscale_cli("run", "--config", str(cfg), *flags, "--output-dir", str(out))
+    assert_usage_error(proc, out, *needles)
+
+
+def test_run_without_config_or_model(xscale_cli, tmp_path):
+    out = tmp_path / "out"
+    proc = xscale_cli("run", "--output-dir", str(out))
+    assert_usage_error(proc, out, "--config")
+
+
+# --------------------------------------------------------------------------- YAML files
+
+
+def test_invalid_yaml(xscale_cli, tmp_path):
+    cfg = tmp_path / "trial.yaml"
+    cfg.write_text("model: tiny-xs\ntarget_task: [xnli\n")
+    out = tmp_path / "out"
+    proc = xscale_cli("run", "--config", str(cfg), "--output-dir", str(out))
+    assert_usage_error(proc, out, str(cfg), "invalid YAML", "line")
+
+
+def test_yaml_that_is_not_a_mapping(xscale_cli, tmp_path):
+    cfg = tmp_path / "trial.yaml"
+    cfg.write_text("- tiny-xs\n- xnli\n")
+    out = tmp_path / "out"
+    proc = xscale_cli("run", "--config", str(cfg), "--output-dir", str(out))
+    assert_usage_error(proc, out, str(cfg), "mapping")
+
+
+def test_missing_config_file(xscale_cli, tmp_path):
+    out = tmp_path / "out"
+    proc = xscale_cli("run", "--config", str(tmp_path / "nope.yaml"), "--output-dir", str(out))
+    assert_usage_error(proc, out, "nope.yaml")
+
+
+# --------------------------------------------------------------------------- data files
+
+
+@pytest.mark.slow  # while the bug below stands, this trains a (very short) trial
+@pytest.mark.xfail(
+    reason="lead bug: with eval_languages unset, a target language whose test file is missing "
+    "(xtreme/xnli/test-de.tsv while train-de/dev-de exist) is silently dropped from evaluation "
+    "(available_languages globs test-*.tsv) and the trial trains and exits 0",
+    strict=True,
+)
+def test_missing_target_test_file(xscale_cli, tmp_path, trial_yaml, data_copy):
+    missing = data_copy / "xtreme" / "xnli" / "test-de.tsv"
+    missing.unlink()
+    proc, out = run_config(
+        xscale_cli,
+        tmp_path,
+        trial_yaml,
+        intermediate_task="none",
+        data={"root": str(data_copy)},
+        # as short as it gets: while the bug stands, this trains before the test fails
+        pretrain={"max_steps": 2, "max_lines_per_language": 100},
+        target={"max_steps": 2, "max_eval_examples": 8},
+    )
+    assert_usage_error(proc, out, "test-de.tsv")
+
+
+def test_missing_test_file_for_a_requested_language(xscale_cli, tmp_path, trial_yaml, data_copy):
+    (data_copy / "xtreme" / "xnli" / "test-de.tsv").unlink()
+    proc, out = run_config(
+        xscale_cli,
+        tmp_path,
+        trial_yaml,
+        eval_languages=["en", "de"],
+        data={"root": str(data_copy)},
+    )
+    assert_usage_error(proc, out, "'de'", str(data_copy))
+
+
+@pytest.mark.parametrize(
+    "relative",
+    ["intermediate/mnli/train.tsv", "pretrain/zh.txt"],
+)
+def test_missing_data_file(relative, xscale_cli, tmp_path, trial_yaml, data_copy):
+    (data_copy / relative).unlink()
+    proc, out = run_config(xscale_cli, tmp_path, trial_yaml, data={"root": str(data_copy)})
+    assert_usage_error(proc, out, str(data_copy / relative))
+
+
+def test_data_root_that_is_not_a_folder(xscale_cli, tmp_path, trial_yaml):
+    proc, out = run_config(xscale_cli, tmp_path, trial_yaml, data={"root": str(tmp_path / "no")})
+    assert_usage_error(proc, out, str(tmp_path / "no"))
+
+
+@pytest.mark.parametrize(
+    "relative, index, text, needle",
+    [
+        # a test row of a non-English language, far from the first rows
+        ("xtreme/xnli/test-fr.tsv", 6, "only one column", "3 tab-separated columns"),
+        ("intermediate/mnli/train.tsv", 10, None, "'maybe'"),
+    ],
+    ids=["xnli-columns", "mnli-label"],
+)
+def test_malformed_data_row(
+    relative, index, text, needle, xscale_cli, tmp_path, trial_yaml, data_copy
+):
+    path = data_copy / relative
+    if text is None:  # keep the MNLI columns, break the gold label (last column)
+        line = path.read_text(encoding="utf-8").split("\n")[index]
+        text = line.rsplit("\t", 1)[0] + "\tmaybe"
+    number = replace_line(path, index, text)
+    proc, out = run_config(xscale_cli, tmp_path, trial_yaml, data={"root": str(data_copy)})
+    assert_usage_error(proc, out, f"{path}:{number}", needle)
+
+
+# --------------------------------------------------------------------------- DeepSpeed config
+
+
+@pytest.mark.parametrize(
+    "config, needles",
+    [
+        ({"zero_optimizaton": {"stage": 2}}, ("zero_optimizaton", "zero_optimization")),
+        ({"zero_optimization": {"stage": 7}}, ("zero_optimization.stage",)),
+        ({"zero_optimization": {"stage": 2, "overlap_com": True}}, ("overlap_com",)),
+        ('{"zero_optimization": {"stage": 2,}}', ("invalid JSON", "line 1")),
+    ],
+    ids=["unknown-key", "bad-stage", "unknown-zero-key", "bad-json"],
+)
+def test_invalid_deepspeed_config(config, needles, xscale_cli, tmp_path, trial_yaml):
+    ds = tmp_path / "ds.json"
+    ds.write_text(config if isinstance(config, str) else json.dumps(config))
+    proc, out = run_config(xscale_cli, tmp_path, trial_yaml, deepspeed_config=str(ds))
+    assert_usage_error(proc, out, str(ds), *needles)
+
+
+# --------------------------------------------------------------------------- real sizes offline
+
+
+def test_real_size_offline_without_weights(xscale_cli, tmp_path, trial_yaml):
+    """Fails in preflight (not after loading data for minutes, not with a traceback), naming
+    the hub id and both ways to provide the weights. HF_HOME is an empty folder, so no cache."""
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE"):
+        env[var] = str(tmp_path / "hf-home" / "hub")
+    proc, out = run_config(
+        xscale_cli,
+        tmp_path,
+        trial_yaml,
+        env=env,
+        model="xlmr-base",
+    )
+    message = assert_usage_error(proc, out, "FacebookAI/xlm-roberta-base")
+    assert "model_path" in message or "--model-path" in message
+    assert "HF_HOME" in message or "cache" in message
+
+
+# --------------------------------------------------------------------------- informational
+
+
+def test_help(xscale_cli):
+    proc = xscale_cli("--help")
+    assert proc.returncode == 0, proc.stderr
+    for command in ("run", "sizes", "tasks"):
+        assert command in proc.stdout
+
+
+def test_run_help(xscale_cli):
+    proc = xscale_cli("run", "--help")
+    assert proc.returncode == 0, proc.stderr
+    for flag in ("--config", "--model", "--intermediate", "--target", "--output-dir"):
+        assert flag in proc.stdout
+
+
+def test_no_command_is_a_usage_error(xscale_cli):
+    proc = xscale_cli()
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("xscale: error:")
+
+
+def test_sizes_lists_every_size_with_its_params(xscale_cli):
+    proc = xscale_cli("sizes")
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[0]: line for line in proc.stdout.splitlines() if line.strip()}
+    for name, size in SIZES.items():
+        assert name in rows, f"{name} missing from:\n{proc.stdout}"
+        assert human_params(size.params) in rows[name].split()
+        if size.hub_id:
+            assert size.hub_id in rows[name]
+
+
+def test_tasks_lists_every_task_with_its_roles(xscale_cli):
+    proc = xscale_cli("tasks")
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines() if line.strip()}
+    for name, task in TASKS.items():
+        assert name in rows
+        assert ",".join(task.roles) in rows[name]
+        assert set(task.languages) <= set(rows[name])
