@@ -19,6 +19,15 @@ Layout (as XTREME's download script and the GLUE/ANLI releases lay files out):
     intermediate/sst2/{train,dev}.tsv                GLUE SST-2 tsv, header `sentence<TAB>label`
     xtreme/xnli/{train,dev,test}-<lang>.tsv          premise, hypothesis, label (no header)
     xtreme/pawsx/{train,dev,test}-<lang>.tsv         sentence1, sentence2, 0/1 (no header)
+    intermediate/squad/{train,dev}-v1.1.json         SQuAD v1.1 json (English)
+    xtreme/xquad/xquad.<lang>.json                   XQuAD-like test files (SQuAD json)
+    xtreme/{udpos,panx}/{train,dev,test}-<lang>.tsv  token TAB tag, blank line between sentences
+    intermediate/ccg/{train,dev}.tsv                 token TAB CCG-style supertag (synthetic)
+    intermediate/copa/{train,val}.jsonl              SuperGLUE COPA jsonl (English)
+    xtreme/xcopa/test-zh.jsonl                       XCOPA jsonl
+    intermediate/hellaswag/hellaswag_{train,val}.jsonl   HellaSwag jsonl
+    xtreme/tatoeba/v1/tatoeba.<xxx>-eng.{<xxx>,eng}  aligned sentence files
+    xtreme/bucc2018/<lang>-en.{dev,test}.{<lang>,en,gold}   BUCC 2018 layout
 """
 
 from __future__ import annotations
@@ -700,6 +709,10 @@ class Gen:
     # --- NLI (XNLI, MNLI): one premise sentence, one hypothesis sentence ---------------------
     def nli(self, label: str):
         p = self.scene()
+        return p, self.hypothesis(p, label), label
+
+    def hypothesis(self, p: Act, label: str):
+        """A hypothesis with the given NLI label for the premise scene `p`."""
         other = self.pick(n for n in NAMES if n != p.subj)
         cat = NOUNS[p.noun][0]
         bare = Act(p.subj, p.verb, p.noun)
@@ -732,7 +745,7 @@ class Gen:
                 replace(p, count=other_count, time=None),
                 Act(p.subj, p.verb, cat, category=True, neg=True),
             ]
-        return p, self.pick(options), label
+        return self.pick(options)
 
     # --- ANLI: several facts; the hypothesis needs quantifiers, negation or comparison ------
     def anli(self, label: str, max_tries: int = 200):
@@ -1108,6 +1121,422 @@ def make_pretrain(out: Path, gen: Gen, n: int) -> None:
         write_lines(out / "pretrain" / f"{lang}.txt", [render(m, lang) for m in meanings])
 
 
+# ---------------------------------------------------------------------------------------------
+# Span QA (SQuAD v1.1 json): paragraphs of three facts, questions who / where / how many
+# ---------------------------------------------------------------------------------------------
+QA_KINDS = ("who", "where", "count")
+QA_LANGS = ("en", "de", "es", "zh")  # the fixture languages that XQuAD has (no fr)
+
+
+def qa_question(f: Act, kind: str, lang: str) -> str:
+    s = subj_word(f.subj, lang)
+    if lang == "en":
+        v3, vb = VERBS[f.verb][0], VERBS[f.verb][1]
+        return {
+            "who": f"Who {v3} {np_en(f)}?",
+            "where": f"Where does {s} {vb} {np_en(f)}?",
+            "count": f"How many {np_en(replace(f, count=None))} does {s} {vb}?",
+        }[kind]
+    if lang == "de":
+        v = VERBS[f.verb][2]
+        return {
+            "who": f"Wer {v} {np_de(f)}?",
+            "where": f"Wo {v} {s} {np_de(f)}?",
+            "count": f"Wie viele {np_de(replace(f, count=None))} {v} {s}?",
+        }[kind]
+    if lang == "es":
+        v = VERBS[f.verb][3]
+        many = "Cuántos" if noun_forms(f, "es")[1] == "m" else "Cuántas"
+        return {
+            "who": f"¿Quién {v} {np_es(f)}?",
+            "where": f"¿Dónde {v} {s} {np_es(f)}?",
+            "count": f"¿{many} {np_es(replace(f, count=None))} {v} {s}?",
+        }[kind]
+    verb, place = VERBS[f.verb][5], PLACES[f.place][4]
+    noun, _, mw = noun_forms(f, "zh")
+    return {
+        "who": f"谁在{place}{verb}了{np_zh(f)}？",
+        "where": f"{s}在哪里{verb}了{np_zh(f)}？",
+        "count": f"{s}{verb}了几{mw}{np_zh(replace(f, count=None))}？",
+    }[kind]
+
+
+def qa_answer(f: Act, kind: str, lang: str) -> str:
+    if kind == "who":
+        return subj_word(f.subj, lang)
+    if kind == "where":
+        return PLACES[f.place][LI[lang]]
+    return NUMBERS[f.count][LI[lang]]
+
+
+def qa_facts(gen: Gen) -> list[Act]:
+    """Three scenes with different people, places, counts and (verb, noun)."""
+    r = gen.rng
+    people = gen.names(3)
+    places = r.sample(list(PLACES), 3)
+    counts = r.sample(range(2, 7), 3)
+    facts, done = [], set()
+    for who, where, n in zip(people, places, counts):
+        while True:
+            verb, noun = gen.pick(VERBS), gen.pick(NOUNS)
+            if (verb, noun) not in done:
+                break
+        done.add((verb, noun))
+        color = gen.pick(COLORS) if r.random() < 0.7 else None
+        time = gen.pick(TIMES) if r.random() < 0.5 else None
+        facts.append(Act(who, verb, noun, count=n, color=color, place=where, time=time))
+    return facts
+
+
+def squad_doc(paragraphs: list[dict]) -> str:
+    data = [{"title": f"fixture-{i:04d}", "paragraphs": [p]} for i, p in enumerate(paragraphs)]
+    return json.dumps({"version": "1.1", "data": data}, ensure_ascii=False) + "\n"
+
+
+def qa_paragraph(facts: list[Act], asked: list[tuple[int, str]], lang: str, prefix: str) -> dict:
+    sentences = [render(f, lang) for f in facts]
+    sep = "" if lang == "zh" else " "
+    starts, at = [], 0
+    for sent in sentences:
+        starts.append(at)
+        at += len(sent) + len(sep)
+    context = sep.join(sentences)
+    qas = []
+    for q, (i, kind) in enumerate(asked):
+        answer = qa_answer(facts[i], kind, lang)
+        # the count comes after the (zh) time word, which may hold the same digit: 星期三
+        inside = sentences[i].rfind(answer) if kind == "count" else sentences[i].find(answer)
+        assert inside >= 0, (sentences[i], answer)
+        start = starts[i] + inside
+        assert context[start : start + len(answer)] == answer
+        qas.append(
+            {
+                "answers": [{"answer_start": start, "text": answer}],
+                "question": qa_question(facts[i], kind, lang),
+                "id": f"{prefix}-q{q}",
+            }
+        )
+    return {"context": context, "qas": qas}
+
+
+def make_qa(out: Path, gen: Gen, sizes: dict[str, int]) -> None:
+    seen: set = set()
+    files = {
+        "train": out / "intermediate" / "squad" / "train-v1.1.json",
+        "dev": out / "intermediate" / "squad" / "dev-v1.1.json",
+    }
+    for split, n in sizes.items():
+        items = []
+        while len(items) < n:
+            facts = qa_facts(gen)
+            key = tuple(render_en(f) for f in facts)
+            if key in seen:
+                continue
+            seen.add(key)
+            asked = gen.rng.sample([(i, k) for i in range(3) for k in QA_KINDS], 2)
+            items.append((facts, asked))
+        for lang in QA_LANGS if split == "test" else ("en",):
+            paragraphs = [
+                qa_paragraph(facts, asked, lang, f"{split}-{i:04d}")
+                for i, (facts, asked) in enumerate(items)
+            ]
+            path = files.get(split, out / "xtreme" / "xquad" / f"xquad.{lang}.json")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(squad_doc(paragraphs), encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# Tagging: UD-POS (UPOS), PAN-X (IOB2 PER/ORG/LOC), CCG supertags (English, synthetic)
+# ---------------------------------------------------------------------------------------------
+FUNCTION_WORDS = {  # the closed-class words of PLACES and TIMES
+    "en": {"in": "ADP", "at": "ADP", "on": "ADP", "the": "DET"},
+    "de": {"im": "ADP", "in": "ADP", "am": "ADP", "auf": "ADP", "der": "DET", "dem": "DET"},
+    "es": {"en": "ADP", "por": "ADP", "al": "ADP", "el": "DET", "la": "DET"},
+    "fr": {"dans": "ADP", "à": "ADP", "au": "ADP", "sur": "ADP", "le": "DET", "la": "DET",
+           "l'": "DET"},
+}  # fmt: skip
+EN_DAYS = {"Monday", "Wednesday", "Friday", "Saturday", "Sunday"}
+
+
+def word_tokens(sentence: str) -> list[str]:
+    """Words and punctuation; French elided articles (l') are words of their own."""
+    return re.findall(r"\w+'|[\w-]+|[^\w\s]", sentence)
+
+
+def upos_lexicon(lang: str) -> dict[str, str]:
+    i = LI[lang]
+    lex: dict[str, str] = {}
+
+    def add(word: str, tag: str) -> None:
+        assert lex.setdefault(word, tag) == tag, (lang, word, tag, lex[word])
+
+    for name in NAMES:
+        add(name, "PROPN")
+    for forms in VERBS.values():
+        add(forms[{"en": 0, "de": 2, "es": 3, "fr": 4}[lang]], "VERB")
+    for forms in NUMBERS.values():
+        add(forms[i], "NUM")
+    for en, (de, es, fr, _) in COLORS.items():
+        words = {"en": [en], "de": [de + "e", de + "en"], "es": list(es), "fr": list(fr)}[lang]
+        for w in words:
+            add(w, "ADJ")
+    for _, en, de, es, fr, _ in NOUNS.values():
+        add({"en": en, "de": de, "es": es[0], "fr": fr[0]}[lang], "NOUN")
+    for phrase in [p[i] for p in PLACES.values()] + [t[i] for t in TIMES.values()]:
+        for w in word_tokens(phrase):
+            tag = FUNCTION_WORDS[lang].get(w, "PROPN" if w in EN_DAYS else "NOUN")
+            add(w, tag)
+    add(".", "PUNCT")
+    return lex
+
+
+UPOS_LEXICON = {lang: upos_lexicon(lang) for lang in LANGS if lang != "zh"}
+
+
+def upos_tagged(a: Act, lang: str) -> list[tuple[str, str]]:
+    if lang != "zh":
+        return [(w, UPOS_LEXICON[lang][w]) for w in word_tokens(render(a, lang))]
+    out = [(zh_name(a.subj), "PROPN")]
+    if a.time:
+        out.append((TIMES[a.time][4], "NOUN"))
+    place = PLACES[a.place][4]
+    out.append(("在", "ADP"))
+    if place[-1] in "里上":  # noun + localizer
+        out += [(place[:-1], "NOUN"), (place[-1], "ADP")]
+    else:
+        out.append((place, "NOUN"))
+    noun, _, mw = noun_forms(a, "zh")
+    out += [(VERBS[a.verb][5], "VERB"), ("了", "AUX"), (NUMBERS[a.count][4], "NUM"), (mw, "NOUN")]
+    if a.color:
+        out += [(COLORS[a.color][3], "NOUN"), ("的", "PART")]
+    out += [(noun, "NOUN"), ("。", "PUNCT")]
+    assert "".join(w for w, _ in out) == render_zh(a), (out, render_zh(a))
+    return out
+
+
+# A CCGbank-style supertag per (English) UPOS tag in these sentences' one construction.
+CCG_SUPERTAGS = {
+    "PROPN": "N", "NOUN": "N", "NUM": "N/N", "ADJ": "N/N", "DET": "NP[nb]/N",
+    "VERB": r"(S[dcl]\NP)/NP", "ADP": r"((S\NP)\(S\NP))/NP", "PUNCT": ".",
+}  # fmt: skip
+
+SURNAMES = {  # Latin-script languages, zh
+    "Weber": "韦伯", "Martin": "马丁", "García": "加西亚", "Rossi": "罗西", "Dubois": "杜布瓦",
+    "Müller": "穆勒", "Silva": "席尔瓦", "Novak": "诺瓦克", "Jensen": "延森", "Moreau": "莫罗",
+}  # fmt: skip
+CITIES = {  # en, de, es, fr, zh (token lists)
+    "Berlin": ("Berlin", "Berlin", "Berlín", "Berlin", "柏林"),
+    "Paris": ("Paris", "Paris", "París", "Paris", "巴黎"),
+    "Madrid": ("Madrid", "Madrid", "Madrid", "Madrid", "马德里"),
+    "London": ("London", "London", "Londres", "Londres", "伦敦"),
+    "Rome": ("Rome", "Rom", "Roma", "Rome", "罗马"),
+    "Vienna": ("Vienna", "Wien", "Viena", "Vienne", "维也纳"),
+    "Lisbon": ("Lisbon", "Lissabon", "Lisboa", "Lisbonne", "里斯本"),
+    "Tokyo": ("Tokyo", "Tokio", "Tokio", "Tokyo", "东京"),
+    "New York": ("New York", "New York", "Nueva York", "New York", "纽约"),
+    "Buenos Aires": ("Buenos Aires", "Buenos Aires", "Buenos Aires", "Buenos Aires",
+                     "布宜诺斯艾利斯"),
+}  # fmt: skip
+ORGS = {  # en, de, es, fr, zh
+    "Siemens": ("Siemens", "Siemens", "Siemens", "Siemens", "西门子"),
+    "Red Cross": ("Red Cross", "Rotes Kreuz", "Cruz Roja", "Croix-Rouge", "红十字会"),
+    "United Nations": ("United Nations", "Vereinte Nationen", "Naciones Unidas",
+                       "Nations unies", "联合国"),
+    "Deutsche Bank": ("Deutsche Bank", "Deutsche Bank", "Deutsche Bank", "Deutsche Bank",
+                      "德意志银行"),
+    "Real Madrid": ("Real Madrid", "Real Madrid", "Real Madrid", "Real Madrid", "皇家马德里"),
+    "UNESCO": ("UNESCO", "UNESCO", "UNESCO", "UNESCO", "联合国教科文组织"),
+    "Airbus": ("Airbus", "Airbus", "Airbus", "Airbus", "空客"),
+    "World Bank": ("World Bank", "Weltbank", "Banco Mundial", "Banque mondiale", "世界银行"),
+}  # fmt: skip
+PANX_TEMPLATES = {  # en, de, es, fr, zh; words split on spaces
+    "works": ("{P} works for {O} in {C} .", "{P} arbeitet für {O} in {C} .",
+              "{P} trabaja para {O} en {C} .", "{P} travaille pour {O} à {C} .",
+              "{P} 在 {C} 为 {O} 工作 。"),
+    "flies": ("{P} flies from {C} to {D} .", "{P} fliegt von {C} nach {D} .",
+              "{P} vuela de {C} a {D} .", "{P} vole de {C} à {D} .", "{P} 从 {C} 飞往 {D} 。"),
+    "opens": ("{O} opens an office in {C} .", "{O} eröffnet ein Büro in {C} .",
+              "{O} abre una oficina en {C} .", "{O} ouvre un bureau à {C} .",
+              "{O} 在 {C} 开设 了 办事处 。"),
+    "meets": ("{P} meets {Q} in {C} .", "{P} trifft {Q} in {C} .",
+              "{P} se reúne con {Q} en {C} .", "{P} rencontre {Q} à {C} .",
+              "{P} 在 {C} 见 了 {Q} 。"),
+}  # fmt: skip
+
+
+def panx_meaning(gen: Gen) -> dict:
+    r = gen.rng
+    people = gen.names(2)
+    persons = [(p, gen.pick(SURNAMES) if r.random() < 0.5 else None) for p in people]
+    cities = r.sample(list(CITIES), 2)
+    return {"t": gen.pick(PANX_TEMPLATES), "P": persons[0], "Q": persons[1], "C": cities[0],
+            "D": cities[1], "O": gen.pick(ORGS)}  # fmt: skip
+
+
+def panx_tagged(m: dict, lang: str) -> list[tuple[str, str]]:
+    i = LI[lang]
+    out = []
+    for word in PANX_TEMPLATES[m["t"]][i].split(" "):
+        slot = word[1:-1] if word.startswith("{") else None
+        if slot in ("P", "Q"):
+            first, last = m[slot]
+            words = [zh_name(first) if lang == "zh" else first]
+            if last:
+                words.append(SURNAMES[last] if lang == "zh" else last)
+            kind = "PER"
+        elif slot in ("C", "D"):
+            words, kind = CITIES[m[slot]][i].split(" "), "LOC"
+        elif slot == "O":
+            words, kind = ORGS[m["O"]][i].split(" "), "ORG"
+        else:
+            out.append((word, "O"))
+            continue
+        out += [(w, ("B-" if j == 0 else "I-") + kind) for j, w in enumerate(words)]
+    return out
+
+
+def write_tagged(path: Path, sentences: list[list[tuple[str, str]]]) -> None:
+    lines = []
+    for sent in sentences:
+        lines += [f"{w}\t{t}" for w, t in sent] + [""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def make_tagging(out: Path, gen: Gen, sizes: dict[str, int], ccg_sizes: dict[str, int]) -> None:
+    """UD-POS and PAN-X: train and dev in English, test in every language (parallel rows)."""
+    seen: set = set()
+    for split, n in sizes.items():
+        acts = unique(lambda i: gen.scene(), n, render_en, seen)
+        for lang in LANGS if split == "test" else ("en",):
+            write_tagged(
+                out / "xtreme" / "udpos" / f"{split}-{lang}.tsv",
+                [upos_tagged(a, lang) for a in acts],
+            )
+    for split, n in ccg_sizes.items():
+        acts = unique(lambda i: gen.scene(), n, render_en, seen)
+        sents = [[(w, CCG_SUPERTAGS[t]) for w, t in upos_tagged(a, "en")] for a in acts]
+        write_tagged(out / "intermediate" / "ccg" / f"{split}.tsv", sents)
+    seen = set()
+    for split, n in sizes.items():
+        items = unique(
+            lambda i: panx_meaning(gen), n, lambda m: tuple(sorted(map(str, m.items()))), seen
+        )
+        for lang in LANGS if split == "test" else ("en",):
+            write_tagged(
+                out / "xtreme" / "panx" / f"{split}-{lang}.tsv",
+                [panx_tagged(m, lang) for m in items],
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# Multiple choice: COPA / XCOPA jsonl, HellaSwag jsonl. The right choice is what the premise
+# entails; the others contradict it (or, for one HellaSwag ending, are merely unrelated).
+# ---------------------------------------------------------------------------------------------
+def distinct_hypotheses(gen: Gen, p: Act, labels: tuple[str, ...]) -> list:
+    while True:
+        hyps = [gen.hypothesis(p, label) for label in labels]
+        texts = {render_en(h) for h in hyps}
+        if len(texts) == len(hyps) and render_en(p) not in texts:
+            return hyps
+
+
+def make_copa(out: Path, gen: Gen, sizes: dict[str, int]) -> None:
+    seen: set = set()
+    for split, n in sizes.items():
+        items = []
+        for p in unique(lambda i: gen.scene(), n, render_en, seen):
+            right, wrong = distinct_hypotheses(gen, p, ("entailment", "contradiction"))
+            label = gen.rng.randrange(2)
+            choices = [wrong, right] if label else [right, wrong]
+            items.append((p, gen.pick(("cause", "effect")), choices, label))
+        langs = ("zh",) if split == "test" else ("en",)  # XCOPA's only fixture language is zh
+        for lang in langs:
+            lines = [
+                json.dumps(
+                    {
+                        "premise": render(p, lang),
+                        "choice1": render(c[0], lang),
+                        "choice2": render(c[1], lang),
+                        "question": q,
+                        "label": y,
+                        "idx": i,
+                    },
+                    ensure_ascii=False,
+                )  # fmt: skip
+                for i, (p, q, c, y) in enumerate(items)
+            ]
+            if split == "test":
+                path = out / "xtreme" / "xcopa" / f"test-{lang}.jsonl"
+            else:
+                path = out / "intermediate" / "copa" / f"{split}.jsonl"
+            write_lines(path, lines)
+
+
+def make_hellaswag(out: Path, gen: Gen, sizes: dict[str, int]) -> None:
+    seen: set = set()
+    for split, n in sizes.items():
+        lines = []
+        for i, p in enumerate(unique(lambda i: gen.scene(), n, render_en, seen)):
+            labels = ("entailment", "contradiction", "contradiction", "neutral")
+            hyps = distinct_hypotheses(gen, p, labels)
+            order = list(range(4))
+            gen.rng.shuffle(order)
+            endings = [render_en(hyps[k]) for k in order]
+            rec = {"ind": i, "activity_label": "fixture", "ctx": render_en(p),
+                   "endings": endings, "split": split, "label": order.index(0)}  # fmt: skip
+            lines.append(json.dumps(rec, ensure_ascii=False))
+        write_lines(out / "intermediate" / "hellaswag" / f"hellaswag_{split}.jsonl", lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Retrieval: Tatoeba-like aligned sentence files, BUCC-like comparable corpora with gold pairs
+# ---------------------------------------------------------------------------------------------
+TATOEBA_FILE_CODES = {"de": "deu", "es": "spa", "fr": "fra", "zh": "cmn"}
+BUCC_LANGS = ("de", "fr", "zh")
+
+
+def any_meaning(gen: Gen):
+    x = gen.rng.random()
+    if x < 0.5:
+        return gen.scene()
+    if x < 0.75:
+        return gen.paws(1)[0]
+    return gen.opinion()[0]
+
+
+def make_tatoeba(out: Path, gen: Gen, n: int) -> None:
+    seen: set = set()
+    for lang, code in TATOEBA_FILE_CODES.items():
+        meanings = unique(lambda i: any_meaning(gen), n, render_en, seen)
+        folder = out / "xtreme" / "tatoeba" / "v1"
+        write_lines(folder / f"tatoeba.{code}-eng.{code}", [render(m, lang) for m in meanings])
+        write_lines(folder / f"tatoeba.{code}-eng.eng", [render_en(m) for m in meanings])
+
+
+def make_bucc(out: Path, gen: Gen, sizes: dict[str, tuple[int, int, int]]) -> None:
+    """Per language and split (gold pairs, other-language-only, English-only sentences)."""
+    seen: set = set()
+    folder = out / "xtreme" / "bucc2018"
+    for lang in BUCC_LANGS:
+        for split, (n_gold, n_src, n_trg) in sizes.items():
+            meanings = unique(lambda i: any_meaning(gen), n_gold + n_src + n_trg, render_en, seen)
+            src = [(k, render(m, lang)) for k, m in enumerate(meanings[: n_gold + n_src])]
+            trg = [
+                (k, render_en(m))
+                for k, m in enumerate(meanings)
+                if k < n_gold or k >= n_gold + n_src
+            ]
+            gen.rng.shuffle(src)
+            gen.rng.shuffle(trg)
+            src_id = {k: f"{lang}-{j + 1:09d}" for j, (k, _) in enumerate(src)}
+            trg_id = {k: f"en-{j + 1:09d}" for j, (k, _) in enumerate(trg)}
+            prefix = folder / f"{lang}-en.{split}"
+            write_tsv(Path(f"{prefix}.{lang}"), [(src_id[k], t) for k, t in src])
+            write_tsv(Path(f"{prefix}.en"), [(trg_id[k], t) for k, t in trg])
+            write_tsv(Path(f"{prefix}.gold"), sorted((src_id[k], trg_id[k]) for k in range(n_gold)))
+
+
 README = """\
 # xscale fixture data (synthetic)
 
@@ -1130,11 +1559,26 @@ Regenerate (deterministic for a seed):
 | intermediate/sst2/train.tsv, dev.tsv | GLUE SST-2 tsv, header `sentence<TAB>label` | {sst2} |
 | xtreme/xnli/{train,dev,test}-<lang>.tsv | premise, hypothesis, label; no header | {xnli} |
 | xtreme/pawsx/{train,dev,test}-<lang>.tsv | sentence1, sentence2, 0/1; no header | {pawsx} |
+| intermediate/squad/{train,dev}-v1.1.json | SQuAD v1.1 json (English) | {squad} |
+| xtreme/xquad/xquad.{en,de,es,zh}.json | SQuAD json; same questions and ids | {xquad} |
+| xtreme/udpos/{train,dev,test}-<lang>.tsv | `token<TAB>UPOS`; blank line between | {udpos} |
+| xtreme/panx/{train,dev,test}-<lang>.tsv | `token<TAB>B-PER/I-ORG/B-LOC/O...` (IOB2) | {panx} |
+| intermediate/ccg/{train,dev}.tsv | `token<TAB>supertag` (CCG-style; not CCGbank) | {ccg} |
+| intermediate/copa/{train,val}.jsonl | SuperGLUE COPA jsonl (English) | {copa} |
+| xtreme/xcopa/test-zh.jsonl | XCOPA jsonl (zh: the only XCOPA language here) | {xcopa} |
+| intermediate/hellaswag/hellaswag_{train,val}.jsonl | HellaSwag jsonl | {hellaswag} |
+| xtreme/tatoeba/v1/tatoeba.<xxx>-eng.{<xxx>,eng} | aligned lines; deu, spa, fra, cmn | {tatoeba} |
+| xtreme/bucc2018/<lang>-en.{dev,test}.{<lang>,en,gold} | BUCC 2018 files; de, fr, zh | {bucc} |
 
 XNLI has every split in en, de, es, fr, zh (train-<lang> for lang != en is the translate-train
-set); PAWS-X in en, de, es, fr. Labels are balanced. The sentences are simple and formulaic: these
-files test plumbing and let tiny models learn something in minutes; they say nothing about real
-benchmark scores.
+set); PAWS-X in en, de, es, fr. The QA, tagging and multiple-choice sets have English train/dev
+files and test files in every language that the task has (XQuAD: en, de, es, zh; XCOPA: zh);
+Tatoeba and BUCC have test data in their languages among these. QA paragraphs hold three
+facts and two questions (who / where / how many) whose answers are spans of the context; the
+right choice of a multiple-choice item is what its premise entails, the others contradict it
+(COPA's cause/effect word is random); the CCG tags follow one construction. Classification
+labels are balanced. The sentences are simple and formulaic: these files test plumbing and let
+tiny models learn something in minutes; they say nothing about real benchmark scores.
 """
 
 
@@ -1151,6 +1595,13 @@ def main(argv: list[str] | None = None) -> None:
         "anli": {"train": 500, "dev": 150},
         "sst2": {"train": 600, "dev": 150},
         "pawsx": {"train": 600, "dev": 150, "test": 250},
+        "squad": {"train": 120, "dev": 30, "test": 30},  # paragraphs, 2 questions each
+        "tagging": {"train": 250, "dev": 50, "test": 60},
+        "ccg": {"train": 150, "dev": 40},
+        "copa": {"train": 200, "val": 50, "test": 100},
+        "hellaswag": {"train": 160, "val": 40},
+        "tatoeba": 80,
+        "bucc": {"dev": (15, 25, 40), "test": (25, 40, 60)},
     }
     nli_seen: set = set()  # MNLI and XNLI share no pair
     make_pretrain(out, Gen(args.seed), sizes["pretrain"])
@@ -1159,17 +1610,36 @@ def main(argv: list[str] | None = None) -> None:
     make_anli(out, Gen(args.seed + 3), sizes["anli"])
     make_sst2(out, Gen(args.seed + 4), sizes["sst2"])
     make_pawsx(out, Gen(args.seed + 5), sizes["pawsx"])
+    # Added later: each generator has its own seed, so the files above never change.
+    make_qa(out, Gen(args.seed + 6), sizes["squad"])
+    make_tagging(out, Gen(args.seed + 7), sizes["tagging"], sizes["ccg"])
+    make_copa(out, Gen(args.seed + 8), sizes["copa"])
+    make_hellaswag(out, Gen(args.seed + 9), sizes["hellaswag"])
+    make_tatoeba(out, Gen(args.seed + 10), sizes["tatoeba"])
+    make_bucc(out, Gen(args.seed + 11), sizes["bucc"])
 
     def fmt(d):
         return " / ".join(f"{k} {v}" for k, v in d.items())
 
+    qa_train = {k: v for k, v in sizes["squad"].items() if k != "test"}
+    bucc = sizes["bucc"].items()
     (out / "README.md").write_text(
         README.replace("{pretrain}", str(sizes["pretrain"]))
         .replace("{mnli}", fmt(sizes["mnli"]))
         .replace("{anli}", fmt(sizes["anli"]))
         .replace("{sst2}", fmt(sizes["sst2"]))
         .replace("{xnli}", fmt(sizes["xnli"]) + " per language")
-        .replace("{pawsx}", fmt(sizes["pawsx"]) + " per language"),
+        .replace("{pawsx}", fmt(sizes["pawsx"]) + " per language")
+        .replace("{squad}", fmt(qa_train) + " paragraphs, 2 questions each")
+        .replace("{xquad}", f"{sizes['squad']['test']} paragraphs per language")
+        .replace("{udpos}", fmt(sizes["tagging"]) + " sentences")
+        .replace("{panx}", fmt(sizes["tagging"]) + " sentences")
+        .replace("{ccg}", fmt(sizes["ccg"]) + " sentences")
+        .replace("{copa}", fmt({k: v for k, v in sizes["copa"].items() if k != "test"}))
+        .replace("{xcopa}", str(sizes["copa"]["test"]))
+        .replace("{hellaswag}", fmt(sizes["hellaswag"]))
+        .replace("{tatoeba}", f"{sizes['tatoeba']} pairs per language")
+        .replace("{bucc}", " / ".join(f"{k} {g} gold pairs" for k, (g, _, _) in bucc)),
         encoding="utf-8",
     )
     total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())

@@ -44,7 +44,7 @@ def test_registry_tasks():
     assert XNLI.languages[0] == "en" and len(XNLI.languages) == 15 == len(set(XNLI.languages))
     assert set(PAWSX.languages) == {"en", "de", "es", "fr", "ja", "ko", "zh"}
     assert SST2.format == "single_classification" and SST2.labels == ("0", "1")
-    assert {t.metric for t in TASKS.values()} == {"accuracy"}
+    assert {t.metric for t in TASKS.values()} == {"accuracy", "f1"}
     assert "target" in XNLI.roles and "intermediate" in MNLI.roles
     assert ANLI.hub.splits == {"train": "train_r1", "dev": "dev_r1", "test": "test_r1"}
 

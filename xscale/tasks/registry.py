@@ -1,6 +1,6 @@
 """The task registry: task name -> `Task`. Add a task by adding one entry to `TASKS`.
 
-Readers for each task's files live in `xscale.data`.
+Readers for each task's files live in `xscale.data` (which uses `xscale.readers`).
 """
 
 from __future__ import annotations
@@ -10,6 +10,13 @@ from xscale.tasks.base import HubSource, Task
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 BINARY_LABELS = ("0", "1")
+# Universal POS tags (UD v2), in the order of the hub's ClassLabel (google/xtreme udpos.*).
+UPOS_TAGS = (
+    "ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM",
+    "PART", "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X",
+)  # fmt: skip
+# PAN-X / WikiANN tags, in the order of unimelb-nlp/wikiann's ner_tags ClassLabel.
+PANX_TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 
 # Every language XTREME evaluates the task in (English first). A given data root may hold fewer:
 # `xscale.data.available_languages` says which.
@@ -17,6 +24,28 @@ XNLI_LANGUAGES = (
     "en", "ar", "bg", "de", "el", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh",
 )  # fmt: skip
 PAWSX_LANGUAGES = ("en", "de", "es", "fr", "ja", "ko", "zh")
+XQUAD_LANGUAGES = ("en", "ar", "de", "el", "es", "hi", "ru", "th", "tr", "vi", "zh")
+MLQA_LANGUAGES = ("en", "ar", "de", "es", "hi", "vi", "zh")
+TYDIQA_LANGUAGES = ("en", "ar", "bn", "fi", "id", "ko", "ru", "sw", "te")
+UDPOS_LANGUAGES = (
+    "en", "af", "ar", "bg", "de", "el", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu",
+    "id", "it", "ja", "kk", "ko", "mr", "nl", "pt", "ru", "ta", "te", "th", "tl", "tr", "ur",
+    "vi", "yo", "zh",
+)  # fmt: skip
+PANX_LANGUAGES = (
+    "en", "af", "ar", "bg", "bn", "de", "el", "es", "et", "eu", "fa", "fi", "fr", "he", "hi",
+    "hu", "id", "it", "ja", "jv", "ka", "kk", "ko", "ml", "mr", "ms", "my", "nl", "pt", "ru",
+    "sw", "ta", "te", "th", "tl", "tr", "ur", "vi", "yo", "zh",
+)  # fmt: skip
+# XCOPA (XTREME-R): no English test set; English training and dev data are COPA's.
+XCOPA_LANGUAGES = ("et", "ht", "id", "it", "qu", "sw", "ta", "th", "tr", "vi", "zh")
+BUCC_LANGUAGES = ("de", "fr", "ru", "zh")
+# XTREME's 36 Tatoeba languages (each paired with English); codes in xscale.readers.TATOEBA_CODES.
+TATOEBA_LANGUAGES = (
+    "af", "ar", "bg", "bn", "de", "el", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu",
+    "id", "it", "ja", "jv", "ka", "kk", "ko", "ml", "mr", "nl", "pt", "ru", "sw", "ta", "te",
+    "th", "tl", "tr", "ur", "vi", "zh",
+)  # fmt: skip
 
 _NLI_COLUMNS = {"text_a": "premise", "text_b": "hypothesis", "label": "label"}
 
@@ -97,9 +126,185 @@ _TASKS = [
         ),
         description="PAWS-X: cross-lingual paraphrase identification (1 paraphrase), 7 languages",
     ),
+    Task(
+        name="qqp",
+        format="pair_classification",
+        metric="accuracy",
+        labels=BINARY_LABELS,
+        roles=("intermediate",),
+        hub=HubSource(
+            "nyu-mll/glue",
+            config="qqp",
+            splits={"train": "train", "dev": "validation"},
+            columns={"text_a": "question1", "text_b": "question2", "label": "label"},
+            label_names=BINARY_LABELS,
+        ),
+        description="Quora Question Pairs (GLUE): English duplicate-question detection (1 same)",
+    ),
+    # --- span QA: XQuAD and MLQA train on SQuAD v1.1 (TRAINED_ON), TyDiQA on its English train
+    Task(
+        name="squad",
+        format="span_qa",
+        metric="f1",
+        roles=("intermediate",),
+        hub=HubSource("rajpurkar/squad"),
+        description="SQuAD v1.1: English extractive QA (Wikipedia)",
+    ),
+    Task(
+        name="squad2",
+        format="span_qa",
+        metric="f1",
+        roles=("intermediate",),
+        hub=HubSource("rajpurkar/squad_v2"),
+        description="SQuAD v2.0: SQuAD v1.1 plus unanswerable questions (answer: <s>)",
+    ),
+    Task(
+        name="xquad",
+        format="span_qa",
+        metric="f1",
+        languages=XQUAD_LANGUAGES,
+        roles=("target",),
+        hub=HubSource("google/xquad", config="xquad.{lang}", splits={"test": "validation"}),
+        description="XQuAD: SQuAD v1.1 dev questions translated into 10 languages (+ en)",
+    ),
+    Task(
+        name="mlqa",
+        format="span_qa",
+        metric="f1",
+        languages=MLQA_LANGUAGES,
+        roles=("target",),
+        hub=HubSource("facebook/mlqa", config="mlqa.{lang}.{lang}", splits={"test": "test"}),
+        description="MLQA: extractive QA, context and question in the same language, 7 languages",
+    ),
+    Task(
+        name="tydiqa",
+        format="span_qa",
+        metric="f1",
+        languages=TYDIQA_LANGUAGES,
+        roles=("target",),
+        hub=HubSource(
+            "google-research-datasets/tydiqa",
+            config="secondary_task",
+            splits={"train": "train", "dev": "validation", "test": "validation"},
+        ),
+        description="TyDiQA-GoldP: typologically diverse extractive QA (gold passage), 9 languages;"
+        " trained on its English training set",
+    ),
+    # --- tagging
+    Task(
+        name="udpos",
+        format="tagging",
+        metric="f1",
+        labels=UPOS_TAGS,
+        languages=UDPOS_LANGUAGES,
+        roles=("target",),
+        hub=HubSource(
+            "google/xtreme",
+            config="udpos.{language}",
+            splits={"train": "train", "dev": "validation", "test": "test"},
+            label_names=UPOS_TAGS,
+        ),
+        description="UD-POS: universal part-of-speech tagging (17 UPOS tags), 33 languages",
+    ),
+    Task(
+        name="panx",
+        format="tagging",
+        metric="f1",
+        labels=PANX_TAGS,
+        languages=PANX_LANGUAGES,
+        roles=("target",),
+        hub=HubSource(
+            "unimelb-nlp/wikiann",
+            config="{lang}",
+            splits={"train": "train", "dev": "validation", "test": "test"},
+            label_names=PANX_TAGS,
+        ),
+        description="PAN-X (WikiANN): named entities PER/ORG/LOC in IOB2, 40 languages",
+    ),
+    Task(
+        name="ccg",
+        format="tagging",
+        metric="accuracy",
+        labels=(),  # open-ended: the supertags seen in the training file
+        roles=("intermediate",),
+        description="CCGbank supertagging (licensed, LDC2005T13): <root>/intermediate/ccg/",
+    ),
+    # --- multiple choice
+    Task(
+        name="hellaswag",
+        format="multiple_choice",
+        metric="accuracy",
+        roles=("intermediate",),
+        hub=HubSource("Rowan/hellaswag"),
+        description="HellaSwag: pick the plausible continuation of a scene (4 endings)",
+    ),
+    Task(
+        name="csqa",
+        format="multiple_choice",
+        metric="accuracy",
+        roles=("intermediate",),
+        hub=HubSource("tau/commonsense_qa"),
+        description="CommonsenseQA: commonsense questions with 5 answer choices",
+    ),
+    Task(
+        name="cosmosqa",
+        format="multiple_choice",
+        metric="accuracy",
+        roles=("intermediate",),
+        hub=HubSource("allenai/cosmos_qa"),
+        description="Cosmos QA: commonsense reading comprehension over narratives (4 choices)",
+    ),
+    Task(
+        name="siqa",
+        format="multiple_choice",
+        metric="accuracy",
+        roles=("intermediate",),
+        hub=HubSource("allenai/social_i_qa"),
+        description="Social IQa: commonsense about social situations (3 choices)",
+    ),
+    Task(
+        name="copa",
+        format="multiple_choice",
+        metric="accuracy",
+        roles=("intermediate",),
+        hub=HubSource("aps/super_glue", config="copa"),
+        description="COPA (SuperGLUE): choice of plausible alternatives, cause or effect (English)",
+    ),
+    Task(
+        name="xcopa",
+        format="multiple_choice",
+        metric="accuracy",
+        languages=XCOPA_LANGUAGES,
+        roles=("target",),
+        hub=HubSource("cambridgeltl/xcopa", config="{lang}", splits={"test": "test"}),
+        description="XCOPA: COPA translated into 11 languages; trained on English COPA",
+    ),
+    # --- retrieval: no fine-tuning, sentence embeddings from a middle layer
+    Task(
+        name="bucc",
+        format="retrieval",
+        metric="f1",
+        languages=BUCC_LANGUAGES,
+        roles=("target",),
+        description="BUCC 2018: mining parallel sentences from comparable corpora (x-en)",
+    ),
+    Task(
+        name="tatoeba",
+        format="retrieval",
+        metric="accuracy",
+        languages=TATOEBA_LANGUAGES,
+        roles=("target",),
+        hub=HubSource("google/xtreme", config="tatoeba.{code}", splits={"test": "validation"}),
+        description="Tatoeba: find the English translation of each sentence, 36 languages",
+    ),
 ]
 
 TASKS: dict[str, Task] = {t.name: t for t in _TASKS}
+
+# Target tasks whose (English) train and dev splits are another task's, as XTREME(-R) trains
+# them: XQuAD and MLQA on SQuAD v1.1, XCOPA on COPA. Their own files supply only the test split.
+# (TyDiQA-GoldP trains on its own English training set, as in XTREME.)
+TRAINED_ON: dict[str, str] = {"xquad": "squad", "mlqa": "squad", "xcopa": "copa"}
 
 
 def get_task(name: str) -> Task:

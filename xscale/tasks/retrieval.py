@@ -1,0 +1,218 @@
+"""Sentence retrieval: BUCC 2018 (bitext mining) and Tatoeba (translation search).
+
+No fine-tuning (``trains = False``): as XTREME, the (pretrained or intermediate-trained)
+encoder embeds each sentence by pooling the hidden states of one layer, and the embeddings are
+searched. Defaults follow XTREME's scripts (``--pool_type mean --specific_layer 7
+--max_seq_length 512``):
+
+- ``layer`` is XTREME's ``specific_layer``: a 0-based index into the transformer layers'
+  outputs, i.e. ``hidden_states[layer + 1]`` in Hugging Face terms (``hidden_states[0]`` is
+  the embedding output). Default ``default_layer(num_layers) = min(num_layers // 2 + 1,
+  num_layers - 1)``: 7 for 12-layer XLM-R base (XTREME's choice), 13 for large (24 layers),
+  19 for XL (36), 25 for XXL (48), the last layer for tiny models of 1-2 layers.
+- ``pooling="mean"``: the mean over non-padding tokens, <s> and </s> included (XTREME's
+  mean_pool_embedding); ``"cls"``: the <s> token's state.
+
+Tatoeba: each English sentence queries the non-English ones by cosine similarity; accuracy
+(`metrics.tatoeba_accuracy`). BUCC: margin-based mining both ways (`metrics.mine_bucc`, k=4,
+ratio margin); the F1-optimal threshold is chosen on the dev split and applied to the test split
+(`metrics.bucc_f1`), as XTREME. When the data root has only one of the two splits (as
+``../shared/data``, dev only), the threshold is chosen on that split and its F1 is reported,
+with a warning: that score is optimistic. Metric names: tatoeba ``accuracy``; bucc ``f1``
+(plus precision, recall, threshold).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from xscale import metrics
+from xscale.errors import XScaleError
+from xscale.tasks.base import Task
+
+log = logging.getLogger(__name__)
+
+POOLINGS = ("mean", "cls")
+
+
+def default_layer(num_layers: int) -> int:
+    """XTREME's layer 7 for 12 layers, the same relative depth for others (see module doc)."""
+    return max(0, min(num_layers // 2 + 1, num_layers - 1))
+
+
+class RetrievalFormat:
+    name = "retrieval"
+    trains = False
+
+    # --- not fine-tuned ---------------------------------------------------------------------
+    def _no_training(self, *args, **kwargs):
+        raise XScaleError(
+            "retrieval tasks (bucc, tatoeba) are not fine-tuned: evaluate them with"
+            " RetrievalFormat.evaluate(encoder, tokenizer, task, root, langs)"
+        )
+
+    featurize = collate = make_head = loss = predict = score = _no_training
+
+    # --- embeddings -------------------------------------------------------------------------
+    @torch.no_grad()
+    def embed(
+        self,
+        encoder,
+        tokenizer,
+        sentences: list[str],
+        *,
+        layer: int,
+        pooling: str = "mean",
+        max_length: int = 512,
+        batch_size: int = 32,
+        device=None,
+    ) -> np.ndarray:
+        """(len(sentences), hidden) float32 embeddings, in the order of `sentences`."""
+        if pooling not in POOLINGS:
+            raise XScaleError(f"retrieval: pooling must be one of {POOLINGS}, got {pooling!r}")
+        num_layers = encoder.config.num_hidden_layers
+        if not 0 <= layer < num_layers:
+            raise XScaleError(f"retrieval: layer {layer} is not in 0..{num_layers - 1}")
+        device = device or next(encoder.parameters()).device
+        positions = getattr(encoder.config, "max_position_embeddings", max_length + 2) - 2
+        max_length = min(max_length, positions)
+        was_training = encoder.training
+        encoder.eval()
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+        out = np.zeros((len(sentences), encoder.config.hidden_size), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            enc = tokenizer(
+                [sentences[i] for i in chunk],
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            mask = enc["attention_mask"].to(device)
+            hidden = encoder(
+                input_ids=enc["input_ids"].to(device),
+                attention_mask=mask,
+                output_hidden_states=True,
+            ).hidden_states[layer + 1]
+            hidden = hidden.float()
+            if pooling == "cls":
+                pooled = hidden[:, 0]
+            else:
+                m = mask.unsqueeze(-1).float()
+                pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+            out[chunk] = pooled.cpu().numpy()
+        encoder.train(was_training)
+        return out
+
+    # --- evaluation -------------------------------------------------------------------------
+    def evaluate(
+        self,
+        encoder,
+        tokenizer,
+        task: Task,
+        root,
+        langs: list[str],
+        *,
+        layer: int | None = None,
+        pooling: str = "mean",
+        max_length: int = 512,
+        batch_size: int = 32,
+        limit: int | None = None,
+        device=None,
+    ) -> dict[str, dict[str, float]]:
+        """Scores per language: {lang: {metric: value}} (0-100), for `task` bucc or tatoeba.
+
+        `limit` keeps the first `limit` sentence pairs (Tatoeba) or the first `limit` sentences
+        of each BUCC corpus (gold pairs outside them are dropped)."""
+        if layer is None:
+            layer = default_layer(encoder.config.num_hidden_layers)
+        kw = dict(
+            layer=layer,
+            pooling=pooling,
+            max_length=max_length,
+            batch_size=batch_size,
+            device=device,
+        )
+        if task.name == "tatoeba":
+            return {
+                lang: self._tatoeba(encoder, tokenizer, task, root, lang, limit, kw)
+                for lang in langs
+            }
+        if task.name == "bucc":
+            return {
+                lang: self._bucc(encoder, tokenizer, task, root, lang, limit, kw) for lang in langs
+            }
+        raise XScaleError(f"task {task.name}: no retrieval evaluation (known: bucc, tatoeba)")
+
+    def _tatoeba(self, encoder, tokenizer, task, root, lang, limit, kw) -> dict[str, float]:
+        from xscale import data
+
+        examples = data.load_examples(task, "test", lang, root, limit=limit)
+        if not examples:
+            raise XScaleError(f"task {task.name}: no sentence pairs for {lang!r} under {root}")
+        src = self.embed(encoder, tokenizer, [e.fields["source"] for e in examples], **kw)
+        trg = self.embed(encoder, tokenizer, [e.fields["target"] for e in examples], **kw)
+        return metrics.tatoeba_accuracy(src, trg)
+
+    def _bucc(self, encoder, tokenizer, task, root, lang, limit, kw) -> dict[str, float]:
+        from xscale import data
+
+        splits = data.bucc_splits(root, lang)
+        if not splits:
+            data.load_bucc(task, "test", lang, root)  # raises: names the missing file
+        corpora = {s: _cut(data.load_bucc(task, s, lang, root), limit) for s in splits}
+        for s, c in corpora.items():
+            if c.gold is None:
+                raise XScaleError(
+                    f"task {task.name}: {lang}-en.{s}.gold is missing under {root}; BUCC needs"
+                    " gold pairs to choose its threshold and to score"
+                )
+        candidates = {s: self._mine(encoder, tokenizer, c, kw) for s, c in corpora.items()}
+        tune = "dev" if "dev" in corpora else "test"
+        threshold = metrics.bucc_f1(candidates[tune], corpora[tune].gold)["threshold"]
+        scored = "test" if "test" in corpora else "dev"
+        if tune == scored:
+            log.warning(
+                "bucc %s: only the %s split is present; its threshold is chosen on the split it"
+                " scores, so the F1 is optimistic (XTREME tunes on dev, scores test)",
+                lang,
+                scored,
+            )
+        return metrics.bucc_f1(candidates[scored], corpora[scored].gold, threshold=threshold)
+
+    def _mine(self, encoder, tokenizer, corpus, kw):
+        src = self.embed(encoder, tokenizer, corpus.src_texts, **kw)
+        trg = self.embed(encoder, tokenizer, corpus.trg_texts, **kw)
+        return metrics.mine_bucc(
+            src,
+            trg,
+            corpus.src_ids,
+            corpus.trg_ids,
+            k=4,
+            src_texts=corpus.src_texts,
+            trg_texts=corpus.trg_texts,
+        )
+
+
+def _cut(corpus, limit: int | None):
+    if limit is None:
+        return corpus
+    from dataclasses import replace
+
+    src_ids, trg_ids = corpus.src_ids[:limit], corpus.trg_ids[:limit]
+    keep_s, keep_t = set(src_ids), set(trg_ids)
+    gold = None
+    if corpus.gold is not None:
+        gold = {(s, t) for s, t in corpus.gold if s in keep_s and t in keep_t}
+    return replace(
+        corpus,
+        src_ids=src_ids,
+        src_texts=corpus.src_texts[:limit],
+        trg_ids=trg_ids,
+        trg_texts=corpus.trg_texts[:limit],
+        gold=gold,
+    )

@@ -1,0 +1,182 @@
+"""Token tagging: UD-POS, PAN-X (named entities) and CCG supertagging.
+
+example -> feature: the words encoded with ``is_split_into_words`` (each word on its own, as
+XTREME's run_tag tokenizes word by word; a word with no sub-word becomes <unk>, as there),
+truncated to max_length; the label (index in the label list) sits on the first sub-word of each
+word and -100 (ignored) everywhere else. Words cut off by truncation are left out of the
+scores, as XTREME's run_tag does. feature -> batch: right-padded tensors plus, per row, the
+positions of the words' first sub-words. Head: dropout -> Linear(hidden, n_labels) per token.
+
+Scores (0-100): PAN-X entity F1 with seqeval (`metrics.seqeval_f1`); UD-POS what XTREME reports,
+seqeval F1 over the bare tags, with token accuracy beside it (`metrics.pos_accuracy_f1`); other
+tasks (CCG) token accuracy.
+
+Open label sets. CCG supertags are open-ended, so the `ccg` task has no labels in the registry:
+the label list is the sorted set of tags in the *first* examples this format object featurizes
+(the runner featurizes the training split first) and is kept on the object for dev and test;
+a dev/test tag never seen in training can never be predicted, so it counts as an error. The
+head is built with `make_head` before the labels are known and gets its output layer when they
+are (the runner builds the DeepSpeed engine after featurizing the training data).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from xscale import metrics
+from xscale.errors import XScaleError
+from xscale.tasks.base import Example, Task
+
+IGNORE = -100
+
+
+class TaggingHead(nn.Module):
+    """dropout -> Linear(hidden, n_labels) on every token; `n_labels` may be set later."""
+
+    def __init__(self, hidden: int, num_labels: int | None, dropout: float = 0.1):
+        super().__init__()
+        self.hidden = hidden
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden, num_labels) if num_labels else None
+
+    def build(self, num_labels: int) -> None:
+        if self.classifier is None:
+            self.classifier = nn.Linear(self.hidden, num_labels)
+        elif self.classifier.out_features != num_labels:
+            raise XScaleError(
+                f"tagging head has {self.classifier.out_features} labels, the data {num_labels}"
+            )
+
+    def forward(self, hidden_states: torch.Tensor, batch: dict) -> torch.Tensor:
+        if self.classifier is None:
+            raise XScaleError(
+                "tagging head: the label set is not known yet; featurize the training examples"
+                " before the first forward pass"
+            )
+        return self.classifier(self.dropout(hidden_states))
+
+
+class TaggingFormat:
+    name = "tagging"
+    trains = True
+
+    def __init__(self):
+        self.labels: tuple[str, ...] | None = None  # set from the first examples for open sets
+        self._heads: list[TaggingHead] = []
+
+    def label_list(self, task: Task, examples: list[Example] | None = None) -> tuple[str, ...]:
+        if task.labels:
+            return tuple(task.labels)
+        if self.labels is None:
+            if not examples:
+                raise XScaleError(
+                    f"{task.name}: its tags are read from the training data; featurize the"
+                    " training examples first"
+                )
+            self.labels = tuple(sorted({t for e in examples for t in e.fields["tags"]}))
+            for head in self._heads:
+                head.build(len(self.labels))
+        return self.labels
+
+    def featurize(self, task: Task, examples: list[Example], tokenizer, max_length: int):
+        if not examples:
+            return []
+        labels = self.label_list(task, examples)
+        index = {t: i for i, t in enumerate(labels)}
+        words = [list(e.fields["tokens"]) for e in examples]
+        enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length)
+        features = []
+        for i, ex in enumerate(examples):
+            tags = ex.fields["tags"]
+            if task.labels:
+                unknown = [t for t in tags if t not in index]
+                if unknown:
+                    raise XScaleError(
+                        f"{task.name}: example {ex.guid} has tag {unknown[0]!r}, not one of"
+                        f" {', '.join(labels)}"
+                    )
+            ids, word_ids = enc["input_ids"][i], enc.word_ids(i)
+            empty = self._empty_words(word_ids, len(words[i]), len(ids) >= max_length)
+            if empty:  # a word with no sub-word: <unk> stands for it (XTREME's run_tag)
+                fixed = [tokenizer.unk_token if j in empty else w for j, w in enumerate(words[i])]
+                one = tokenizer(
+                    [fixed], is_split_into_words=True, truncation=True, max_length=max_length
+                )
+                ids, word_ids = one["input_ids"][0], one.word_ids(0)
+            label_ids = [IGNORE] * len(ids)
+            starts, gold = [], []
+            previous = None
+            for pos, w in enumerate(word_ids):
+                if w is not None and w != previous:
+                    label_ids[pos] = index.get(tags[w], IGNORE)
+                    starts.append(pos)
+                    gold.append(tags[w])
+                previous = w
+            features.append(
+                {"input_ids": ids, "labels": label_ids, "word_starts": starts, "tags": gold}
+            )
+        return features
+
+    @staticmethod
+    def _empty_words(word_ids: list, n_words: int, truncated: bool) -> set[int]:
+        present = {w for w in word_ids if w is not None}
+        if not present:
+            return set(range(n_words)) if not truncated else set()
+        limit = n_words if not truncated else max(present)
+        return {j for j in range(limit) if j not in present}
+
+    def collate(self, features: list[dict], pad_id: int) -> dict:
+        width = max(len(f["input_ids"]) for f in features)
+        ids = torch.full((len(features), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(features), width), dtype=torch.long)
+        labels = torch.full((len(features), width), IGNORE, dtype=torch.long)
+        for i, f in enumerate(features):
+            n = len(f["input_ids"])
+            ids[i, :n] = torch.tensor(f["input_ids"])
+            mask[i, :n] = 1
+            labels[i, :n] = torch.tensor(f["labels"])
+        return {
+            "input_ids": ids,
+            "attention_mask": mask,
+            "labels": labels,
+            "word_starts": [f["word_starts"] for f in features],
+        }
+
+    def make_head(self, task: Task, hidden_size: int):
+        n = len(task.labels) or (len(self.labels) if self.labels else None)
+        head = TaggingHead(hidden_size, n)
+        if n is None:
+            self._heads.append(head)
+        return head
+
+    @staticmethod
+    def loss(logits: torch.Tensor, batch: dict) -> torch.Tensor:
+        labels = batch["labels"]
+        if not bool((labels != IGNORE).any()):  # nothing to learn from: no NaN
+            return logits.float().sum() * 0.0
+        return F.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE
+        )
+
+    def predict(self, logits: torch.Tensor, batch: dict) -> list[list[int]]:
+        """Per feature: the predicted label index of each (kept) word."""
+        best = logits.argmax(dim=-1).cpu()
+        return [best[i, starts].tolist() for i, starts in enumerate(batch["word_starts"])]
+
+    def score(self, task: Task, predictions: list, features: list[dict]) -> dict[str, float]:
+        if not features:
+            return {}
+        labels = self.label_list(task)
+        gold = [f["tags"] for f in features]
+        pred = [[labels[j] for j in p] for p in predictions]
+        if task.name == "udpos":
+            return metrics.pos_accuracy_f1(gold, pred)
+        if task.metric == "f1":
+            return metrics.seqeval_f1(gold, pred)
+        flat_gold = [t for s in gold for t in s]
+        flat_pred = [t for s in pred for t in s]
+        if not flat_gold:
+            return {}
+        return metrics.accuracy(flat_pred, flat_gold)
