@@ -38,6 +38,11 @@ class PhaseConfig(Strict):
     # the share of steps spent on MLM over <data root>/pretrain/<lang>.txt; 0 = off.
     continued_mlm: float = Field(0.0, ge=0, lt=1)
     mlm_languages: tuple[str, ...] = ("en", "de", "es", "fr", "zh")
+    # Retrieval targets (BUCC, Tatoeba) are not trained: sentence embeddings are hidden states
+    # of one layer (default as XTREME's scripts: layer 7 of 12, i.e. num_layers // 2 + 1),
+    # mean-pooled over tokens (or the <s> token with `cls`).
+    retrieval_layer: int | None = Field(None, ge=0)
+    retrieval_pooling: Literal["mean", "cls"] = "mean"
 
 
 class PretrainConfig(PhaseConfig):

@@ -318,6 +318,44 @@ def _collate(d: TaskData, pad: int):
     return collate
 
 
+def run_retrieval(spec, source: str, task, langs: list[str]) -> dict:
+    """Zero-shot retrieval from the encoder's hidden states: no training, no head."""
+    import time
+
+    from xscale.model import load_encoder, load_tokenizer
+    from xscale.runner import say
+
+    hp = spec.hparams
+    t0 = time.perf_counter()
+    tokenizer = load_tokenizer(source)
+    encoder = load_encoder(source)
+    device = "cpu"
+    if torch.cuda.is_available():
+        device = "cuda"
+        encoder = encoder.to(device=device, dtype=torch.bfloat16)
+    per_lang = get_format(task).evaluate(
+        encoder,
+        tokenizer,
+        task,
+        spec.data_root,
+        langs,
+        layer=hp.retrieval_layer,
+        pooling=hp.retrieval_pooling,
+        max_length=hp.max_length,
+        batch_size=hp.batch_size * 2,
+        limit=hp.max_eval_examples,
+        device=device,
+    )
+    metrics = summarize(task.name, task.metric, per_lang)
+    say(spec.label, "zero-shot retrieval\n" + format_scores(task.name, task.metric, metrics))
+    return {
+        "metrics": metrics,
+        "steps": 0,
+        "resumed_from_step": 0,
+        "eval_seconds": time.perf_counter() - t0,
+    }
+
+
 def run_finetune(spec, output_dir: Path, out: Path, tracker, run_id, report=None, eval_rounds=1):
     from xscale.runner import _ds_config, eval_languages, model_source
     from xscale.sizes import count_params, get_size
@@ -348,7 +386,9 @@ def run_finetune(spec, output_dir: Path, out: Path, tracker, run_id, report=None
     }
     task = get_task(task_names(spec)[0])
     evals = eval_languages(spec, task) if spec.kind == "target" else []
-    if spec.train_languages != "in-language" or spec.kind != "target":
+    if spec.kind == "target" and not getattr(get_format(task), "trains", True):
+        result = run_retrieval(spec, source, task, evals)
+    elif spec.train_languages != "in-language" or spec.kind != "target":
         result = train_and_evaluate(ctx, train_languages(spec, task), evals)
     else:  # one model per language; finished languages are kept across a resume
         metrics: dict[str, float] = {}

@@ -117,7 +117,8 @@ def preflight(specs: list[StageSpec], check_weights: bool = True) -> None:
             pretrain_files(spec.mlm_root or spec.data_root, tuple(spec.hparams.mlm_languages))
         for name in task_names(spec):
             task = get_task(name)
-            _check_train_data(spec, task)
+            if getattr(get_format_of(task), "trains", True):
+                _check_train_data(spec, task)
         if spec.kind == "target":
             root = spec.data_root
             have = xdata.available_languages(task, root, "test")
