@@ -125,12 +125,21 @@ def estimate_cost(model: str, kind: str, hp: dict[str, Any], n_train: int) -> fl
     return get_size(model).params * tokens / 1e9
 
 
+def _trains(base: dict[str, Any]) -> bool:
+    """Retrieval targets are evaluated without training: nothing to search for them."""
+    from xscale.tasks import get_format
+    from xscale.tasks.registry import TASKS
+
+    task = TASKS.get(base.get("task") or "")
+    return task is None or getattr(get_format(task), "trains", True)
+
+
 def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
     """The sweep's graph. `train_size(task, root)` gives data sizes for cost estimates."""
     graph = Graph()
 
     def add(kind: str, parent: Group | None, base: dict[str, Any], model: str) -> Group:
-        space = {} if kind == "pretrain" else cfg.searched(kind)
+        space = {} if kind == "pretrain" or not _trains(base) else cfg.searched(kind)
         fixed = cfg.phase_space(kind) if kind == "pretrain" else cfg.fixed_values(kind)
         samples: tuple[dict[str, Any], ...]
         if not space:

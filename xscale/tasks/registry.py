@@ -100,7 +100,7 @@ _TASKS = [
         metric="accuracy",
         labels=NLI_LABELS,
         languages=XNLI_LANGUAGES,
-        roles=("target",),
+        roles=("intermediate", "target"),  # intermediate: in several languages (translate-train),
         hub=HubSource(
             "facebook/xnli",
             config="{lang}",
@@ -116,7 +116,7 @@ _TASKS = [
         metric="accuracy",
         labels=BINARY_LABELS,
         languages=PAWSX_LANGUAGES,
-        roles=("target",),
+        roles=("intermediate", "target"),  # intermediate: in several languages (translate-train),
         hub=HubSource(
             "google-research-datasets/paws-x",
             config="{lang}",
