@@ -71,6 +71,18 @@ def write_manifest(cfg, graph, source: str) -> None:
             k: {"kind": g.kind, "label": g.label, "parent": g.parent, "cost": g.cost}
             for k, g in graph.groups.items()
         },
+        # the cells `xscale analyze` expects: (size, intermediate, target, languages, seed)
+        "cells": sorted(
+            [
+                g.base["model"],
+                g.base["intermediate_task"],
+                g.base["target_task"],
+                g.base["train_languages"],
+                str(g.base["seed"]),
+            ]
+            for g in graph.groups.values()
+            if g.kind == "target"
+        ),
     }
     tmp = out / "sweep.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=2))
@@ -229,11 +241,20 @@ def cmd_analyze(args) -> int:
     from xscale.analyze import analyze
     from xscale.tasks.registry import TASKS
 
+    expected = None
+    if args.dir and (Path(args.dir) / "sweep.json").is_file():
+        manifest = json.loads((Path(args.dir) / "sweep.json").read_text())
+        expected = [tuple(c) for c in manifest.get("cells", [])] or None
+        if args.experiment is None and args.tracking_uri is None:
+            args.experiment = manifest["name"]
+    elif not args.dir and not args.tracking_uri:
+        raise XScaleError("analyze: give a sweep folder, or --tracking-uri and --experiment")
     out = analyze(
         tracking_uri=args.tracking_uri,
         experiment=args.experiment,
         out_dir=args.out,
         sweep_dir=args.dir,
+        expected=expected,
         main_metrics={t.name: t.metric for t in TASKS.values()},
         plots=not args.no_plots,
         log_artifacts=not args.no_log_artifacts,
