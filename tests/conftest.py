@@ -158,3 +158,28 @@ def xscale_cli():
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def finished_smoke_sweep(tmp_path_factory) -> Path:
+    """The README's demo, `xscale sweep sweeps/smoke.yaml`, run to completion once per session
+    (about 1.5 minutes on 2 cores); its output folder."""
+    out = tmp_path_factory.mktemp("smoke") / "sweep"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xscale.cli",
+            "sweep",
+            "sweeps/smoke.yaml",
+            "--output-dir",
+            str(out),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert (out / "mlflow.db").is_file()
+    return out

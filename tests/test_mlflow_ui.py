@@ -1,5 +1,6 @@
-"""The MLflow UI shows a sweep as xscale logs it: `mlflow ui` on loopback over a sqlite store
-holding a parent sweep run and nested stage runs, rendered by headless Chromium.
+"""The MLflow UI shows a finished smoke sweep as xscale logs it: `mlflow ui` on loopback over
+the sweep's sqlite store (a parent sweep run with 18 nested stage runs), rendered by headless
+Chromium.
 
 Needs /usr/bin/chromium (`apt-get install -y chromium`); skipped without it. Saves a screenshot to
 test-artifacts/mlflow_ui.png under the repository root.
@@ -7,6 +8,7 @@ test-artifacts/mlflow_ui.png under the repository root.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -39,49 +41,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _make_sweep(root: Path) -> tuple[str, str, list[str]]:
-    """A small sweep: parent run, one intermediate stage, 8 target stages. Returns
-    (experiment id, parent name, child names)."""
+def _sweep_runs(out: Path) -> tuple[str, str, list[str]]:
+    """(experiment id, the sweep run's name, its stage runs' names) of a finished sweep."""
     from mlflow import MlflowClient
-    from mlflow.entities import Metric, Param
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
-    exp = client.create_experiment("ui-sweep", artifact_location=(root / "mlartifacts").as_uri())
-    parent_name = "sweep-ui-check"
-    parent = client.create_run(exp, run_name=parent_name, tags={"xscale.run_kind": "sweep"})
-    pid = parent.info.run_id
-    stage = {"mlflow.parentRunId": pid, "xscale.run_kind": "stage"}
-    names = ["intermediate-mnli-tiny-s"]
-    inter = client.create_run(
-        exp,
-        run_name=names[0],
-        tags={**stage, "xscale.stage_kind": "intermediate", "xscale.stage_key": "k0"},
-    )
-    client.set_terminated(inter.info.run_id)
-    for size, n_params in (("tiny-s", 10**6), ("tiny-m", 10**7)):
-        for inter_task in ("none", "mnli"):
-            for seed in (1, 2):
-                name = f"target-{size}-{inter_task}-xnli-seed{seed}"
-                names.append(name)
-                tags = {**stage, "xscale.stage_kind": "target", "xscale.stage_key": name}
-                run = client.create_run(exp, run_name=name, tags=tags)
-                params = {
-                    "model_size": size,
-                    "model_params": str(n_params),
-                    "intermediate_task": inter_task,
-                    "target_task": "xnli",
-                    "train_languages": "en",
-                    "seed": str(seed),
-                }
-                metrics = {"xnli.en.accuracy": 70.0 + seed, "xnli.de.accuracy": 60.0 + seed}
-                client.log_batch(
-                    run.info.run_id,
-                    metrics=[Metric(k, v, 0, 0) for k, v in metrics.items()],
-                    params=[Param(k, v) for k, v in params.items()],
-                )
-                client.set_terminated(run.info.run_id)
-    client.set_terminated(pid)
-    return exp, parent_name, names
+    client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("smoke").experiment_id
+    runs = client.search_runs([exp], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("xscale.run_kind") == "sweep"]
+    assert len(parents) == 1
+    children = [
+        r.info.run_name
+        for r in runs
+        if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id
+    ]
+    assert len(children) == 18  # 2 pretrain + 4 intermediate + 12 target stages
+    return exp, parents[0].info.run_name, children
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
@@ -123,7 +98,7 @@ def _chromium(profile: Path, url: str, *args: str) -> str:
 
 def _text(dom: str) -> str:
     dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S)
-    return " ".join(re.sub(r"<[^>]+>", " ", dom).split())
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", dom)).split())
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -150,8 +125,9 @@ def _stop(proc: subprocess.Popen) -> None:
     proc.wait(timeout=10)
 
 
-def test_mlflow_ui_shows_sweep_runs(tmp_path):
-    exp, parent_name, child_names = _make_sweep(tmp_path)
+def test_mlflow_ui_shows_sweep_runs(tmp_path, finished_smoke_sweep):
+    store = finished_smoke_sweep
+    exp, parent_name, child_names = _sweep_runs(store)
     port = _free_port()
     base = f"http://localhost:{port}"  # the server answers Host: localhost only
     mlflow_bin = Path(sys.executable).with_name("mlflow")
@@ -163,9 +139,9 @@ def test_mlflow_ui_shows_sweep_runs(tmp_path):
                 *mlflow_cmd,
                 "ui",
                 "--backend-store-uri",
-                f"sqlite:///{tmp_path / 'mlflow.db'}",
+                f"sqlite:///{store / 'mlflow.db'}",
                 "--default-artifact-root",
-                (tmp_path / "mlartifacts").as_uri(),
+                (store / "mlartifacts").as_uri(),
                 "--host",
                 "127.0.0.1",
                 "--port",
