@@ -150,16 +150,26 @@ BAD = [
     ),
     (
         "wrong-role-intermediate",
-        BASE.replace("[none, mnli]", "[none, xnli]"),
-        "intermediate_tasks.1: 'xnli' is not an intermediate task",
+        BASE.replace("[none, mnli]", "[none, xquad]"),
+        "intermediate_tasks.1: 'xquad' is not an intermediate task",
     ),
     (
         "wrong-role-in-mixture",
-        BASE.replace("[none, mnli]", "[{mixture: [mnli, pawsx]}]"),
-        "intermediate_tasks.0.mixture.1: 'pawsx' is not an intermediate task",
+        BASE.replace("[none, mnli]", "[{mixture: [mnli, udpos]}]"),
+        "intermediate_tasks.0.mixture.1: 'udpos' is not an intermediate task",
     ),
     ("empty-models", BASE.replace("[tiny-xs, tiny-s]", "[]"), "models:"),
     ("empty-targets", BASE.replace("[xnli, pawsx]", "[]"), "target_tasks:"),
+    (
+        "unknown-perturbation",
+        BASE + "perturbations: [typo, typos]\n",
+        "perturbations.1: unknown perturbation 'typos'",
+    ),
+    (
+        "multilingual-task-bad-language",
+        BASE.replace("[none, mnli]", "[none, {task: xnli, languages: [en, xx]}]"),
+        "intermediate_tasks.1.languages.1: xnli has no language 'xx'",
+    ),
     ("empty-seeds", BASE.replace("seeds: [0]", "seeds: []"), "seeds:"),
     ("duplicate-seed", BASE.replace("seeds: [0]", "seeds: [0, 1, 0]"), "seeds.2: duplicate"),
     (

@@ -78,12 +78,25 @@ class TrialConfig(Strict):
     train_languages: Literal["en", "in-language", "all"] = "en"  # target training languages
     intermediate_languages: tuple[str, ...] = ("en",)  # several = a multilingual intermediate task
     eval_languages: tuple[str, ...] | None = None  # default: every language the data has
+    perturbations: tuple[str, ...] = ()  # e.g. [typo, swap]: see xscale/perturb.py
     seed: int = 0
     deepspeed_config: str | None = None  # default: the size's config from the size table
     data: DataConfig = Field(default_factory=DataConfig)
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
     intermediate: PhaseConfig = Field(default_factory=PhaseConfig)
     target: PhaseConfig = Field(default_factory=PhaseConfig)
+
+    @field_validator("perturbations")
+    @classmethod
+    def _known_perturbations(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from xscale.perturb import PERTURBATIONS
+
+        for name in v:
+            if name not in PERTURBATIONS:
+                raise ValueError(
+                    f"unknown perturbation {name!r} (known: {', '.join(PERTURBATIONS)})"
+                )
+        return v
 
     @field_validator("model", "intermediate_task", "target_task")
     @classmethod

@@ -24,8 +24,14 @@ def metric_name(task: str, lang: str, metric: str, perturbation: str | None = No
     return f"{task}.{lang}.{metric}"
 
 
-def summarize(task: str, main_metric: str, per_lang: dict[str, dict[str, float]]) -> dict:
-    """Flat metrics for one task: every language's metrics plus avg, avg_non_en and gap_en.
+def summarize(
+    task: str,
+    main_metric: str,
+    per_lang: dict[str, dict[str, float]],
+    perturbation: str | None = None,
+) -> dict:
+    """Flat metrics for one task: every language's metrics plus avg, avg_non_en and gap_en
+    (for a perturbation set: `<task>.<lang>.<p>.<metric>` and `<task>.<p>.avg`, ...).
 
     `gap_en` needs English and at least one other language; otherwise it is left out (never
     reported as 0).
@@ -33,15 +39,16 @@ def summarize(task: str, main_metric: str, per_lang: dict[str, dict[str, float]]
     out: dict[str, float] = {}
     for lang, metrics in sorted(per_lang.items()):
         for m, v in metrics.items():
-            out[metric_name(task, lang, m)] = float(v)
+            out[metric_name(task, lang, m, perturbation)] = float(v)
+    agg = f"{task}.{perturbation}" if perturbation else task
     main = {lang: m[main_metric] for lang, m in per_lang.items() if main_metric in m}
     if main:
-        out[f"{task}.avg"] = fmean(main.values())
+        out[f"{agg}.avg"] = fmean(main.values())
     non_en = [v for lang, v in main.items() if lang != "en"]
     if non_en:
-        out[f"{task}.avg_non_en"] = fmean(non_en)
+        out[f"{agg}.avg_non_en"] = fmean(non_en)
         if "en" in main:
-            out[f"{task}.gap_en"] = main["en"] - out[f"{task}.avg_non_en"]
+            out[f"{agg}.gap_en"] = main["en"] - out[f"{agg}.avg_non_en"]
     return out
 
 

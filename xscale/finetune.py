@@ -26,6 +26,7 @@ from torch import nn
 from xscale import data as xdata
 from xscale.errors import XScaleError
 from xscale.evaluate import format_scores, summarize
+from xscale.perturb import applies_to, perturb_examples
 from xscale.tasks import get_format
 from xscale.tasks.registry import get_task
 
@@ -229,9 +230,7 @@ def train_and_evaluate(ctx, langs: list[str], eval_langs: list[str], tag: str = 
     def dev_eval() -> dict[str, float]:
         out = {}
         for name, d in data.items():
-            pred = predict(
-                engine, _tagged(d.dev, name), _collate(d, pad), d.fmt.predict, hp.batch_size * 2
-            )
+            pred = predict(engine, d.dev, _collate(d, pad), d.fmt.predict, hp.batch_size * 2)
             scores = d.fmt.score(d.task, pred, d.dev)
             out.update({f"dev.{name}.{k}": v for k, v in scores.items()})
             out[f"dev.{name}.score"] = scores[d.task.metric]
@@ -273,19 +272,28 @@ def train_and_evaluate(ctx, langs: list[str], eval_langs: list[str], tag: str = 
         (name,) = data
         d = data[name]
         per_lang = {}
+        perturbed: dict[str, dict[str, dict[str, float]]] = {p: {} for p in spec.perturbations}
         pred_dir = ctx["out"] / "predictions" / name
         for lang in eval_langs:
             ex = xdata.load_examples(
                 d.task, "test", lang, spec.data_root, limit=hp.max_eval_examples
             )
-            feats = d.fmt.featurize(d.task, ex, tokenizer, hp.max_length)
-            preds = predict(
-                engine, _tagged(feats, name), _collate(d, pad), d.fmt.predict, hp.batch_size * 2
-            )
+
+            def run(examples):
+                feats = d.fmt.featurize(d.task, examples, tokenizer, hp.max_length)
+                preds = predict(engine, feats, _collate(d, pad), d.fmt.predict, hp.batch_size * 2)
+                return feats, preds
+
+            feats, preds = run(ex)
             per_lang[lang] = d.fmt.score(d.task, preds, feats)
             if rank == 0 and hasattr(d.fmt, "export"):
                 d.fmt.export(d.task, lang, preds, feats, pred_dir)
+            for p in spec.perturbations if applies_to(d.task) else ():
+                p_feats, p_preds = run(perturb_examples(d.task, ex, p, spec.seed))
+                perturbed[p][lang] = d.fmt.score(d.task, p_preds, p_feats)
         metrics.update(summarize(name, d.task.metric, per_lang))
+        for p, scores in perturbed.items():
+            metrics.update(summarize(name, d.task.metric, scores, perturbation=p))
         say(label, "zero-shot\n" + format_scores(name, d.task.metric, metrics))
     if ctx["export"]:
         export_encoder(engine, ctx["out"] / "model", tokenizer)
@@ -301,10 +309,6 @@ def train_and_evaluate(ctx, langs: list[str], eval_langs: list[str], tag: str = 
 
 def _zero(ds_config: dict) -> int:
     return int(ds_config.get("zero_optimization", {}).get("stage", 0))
-
-
-def _tagged(feats: list[dict], name: str) -> list[dict]:
-    return feats
 
 
 def _collate(d: TaskData, pad: int):

@@ -230,6 +230,7 @@ def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
                                 "target_task": target,
                                 "train_languages": mode,
                                 "eval_languages": tuple(langs) if langs else None,
+                                "perturbations": tuple(cfg.perturbations),
                                 "data_root": cfg.data.root_for(target),
                             },
                             model,

@@ -77,6 +77,7 @@ def trial_stages(cfg: TrialConfig) -> list[StageSpec]:
             target_task=cfg.target_task,
             train_languages=cfg.train_languages,
             eval_languages=cfg.eval_languages,
+            perturbations=cfg.perturbations,
             hparams=cfg.target,
             data_root=cfg.data.root_for(cfg.target_task),
             parent=parent,

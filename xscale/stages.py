@@ -36,6 +36,7 @@ class StageSpec(Strict):
     target_task: str | None = None
     train_languages: str = "en"
     eval_languages: tuple[str, ...] | None = None
+    perturbations: tuple[str, ...] = ()  # perturbation sets evaluated beside the clean test set
     seed: int = 0
     hparams: PhaseConfig | PretrainConfig = Field(default_factory=PhaseConfig)
     data_root: str = "hub"  # where this stage's task data (or pretrain text) comes from

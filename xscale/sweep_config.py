@@ -471,6 +471,14 @@ def _check(cfg: SweepConfig, check_registry: bool) -> None:
                 find_config(res.deepspeed_config)
             except XScaleError as e:
                 raise _Fail(f"resources.{size}.deepspeed_config", str(e)) from None
+    from xscale.perturb import PERTURBATIONS
+
+    for i, name in enumerate(cfg.perturbations):
+        if name not in PERTURBATIONS:
+            raise _Fail(
+                f"perturbations.{i}",
+                f"unknown perturbation {name!r} (known: {', '.join(PERTURBATIONS)})",
+            )
     if check_registry:
         _check_tasks(cfg)
 
