@@ -322,7 +322,7 @@ def _collate(d: TaskData, pad: int):
     return collate
 
 
-def run_retrieval(spec, source: str, task, langs: list[str]) -> dict:
+def run_retrieval(spec, source: str, task, langs: list[str], pred_dir: Path | None = None) -> dict:
     """Zero-shot retrieval from the encoder's hidden states: no training, no head."""
     import time
 
@@ -349,6 +349,7 @@ def run_retrieval(spec, source: str, task, langs: list[str]) -> dict:
         batch_size=hp.batch_size * 2,
         limit=hp.max_eval_examples,
         device=device,
+        pred_dir=pred_dir,
     )
     metrics = summarize(task.name, task.metric, per_lang)
     say(spec.label, "zero-shot retrieval\n" + format_scores(task.name, task.metric, metrics))
@@ -391,7 +392,7 @@ def run_finetune(spec, output_dir: Path, out: Path, tracker, run_id, report=None
     task = get_task(task_names(spec)[0])
     evals = eval_languages(spec, task) if spec.kind == "target" else []
     if spec.kind == "target" and not getattr(get_format(task), "trains", True):
-        result = run_retrieval(spec, source, task, evals)
+        result = run_retrieval(spec, source, task, evals, out / "predictions" / task.name)
     elif spec.train_languages != "in-language" or spec.kind != "target":
         result = train_and_evaluate(ctx, train_languages(spec, task), evals)
     else:  # one model per language; finished languages are kept across a resume

@@ -60,7 +60,7 @@ def trial_stages(cfg: TrialConfig) -> list[StageSpec]:
             task="mix:" + "+".join(mixture) if mixture else cfg.intermediate_task,
             mixture=mixture,
             mixture_cap=cfg.mixture_cap,
-            train_languages="+".join(cfg.intermediate_languages),
+            train_languages="+".join(sorted(set(cfg.intermediate_languages))),
             hparams=cfg.intermediate,
             data_root=cfg.data.root
             if "+" in cfg.intermediate_task

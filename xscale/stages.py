@@ -45,7 +45,13 @@ class StageSpec(Strict):
     parent: str | None = None  # key of the stage whose model this one starts from
 
     def canonical(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """Fields left at their defaults are omitted, so adding a field with a default to the
+        spec (or to a phase config) keeps the keys, and the outputs, of existing stages."""
+        return json.dumps(
+            self.model_dump(mode="json", exclude_defaults=True),
+            sort_keys=True,
+            separators=(",", ":"),
+        )
 
     @property
     def key(self) -> str:

@@ -105,6 +105,20 @@ class MultipleChoiceFormat:
     def predict(self, logits: torch.Tensor, batch: dict) -> list[int]:
         return logits.argmax(dim=-1).tolist()
 
+    def export(self, task: Task, lang: str, predictions: list, features: list, out_dir) -> None:
+        """Submission layout for multiple choice (xcopa, as XTREME's classification files):
+        ``<out>/test-<lang>.tsv``, one line per evaluated example, in order: the 0-based index
+        of the predicted choice (XCOPA: 0 = choice1, 1 = choice2)."""
+        from pathlib import Path
+
+        if len(predictions) != len(features):
+            raise XScaleError(
+                f"{task.name}: {len(predictions)} predictions for {len(features)} examples"
+            )
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"test-{lang}.tsv").write_text("".join(f"{int(p)}\n" for p in predictions))
+
     def score(self, task: Task, predictions: list[int], features: list[dict]) -> dict[str, float]:
         if not features:
             return {}

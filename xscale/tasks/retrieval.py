@@ -20,6 +20,12 @@ ratio margin); the F1-optimal threshold is chosen on the dev split and applied t
 ``../shared/data``, dev only), the threshold is chosen on that split and its F1 is reported,
 with a warning: that score is optimistic. Metric names: tatoeba ``accuracy``; bucc ``f1``
 (plus precision, recall, threshold).
+
+Predictions (``evaluate(..., pred_dir=...)``), in XTREME's submission layout (its
+``evaluate.py`` reads both with ``read_label``): Tatoeba ``<pred_dir>/test-<lang>.tsv``, line i
+the 0-based index of the non-English sentence retrieved for English sentence i (right when it
+is i); BUCC ``<pred_dir>/<split>-<lang>.tsv`` for the split scored (``test``, or ``dev`` when
+only dev is present), one mined pair ``<lang id>\t<en id>`` per line, the pairs the F1 counts.
 """
 
 from __future__ import annotations
@@ -123,11 +129,13 @@ class RetrievalFormat:
         batch_size: int = 32,
         limit: int | None = None,
         device=None,
+        pred_dir=None,
     ) -> dict[str, dict[str, float]]:
         """Scores per language: {lang: {metric: value}} (0-100), for `task` bucc or tatoeba.
 
         `limit` keeps the first `limit` sentence pairs (Tatoeba) or the first `limit` sentences
-        of each BUCC corpus (gold pairs outside them are dropped)."""
+        of each BUCC corpus (gold pairs outside them are dropped). With `pred_dir`, each
+        language's predictions are also written there (layout in the module docstring)."""
         if layer is None:
             layer = default_layer(encoder.config.num_hidden_layers)
         kw = dict(
@@ -139,16 +147,19 @@ class RetrievalFormat:
         )
         if task.name == "tatoeba":
             return {
-                lang: self._tatoeba(encoder, tokenizer, task, root, lang, limit, kw)
+                lang: self._tatoeba(encoder, tokenizer, task, root, lang, limit, kw, pred_dir)
                 for lang in langs
             }
         if task.name == "bucc":
             return {
-                lang: self._bucc(encoder, tokenizer, task, root, lang, limit, kw) for lang in langs
+                lang: self._bucc(encoder, tokenizer, task, root, lang, limit, kw, pred_dir)
+                for lang in langs
             }
         raise XScaleError(f"task {task.name}: no retrieval evaluation (known: bucc, tatoeba)")
 
-    def _tatoeba(self, encoder, tokenizer, task, root, lang, limit, kw) -> dict[str, float]:
+    def _tatoeba(
+        self, encoder, tokenizer, task, root, lang, limit, kw, pred_dir=None
+    ) -> dict[str, float]:
         from xscale import data
 
         examples = data.load_examples(task, "test", lang, root, limit=limit)
@@ -156,9 +167,13 @@ class RetrievalFormat:
             raise XScaleError(f"task {task.name}: no sentence pairs for {lang!r} under {root}")
         src = self.embed(encoder, tokenizer, [e.fields["source"] for e in examples], **kw)
         trg = self.embed(encoder, tokenizer, [e.fields["target"] for e in examples], **kw)
+        if pred_dir is not None:
+            export_tatoeba(lang, tatoeba_predictions(src, trg), pred_dir)
         return metrics.tatoeba_accuracy(src, trg)
 
-    def _bucc(self, encoder, tokenizer, task, root, lang, limit, kw) -> dict[str, float]:
+    def _bucc(
+        self, encoder, tokenizer, task, root, lang, limit, kw, pred_dir=None
+    ) -> dict[str, float]:
         from xscale import data
 
         splits = data.bucc_splits(root, lang)
@@ -182,6 +197,8 @@ class RetrievalFormat:
                 lang,
                 scored,
             )
+        if pred_dir is not None:
+            export_bucc(lang, scored, candidates[scored], threshold, pred_dir)
         return metrics.bucc_f1(candidates[scored], corpora[scored].gold, threshold=threshold)
 
     def _mine(self, encoder, tokenizer, corpus, kw):
@@ -196,6 +213,44 @@ class RetrievalFormat:
             src_texts=corpus.src_texts,
             trg_texts=corpus.trg_texts,
         )
+
+
+def tatoeba_predictions(src_emb: np.ndarray, trg_emb: np.ndarray) -> list[int]:
+    """For each target (English) row, the index of its nearest source row: the search that
+    `metrics.tatoeba_accuracy` scores (L2-normalised rows, L2 distance, ties to the lowest
+    index)."""
+
+    def unit(x):
+        x = np.asarray(x, dtype=np.float32)
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        return np.where(norms > 0, x / np.where(norms > 0, norms, 1), x)
+
+    x, y = unit(src_emb), unit(trg_emb)
+    d = (y * y).sum(axis=1)[:, None] + (x * x).sum(axis=1)[None, :] - 2 * (y @ x.T)
+    return d.argmin(axis=1).tolist()
+
+
+def export_tatoeba(lang: str, predictions: list[int], out_dir) -> None:
+    """``<out>/test-<lang>.tsv``: line i is the index of the sentence retrieved for query i."""
+    from pathlib import Path
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"test-{lang}.tsv").write_text("".join(f"{int(p)}\n" for p in predictions))
+
+
+def export_bucc(lang: str, split: str, candidates, threshold: float, out_dir) -> None:
+    """``<out>/<split>-<lang>.tsv``: the mined pairs `metrics.bucc_f1` extracts at `threshold`
+    (score >= threshold; a repeated pair once), ``src_id\ttrg_id`` per line, best first."""
+    from pathlib import Path
+
+    best: dict[tuple[str, str], float] = {}
+    for src, trg, score in candidates:
+        best[(src, trg)] = max(float(score), best.get((src, trg), float(score)))
+    kept = sorted((p for p, v in best.items() if v >= threshold), key=lambda p: -best[p])
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{split}-{lang}.tsv").write_text("".join(f"{s}\t{t}\n" for s, t in kept))
 
 
 def _cut(corpus, limit: int | None):

@@ -212,6 +212,25 @@ class SpanQAFormat:
             out[index] = best_text
         return out
 
+    def export(self, task: Task, lang: str, predictions: list, features: list, out_dir) -> None:
+        """XTREME's submission layout for QA (xquad, mlqa, tydiqa): ``<out>/test-<lang>.json``,
+        one JSON object ``{question id: predicted answer text}`` with one entry per evaluated
+        question (the answers `score` grades; "" for an unanswered SQuAD v2.0 question), in the
+        order of the questions, UTF-8. XTREME's ``evaluate.py`` reads it with ``read_squad``."""
+        import json
+        from pathlib import Path
+
+        texts = self.answers(task, predictions, features)
+        ids: dict[int, str] = {}
+        for f in features:
+            ids.setdefault(f["example_index"], str(f["example_id"]))
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        body = {ids[i]: texts[i] for i in sorted(ids)}
+        (out / f"test-{lang}.json").write_text(
+            json.dumps(body, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+        )
+
     def score(self, task: Task, predictions: list[dict], features: list[dict]) -> dict[str, float]:
         if not features:
             return {}

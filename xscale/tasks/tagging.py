@@ -106,16 +106,24 @@ class TaggingFormat:
                 )
                 ids, word_ids = one["input_ids"][0], one.word_ids(0)
             label_ids = [IGNORE] * len(ids)
-            starts, gold = [], []
+            starts, gold, kept = [], [], []
             previous = None
             for pos, w in enumerate(word_ids):
                 if w is not None and w != previous:
                     label_ids[pos] = index.get(tags[w], IGNORE)
                     starts.append(pos)
                     gold.append(tags[w])
+                    kept.append(w)
                 previous = w
             features.append(
-                {"input_ids": ids, "labels": label_ids, "word_starts": starts, "tags": gold}
+                {
+                    "input_ids": ids,
+                    "labels": label_ids,
+                    "word_starts": starts,
+                    "tags": gold,
+                    "word_index": kept,  # which word each start is (for `export`)
+                    "n_words": len(words[i]),
+                }
             )
         return features
 
@@ -164,6 +172,40 @@ class TaggingFormat:
         """Per feature: the predicted label index of each (kept) word."""
         best = logits.argmax(dim=-1).cpu()
         return [best[i, starts].tolist() for i, starts in enumerate(batch["word_starts"])]
+
+    @staticmethod
+    def default_tag(labels: tuple[str, ...]) -> str:
+        """The tag written for a word cut off by truncation: "O" (outside any entity) when the
+        label set has it (PAN-X), else "X" (UPOS's "other") when it has that (UD-POS), else the
+        first label."""
+        for tag in ("O", "X"):
+            if tag in labels:
+                return tag
+        return labels[0]
+
+    def export(self, task: Task, lang: str, predictions: list, features: list, out_dir) -> None:
+        """XTREME's submission layout for tagging (udpos, panx): ``<out>/test-<lang>.tsv``, one
+        predicted tag per line for every word of a sentence, in order, and a blank line after
+        each sentence (XTREME's ``evaluate.py`` reads it with ``read_tag``). Every word of the
+        input sentence gets a line, so the file lines up with XTREME's label file: a word cut
+        off by truncation (`max_length`), which has no prediction and is left out of `score`,
+        gets `default_tag` ("O" for PAN-X, "X" for UD-POS)."""
+        from pathlib import Path
+
+        labels = self.label_list(task)
+        default = self.default_tag(labels)
+        lines = []
+        for pred, f in zip(predictions, features, strict=True):
+            n_words = f.get("n_words", len(pred))
+            where = f.get("word_index", range(len(pred)))
+            tags = [default] * n_words
+            for w, j in zip(where, pred, strict=True):
+                tags[w] = labels[j]
+            lines.extend(f"{t}\n" for t in tags)
+            lines.append("\n")
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"test-{lang}.tsv").write_text("".join(lines), encoding="utf-8")
 
     def score(self, task: Task, predictions: list, features: list[dict]) -> dict[str, float]:
         if not features:
