@@ -1,0 +1,95 @@
+"""The vocabulary of target-run records: cell axes, metric names, each task's main metric, the
+XTREME categories, and the display order of seeds, languages and intermediate tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from xscale.errors import XScaleError
+
+MISSING = "—"
+BASELINE = "none"
+ZERO_SHOT = "en"
+IN_LANGUAGE = "in-language"
+ENGLISH = "en"
+AXES = ("model_size", "intermediate_task", "target_task", "train_languages")
+AGGREGATES = ("avg", "avg_non_en", "gap_en")
+SPLIT_NAMES = ("dev", "train", "valid", "validation", "test")
+
+MAIN_METRICS = {
+    "xnli": "accuracy",
+    "pawsx": "accuracy",
+    "xcopa": "accuracy",
+    "tatoeba": "accuracy",
+    "xquad": "f1",
+    "mlqa": "f1",
+    "tydiqa": "f1",
+    "udpos": "f1",
+    "panx": "f1",
+    "bucc": "f1",
+}
+CATEGORIES = {
+    "classification": ("xnli", "pawsx", "xcopa"),
+    "structured_prediction": ("udpos", "panx"),
+    "question_answering": ("xquad", "mlqa", "tydiqa"),
+    "retrieval": ("bucc", "tatoeba"),
+}
+
+Record = Mapping[str, Any]
+CellKey = tuple[str, str, str, str, str]  # size, intermediate, target, train_languages, seed
+
+
+def main_metric(task: str, available: Iterable[str] = ()) -> str:
+    """The task's main metric; for a task outside XTREME, `accuracy` or `f1` if logged, or the
+    only metric logged."""
+    if task in MAIN_METRICS:
+        return MAIN_METRICS[task]
+    avail = set(available)
+    for name in ("accuracy", "f1"):
+        if name in avail:
+            return name
+    if len(avail) == 1:
+        return next(iter(avail))
+    raise XScaleError(
+        f"no main metric known for task {task!r} (logged: {sorted(avail) or 'none'}); "
+        "pass main_metrics={task: metric}"
+    )
+
+
+def category_of(task: str) -> str:
+    return next((c for c, tasks in CATEGORIES.items() if task in tasks), "other")
+
+
+@dataclass(frozen=True)
+class MetricName:
+    task: str
+    lang: str
+    perturbation: str | None  # None = clean
+    metric: str
+
+
+def parse_metric_name(name: str) -> MetricName | None:
+    """`xnli.de.accuracy` -> clean; `xnli.de.typos.accuracy` -> perturbed; aggregates -> None."""
+    parts = name.split(".")
+    if len(parts) == 3 and parts[2] not in AGGREGATES:
+        return MetricName(parts[0], parts[1], None, parts[2])
+    if len(parts) == 4 and parts[3] not in AGGREGATES and parts[2] not in SPLIT_NAMES:
+        return MetricName(parts[0], parts[1], parts[2], parts[3])
+    return None
+
+
+def _seed_order(seed: str) -> tuple:
+    try:
+        return (0, float(seed), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(seed))
+
+
+def _lang_order(langs: Iterable[str]) -> list[str]:
+    return sorted(set(langs), key=lambda lang: (lang != ENGLISH, lang))
+
+
+def _inter_order(name: str) -> tuple:
+    return (name != BASELINE, name)

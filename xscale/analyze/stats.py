@@ -1,0 +1,126 @@
+"""Means with t-intervals, paired gains with the paired t-test, and OLS fits on log10(params).
+Missing values (None or NaN) are skipped and counted, never averaged as zero."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from xscale.analyze.names import _seed_order
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean over the present values and its t-interval; `n_missing` values were skipped."""
+
+    n: int
+    mean: float | None
+    half_width: float | None  # None when n < 2: the interval is undefined
+    n_missing: int = 0
+    interval: bool = True  # False: a plain mean, no interval intended
+
+    @property
+    def ci(self) -> tuple[float, float] | None:
+        if self.half_width is None or self.mean is None:
+            return None
+        return (self.mean - self.half_width, self.mean + self.half_width)
+
+
+def _present(values: Iterable[float | None]) -> list[float]:
+    return [float(v) for v in values if v is not None and not math.isnan(v)]
+
+
+def t_quantile(df: int, confidence: float = 0.95) -> float:
+    from scipy import stats
+
+    return float(stats.t.ppf(0.5 + confidence / 2, df))
+
+
+def summarize(values: Sequence[float | None], confidence: float = 0.95) -> Summary:
+    present = _present(values)
+    n, n_missing = len(present), len(values) - len(present)
+    if n == 0:
+        return Summary(0, None, None, n_missing)
+    mean = math.fsum(present) / n
+    if n == 1:
+        return Summary(1, mean, None, n_missing)
+    half = t_quantile(n - 1, confidence) * statistics.stdev(present) / math.sqrt(n)
+    return Summary(n, mean, half, n_missing)
+
+
+def mean_only(values: Sequence[float | None]) -> Summary:
+    """Plain mean over the present values (no interval), counting the missing ones."""
+    s = summarize(values)
+    return Summary(s.n, s.mean, None, s.n_missing, interval=False)
+
+
+@dataclass(frozen=True)
+class PairedGain:
+    """Mean of paired differences (treatment - baseline), its CI and the paired t-test p-value.
+    `gain.n_missing` counts seeds where one side (or both) is missing."""
+
+    gain: Summary
+    p_value: float | None
+    note: str = ""
+
+
+def paired_gain(treat: Mapping[str, float | None], base: Mapping[str, float | None]) -> PairedGain:
+    seeds = sorted(set(treat) | set(base), key=_seed_order)
+    pairs = [
+        (treat[s], base[s]) for s in seeds if _present([treat.get(s)]) and _present([base.get(s)])
+    ]
+    diffs = [t - b for t, b in pairs]
+    gain = summarize(diffs)
+    gain = Summary(gain.n, gain.mean, gain.half_width, len(seeds) - len(pairs))
+    if gain.n < 2:
+        return PairedGain(gain, None, f"p not computable: n={gain.n} pairs (<2)")
+    if statistics.stdev(diffs) <= 1e-12 * max(1.0, abs(gain.mean)):
+        return PairedGain(gain, None, "p not computable: zero variance")
+    from scipy import stats
+
+    p = float(stats.ttest_rel([t for t, _ in pairs], [b for _, b in pairs]).pvalue)
+    return PairedGain(gain, p)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """OLS fit y = intercept + slope * log10(params)."""
+
+    n: int
+    n_sizes: int
+    slope: float | None
+    intercept: float | None
+    slope_half_width: float | None
+    r2: float | None
+    note: str = ""
+
+    @property
+    def slope_ci(self) -> tuple[float, float] | None:
+        if self.slope is None or self.slope_half_width is None:
+            return None
+        return (self.slope - self.slope_half_width, self.slope + self.slope_half_width)
+
+
+def fit_log_params(points: Sequence[tuple[float | None, float | None]]) -> Fit:
+    """Fit y on log10(x) over points (x = parameter count); points with a missing side skipped."""
+    pts = [
+        (math.log10(x), float(y)) for x, y in points if _present([x]) and x > 0 and _present([y])
+    ]
+    n, n_sizes = len(pts), len({x for x, _ in pts})
+    if n_sizes < 2:
+        return Fit(n, n_sizes, None, None, None, None, "not computable: fewer than 2 sizes")
+    x_mean = math.fsum(x for x, _ in pts) / n
+    y_mean = math.fsum(y for _, y in pts) / n
+    sxx = math.fsum((x - x_mean) ** 2 for x, _ in pts)
+    slope = math.fsum((x - x_mean) * (y - y_mean) for x, y in pts) / sxx
+    intercept = y_mean - slope * x_mean
+    sse = math.fsum((y - intercept - slope * x) ** 2 for x, y in pts)
+    sst = math.fsum((y - y_mean) ** 2 for _, y in pts)
+    r2 = 1.0 - sse / sst if sst > 0 else None
+    note = "" if sst > 0 else "r² undefined: y constant"
+    if n < 3:
+        return Fit(n, n_sizes, slope, intercept, None, r2, "CI undefined: n<3")
+    half = t_quantile(n - 2) * math.sqrt(sse / (n - 2) / sxx)
+    return Fit(n, n_sizes, slope, intercept, half, r2, note)

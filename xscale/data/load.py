@@ -1,0 +1,68 @@
+"""`load_examples`: a task's examples from the hub or a local folder (by task, where its files
+are: target-task folders, per-language test files, BUCC, or an English task's file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from xscale.data.english import ENGLISH_READERS
+from xscale.data.hub import _load_hub
+from xscale.data.layout import (
+    CCG_LICENSE,
+    ENGLISH_FILES,
+    PARALLEL_FOLDERS,
+    TAGGING_FOLDERS,
+    TEST_FILES,
+    _english_file,
+    resolve_root,
+    source_task,
+)
+from xscale.data.rows import _check_language, _check_split, _missing
+from xscale.data.xtreme import _load_bucc_gold, _load_parallel, _load_tagging, _load_test_file
+from xscale.errors import XScaleError
+from xscale.tasks.base import Example, Task
+
+
+def load_examples(
+    task: Task, split: str, lang: str, root: str | Path, limit: int | None = None
+) -> list[Example]:
+    """The examples of `task`'s `split` (train/dev/test) in `lang`, from the data root `root`.
+
+    Fields by format (see `xscale.tasks.base.Example`): text_a, text_b, label (pair tasks) or
+    text, label (single), with label one of `task.labels`; question, context, answers, id,
+    is_impossible (span QA); tokens, tags (tagging); context, question, choices, label (multiple
+    choice); source, target (retrieval). `limit` keeps the first `limit` examples."""
+    _check_split(task, split)
+    task = source_task(task, split)
+    _check_language(task, lang)
+    where = resolve_root(root)
+    if isinstance(where, str):
+        examples = _load_hub(task, split, lang, limit)
+    else:
+        examples = _load_local(task, Path(where), split, lang)
+    return examples if limit is None else examples[:limit]
+
+
+def _load_local(task: Task, base: Path, split: str, lang: str) -> list[Example]:
+    if task.name in PARALLEL_FOLDERS:
+        return _load_parallel(task, base / PARALLEL_FOLDERS[task.name], split, lang)
+    if task.name in TAGGING_FOLDERS:
+        return _load_tagging(task, base / TAGGING_FOLDERS[task.name], split, lang)
+    if task.name in TEST_FILES:
+        return _load_test_file(task, base, split, lang)
+    if task.name == "bucc":
+        return _load_bucc_gold(task, base, lang)
+    if task.name not in ENGLISH_FILES and task.name != "anli":
+        raise XScaleError(f"task {task.name}: no reader for local data folders")
+    path = _english_file(task, base, split)
+    if path is None:
+        raise XScaleError(f"task {task.name} has no {split} split in local data folders")
+    if not path.is_file():
+        if task.name == "ccg":
+            raise XScaleError(f"task ccg: no file {path}. " + CCG_LICENSE.format(where=path))
+        raise _missing(task, path)
+    reader = ENGLISH_READERS[task.name]
+    rows = reader(task, path)
+    if rows and isinstance(rows[0], Example):
+        return rows
+    return [Example(f"{task.name}-{split}-en-{i}", "en", f) for i, f in rows]

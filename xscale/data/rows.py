@@ -1,0 +1,73 @@
+"""Reading and checking rows of local data files, and the split/language checks: every error is
+an `XScaleError` naming the task and the file (and line) at fault. Text files are split on "\\n"
+only: PAWS-X text can contain U+2028, which `str.splitlines()` would wrongly treat as a row break.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from xscale.errors import XScaleError
+from xscale.tasks.base import SPLITS, Task
+
+
+def _check_split(task: Task, split: str) -> None:
+    if split not in SPLITS:
+        raise XScaleError(f"task {task.name}: unknown split {split!r}; splits: {', '.join(SPLITS)}")
+    if task.format == "retrieval" and split != "test":
+        raise XScaleError(
+            f"task {task.name} is a retrieval task: it is not fine-tuned and has only a test split"
+            f" (asked for {split!r})"
+        )
+
+
+def _check_language(task: Task, lang: str) -> None:
+    if lang not in task.languages:
+        raise XScaleError(
+            f"task {task.name} has no language {lang!r}; its languages: {', '.join(task.languages)}"
+        )
+
+
+def _label(task: Task, value: str, where: str) -> str:
+    if value not in task.labels:
+        raise XScaleError(
+            f"{where}: unknown label {value!r} for task {task.name} "
+            f"(expected one of {', '.join(task.labels)})"
+        )
+    return value
+
+
+def _missing(task: Task, path: Path) -> XScaleError:
+    return XScaleError(f"task {task.name}: missing data file {path}")
+
+
+def _read_rows(path: Path) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line) for each non-empty line; split on '\\n' only."""
+    text = path.read_text(encoding="utf-8")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
+        if line.strip():
+            yield number, line
+
+
+def _cells(path: Path, number: int, line: str, n: int) -> list[str]:
+    cells = line.split("\t")
+    if len(cells) != n:
+        raise XScaleError(
+            f"{path}:{number}: expected {n} tab-separated columns, found {len(cells)}"
+        )
+    return cells
+
+
+def _header_index(path: Path, header: list[str], wanted: tuple[str, ...]) -> list[int]:
+    missing = [c for c in wanted if c not in header]
+    if missing:
+        raise XScaleError(f"{path}:1: header lacks column(s) {', '.join(missing)}")
+    return [header.index(c) for c in wanted]
+
+
+def _pair(text_a: str, text_b: str, label: str) -> dict:
+    return {"text_a": text_a.strip(), "text_b": text_b.strip(), "label": label}

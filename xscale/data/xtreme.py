@@ -1,0 +1,119 @@
+"""Local readers of the XTREME target tasks: XNLI / PAWS-X / UD-POS / PAN-X `<split>-<lang>.tsv`
+folders (row-index split when only dev files are there), the per-language test files of XQuAD,
+MLQA, TyDiQA-GoldP, XCOPA and Tatoeba, and BUCC's corpora and gold pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from xscale import readers
+from xscale.data.layout import (
+    BUCC_FOLDER,
+    BUCKETS,
+    _folder_languages,
+    _has_full_splits,
+    _split_path,
+    available_languages,
+    bucc_splits,
+    resolve_root,
+)
+from xscale.data.rows import _cells, _check_language, _label, _missing, _pair, _read_rows
+from xscale.errors import XScaleError
+from xscale.tasks.base import Example, Task
+
+
+def _split_file(task: Task, folder: Path, split: str, lang: str) -> tuple[Path, bool]:
+    """(file to read, whether it holds the split as it is); row-index split otherwise."""
+    full = _has_full_splits(folder)
+    path = folder / f"{split if full else 'dev'}-{lang}.tsv"
+    if not path.is_file():
+        have = [
+            lang
+            for lang in _folder_languages(task, folder, split)
+            if (folder / f"{split if full else 'dev'}-{lang}.tsv").is_file()
+        ]
+        if have:
+            raise XScaleError(
+                f"task {task.name}: no {split} data for language {lang!r} ({path} is missing);"
+                f" available: {', '.join(have)}"
+            )
+        raise _missing(task, path)
+    return path, full
+
+
+def _load_parallel(task: Task, folder: Path, split: str, lang: str) -> list[Example]:
+    path, full = _split_file(task, folder, split, lang)
+    examples = []
+    for i, (number, line) in enumerate(_read_rows(path)):
+        a, b, label = _cells(path, number, line, 3)  # every row is checked, whatever the split
+        fields = _pair(a, b, _label(task, label.strip(), f"{path}:{number}"))
+        if not full and i % 10 not in BUCKETS[split]:
+            continue
+        examples.append(Example(f"{task.name}-{split}-{lang}-{i}", lang, fields))
+    return examples
+
+
+def _load_tagging(task: Task, folder: Path, split: str, lang: str) -> list[Example]:
+    path, full = _split_file(task, folder, split, lang)
+    examples = []
+    for i, ex in enumerate(readers.read_tagging(path, lang)):
+        for tag in ex.fields["tags"]:
+            _label(task, tag, f"{path} (sentence {i + 1})")
+        if not full and i % 10 not in BUCKETS[split]:
+            continue
+        examples.append(Example(f"{task.name}-{split}-{lang}-{i}", lang, ex.fields))
+    return examples
+
+
+def _load_test_file(task: Task, base: Path, split: str, lang: str) -> list[Example]:
+    path = _split_path(task, base, split, lang)
+    if path is None:
+        raise XScaleError(f"task {task.name} has no {split} split in {lang!r}")
+    if not path.is_file():
+        have = available_languages(task, base, split)
+        extra = f"; available: {', '.join(have)}" if have else ""
+        raise XScaleError(f"task {task.name}: missing data file {path}{extra}")
+    if task.format == "span_qa":
+        return readers.read_squad(path, lang)
+    if task.name == "xcopa":
+        return readers.read_copa(path, lang)
+    return readers.read_tatoeba(path.parent, lang)
+
+
+def load_bucc(task: Task, split: str, lang: str, root: str | Path) -> readers.BuccCorpus:
+    """The BUCC corpus pair (and gold pairs, when the split has them) for `lang`-en, `split`
+    "dev" or "test", read as it is (no fallback between splits; see `bucc_splits`)."""
+    _check_language(task, lang)
+    where = resolve_root(root)
+    if isinstance(where, str):
+        raise XScaleError(
+            f"task {task.name}: BUCC mining needs the full corpora, which the hub does not have;"
+            f" download them with XTREME's download script into <root>/{BUCC_FOLDER}/"
+        )
+    if split not in ("dev", "test"):
+        raise XScaleError(f"task {task.name}: BUCC has dev and test splits, not {split!r}")
+    folder = Path(where) / BUCC_FOLDER
+    path = folder / f"{lang}-en.{split}.{lang}"
+    if not path.is_file():
+        raise _missing(task, path)
+    return readers.read_bucc(folder, lang, split)
+
+
+def _load_bucc_gold(task: Task, base: Path, lang: str) -> list[Example]:
+    """BUCC's gold pairs as retrieval examples (source = the `lang` sentence, target = English),
+    from the test files, or the dev files in a folder without test files."""
+    splits = bucc_splits(base, lang)
+    if not splits:
+        raise _missing(task, base / BUCC_FOLDER / f"{lang}-en.test.{lang}")
+    corpus = load_bucc(task, "test" if "test" in splits else "dev", lang, base)
+    if corpus.gold is None:
+        raise XScaleError(
+            f"task {task.name}: {base / BUCC_FOLDER}/{lang}-en.{corpus.split}.gold is missing;"
+            " BUCC cannot be scored without gold pairs"
+        )
+    src = dict(zip(corpus.src_ids, corpus.src_texts))
+    trg = dict(zip(corpus.trg_ids, corpus.trg_texts))
+    return [
+        Example(f"{s}|{t}", lang, {"source": src[s], "target": trg[t]})
+        for s, t in sorted(corpus.gold)
+    ]
