@@ -63,7 +63,7 @@ NAME_CASES = {
     "unknown size": ({"model": "tiny-zz"}, ("'tiny-zz'", "tiny-xs", "xlmr-base")),
     "unknown target task": ({"target_task": "xnlii"}, ("'xnlii'", "xnli")),
     "target task as target": ({"target_task": "mnli"}, ("'mnli'", "target")),
-    "target task as intermediate": ({"intermediate_task": "xnli"}, ("'xnli'", "intermediate")),
+    "target task as intermediate": ({"intermediate_task": "xquad"}, ("'xquad'", "intermediate")),
     "unknown eval language": ({"eval_languages": ["en", "qq"]}, ("'qq'", "xnli")),
     "unknown yaml key": (
         {"intermediate": {"learnin_rate": 1e-3}},

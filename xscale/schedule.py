@@ -26,7 +26,7 @@ from xscale.runner import TrackingInfo
 from xscale.stages import StageSpec, is_complete, read_result, stage_dir
 from xscale.sweep_config import SweepConfig
 
-RESERVED = ("stage", "group")
+RESERVED = ("stage", "group", "spec", "label")
 
 
 def log(msg: str) -> None:
@@ -78,8 +78,8 @@ def stage_trainable(config: dict, ctx: dict[str, Any]) -> None:
     from xscale.runner import run_stage
 
     quiet_environment()
-    if "stage" in config:
-        spec = StageSpec.model_validate(ctx["specs"][config["stage"]])
+    if "spec" in config:
+        spec = StageSpec.model_validate(config["spec"])
     else:
         group = Group(**ctx["groups"][config["group"]])
         sample = {k: v for k, v in config.items() if k not in RESERVED}
@@ -131,7 +131,7 @@ def _callback(progress: Progress, labels: dict[str, str]):
     def name(trial) -> str:
         cfg = trial.config
         key = cfg.get("stage") or cfg.get("group") or trial.trial_id
-        label = labels.get(key, key)
+        label = cfg.get("label") or labels.get(key, key)
         sampled = {k: v for k, v in cfg.items() if k not in RESERVED}
         if sampled:
             label += " " + " ".join(
@@ -161,8 +161,10 @@ def _resources(ctx: dict[str, Any]):
     from ray.tune import PlacementGroupFactory
 
     def for_trial(config: dict):
-        key = config.get("stage") or config.get("group")
-        model = ctx["models"][key]
+        if "spec" in config:
+            model = config["spec"]["model"]
+        else:
+            model = ctx["models"][config["group"]]
         res = ctx["resources"][model]
         if res["workers"] > 1:  # the trial only drives a TorchTrainer, whose workers hold the rest
             return PlacementGroupFactory([{"CPU": 0.01}])
@@ -257,7 +259,12 @@ def resolve(graph: Graph, output_dir: Path) -> dict[str, list[StageSpec] | None]
     return known
 
 
-def start_ray(address: str | None, cfg: SweepConfig) -> None:
+def start_ray(address: str | None, resources: dict[str, dict]) -> None:
+    """Connect to a cluster, or start a local Ray big enough for the largest stage.
+
+    A multi-worker stage's trial holds 0.01 CPU while its TorchTrainer's workers hold the
+    rest, so a local Ray gets at least workers x cpus + 1 logical CPUs (else it would wait
+    forever for the last worker)."""
     import ray
 
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -268,7 +275,12 @@ def start_ray(address: str | None, cfg: SweepConfig) -> None:
     if address:
         ray.init(address=address, log_to_driver=False, logging_level="ERROR")
     else:
+        need = max(
+            (r["workers"] * r["cpus"] + 1 for r in resources.values() if r["workers"] > 1),
+            default=0,
+        )
         ray.init(
+            num_cpus=max(os.cpu_count() or 1, need),
             include_dashboard=False,
             log_to_driver=False,
             logging_level="ERROR",
@@ -276,8 +288,94 @@ def start_ray(address: str | None, cfg: SweepConfig) -> None:
         )
 
 
+class StageSearcher:
+    """A Ray Tune searcher that hands out stages as soon as their parent group is selected.
+
+    One Tune run then covers every fixed and grid group of the graph, however deep: no wave
+    barrier, and trial processes (torch, DeepSpeed already imported) are reused from stage to
+    stage. Ready stages start longest-expected-first. Optuna groups run in Tune runs of their
+    own once their parent is selected (see `run_sweep`).
+    """
+
+    def __init__(self, graph: Graph, out: Path, selected: dict, failed: set, mode: str):
+        from ray.tune.search import Searcher
+
+        self.FINISHED = Searcher.FINISHED
+        self.graph, self.out, self.selected, self.failed, self.mode = (
+            graph,
+            out,
+            selected,
+            failed,
+            mode,
+        )
+        self.queue: list[tuple[Group, StageSpec]] = []
+        self.live: dict[str, tuple[Group, StageSpec]] = {}
+        self.outstanding: dict[str, int] = {}
+        self.specs: dict[str, list[StageSpec]] = {}
+        self.dispatched = 0
+        for g in graph.groups.values():
+            if g.parent is None or g.parent in selected:
+                self._release(g)
+
+    def _release(self, g: Group) -> None:
+        """Queue `g`'s incomplete stages; settle it at once when none are left to run."""
+        if g.optuna or g.key in self.selected or g.key in self.specs or g.key in self.failed:
+            return
+        parent_stage = self.selected.get(g.parent) if g.parent else None
+        specs = [g.stage(s, parent_stage) for s in g.samples]
+        self.specs[g.key] = specs
+        todo = [s for s in specs if not is_complete(stage_dir(self.out, s))]
+        self.outstanding[g.key] = len(todo)
+        self.queue.extend((g, s) for s in todo)
+        self.queue.sort(key=lambda gs: gs[0].cost)  # pop() takes the longest expected
+        if not todo:
+            self._settle(g)
+
+    def _settle(self, g: Group) -> None:
+        chosen = _select(self.out, g, self.specs[g.key], self.mode)
+        if chosen is None:
+            self.failed.add(g.key)
+            return
+        self.selected[g.key] = chosen
+        for child in self.graph.children(g.key):
+            self._release(child)
+
+    @property
+    def has_work(self) -> bool:
+        return bool(self.queue)
+
+    # -- the Searcher interface (wrapped by `searcher()` below)
+    def suggest(self, trial_id: str):
+        if self.queue:
+            g, spec = self.queue.pop()
+            self.live[trial_id] = (g, spec)
+            self.dispatched += 1
+            return {"stage": spec.key, "spec": spec.model_dump(mode="json"), "label": spec.label}
+        return None if self.live else self.FINISHED
+
+    def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
+        """A stage ended (after Tune's retries); its group settles once all its stages have."""
+        g, _ = self.live.pop(trial_id)
+        self.outstanding[g.key] -= 1
+        if self.outstanding[g.key] == 0:
+            self._settle(g)
+
+
+def searcher(core: StageSearcher):
+    from ray.tune.search import Searcher
+
+    class _Searcher(Searcher):
+        def suggest(self, trial_id):
+            return core.suggest(trial_id)
+
+        def on_trial_complete(self, trial_id, result=None, error=False):
+            core.on_trial_complete(trial_id, result, error)
+
+    return _Searcher()
+
+
 def run_sweep(cfg: SweepConfig, graph: Graph, tracker, parent_run_id: str, address=None) -> dict:
-    """Run every wave; returns counts {done, failed, blocked, skipped}."""
+    """Run the graph to the end; returns counts {ran, failed, blocked}."""
     out = cfg.output_path
     tracking = {
         "uri": tracker.uri,
@@ -295,55 +393,53 @@ def run_sweep(cfg: SweepConfig, graph: Graph, tracker, parent_run_id: str, addre
     resources = {m: dict(vars(cfg.resources_for(m))) for m in cfg.models}
     counts = {"ran": 0, "failed": 0, "blocked": 0}
     selected = load_selection(out)
-    waves = graph.by_depth()
-    start_ray(address, cfg)
-    for d, wave in enumerate(waves):
-        progress.wave = f"wave {d + 1}/{len(waves)}"
-        ready, specs = [], {}
-        parent_stage: dict[str, str | None] = {}
-        for g in wave:
-            if g.parent is not None and g.parent not in selected:
-                counts["blocked"] += 1
-                continue
-            parent_stage[g.key] = selected.get(g.parent) if g.parent else None
-            ready.append(g)
-            if not g.optuna:
-                for s in g.samples:
-                    spec = g.stage(s, parent_stage[g.key])
-                    specs[spec.key] = (g, spec)
-        pending = [(g, s) for g, s in specs.values() if not is_complete(stage_dir(out, s))]
-        pending.sort(key=lambda gs: -gs[0].cost)  # longest expected first
-        ctx = {
-            "output_dir": str(out),
-            "tracking": tracking,
-            "specs": {s.key: s.model_dump(mode="json") for _, s in pending},
-            "groups": {},
-            "parent_stage": parent_stage,
-            "resources": resources,
-            "models": {s.key: s.model for _, s in pending},
-            "labels": {s.key: s.label for _, s in pending},
-            "eval_rounds": 1,
-        }
-        if pending:
-            progress.line(f"{len(pending)} stages to run")
+    failed: set[str] = set()
+    searched: set[str] = set()
+    start_ray(address, resources)
+    base_ctx = {
+        "output_dir": str(out),
+        "tracking": tracking,
+        "groups": {},
+        "parent_stage": {},
+        "resources": resources,
+        "models": {},
+        "labels": {},
+        "eval_rounds": 1,
+    }
+    for round_ in range(len(graph.groups) + 1):
+        core = StageSearcher(graph, out, selected, failed, cfg.search.mode)
+        progressed = False
+        if core.has_work:
+            progress.wave = f"round {round_ + 1}"
             results = _tune_run(
-                f"wave{d}",
-                {"stage": _grid([s.key for _, s in pending])},
+                f"stages-{round_}",
+                {},
                 cfg,
-                ctx,
+                base_ctx,
                 progress,
+                {"search_alg": searcher(core), "num_samples": -1},
             )
-            counts["ran"] += len(pending)
+            counts["ran"] += core.dispatched
             counts["failed"] += sum(1 for r in results if r.error is not None)
-        for g in ready:
-            if g.optuna:
-                _run_optuna_group(g, cfg, ctx, progress, parent_stage[g.key], counts)
-                continue
-            chosen = _select(
-                out, g, [s for gg, s in specs.values() if gg.key == g.key], cfg.search.mode
-            )
-            if chosen:
-                selected[g.key] = chosen
+            progressed = True
+        for g in graph.groups.values():
+            ready = g.parent is None or g.parent in selected
+            if g.optuna and ready and g.key not in selected and g.key not in searched:
+                searched.add(g.key)
+                progress.wave = f"search {g.label}"
+                ctx = {**base_ctx, "parent_stage": {g.key: selected.get(g.parent)}}
+                chosen = _run_optuna_group(g, cfg, ctx, progress, selected.get(g.parent), counts)
+                if chosen:
+                    selected[g.key] = chosen
+                else:
+                    failed.add(g.key)
+                progressed = True
+        if not progressed:
+            break
+    counts["blocked"] = sum(
+        1 for g in graph.groups.values() if g.key not in selected and g.key not in failed
+    )
+    counts["failed_groups"] = len(failed)
     return counts
 
 
@@ -390,8 +486,7 @@ def _run_optuna_group(g: Group, cfg: SweepConfig, base_ctx: dict, progress, pare
         sample = {k: v for k, v in (r.config or {}).items() if k not in RESERVED}
         specs.append(g.stage(sample, parent_stage))
     complete = [s for s in specs if is_complete(stage_dir(out, s))]
-    if complete:
-        _select(out, g, complete, cfg.search.mode)
+    return _select(out, g, complete, cfg.search.mode) if complete else None
 
 
 def _group_dict(g: Group) -> dict:
