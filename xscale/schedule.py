@@ -395,7 +395,10 @@ def run_sweep(cfg: SweepConfig, graph: Graph, tracker, parent_run_id: str, addre
     selected = load_selection(out)
     failed: set[str] = set()
     searched: set[str] = set()
-    start_ray(address, resources)
+    import ray
+
+    if not ray.is_initialized():  # `xscale sweep` starts it earlier, beside MLflow's set-up
+        start_ray(address, resources)
     base_ctx = {
         "output_dir": str(out),
         "tracking": tracking,
