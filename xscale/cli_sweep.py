@@ -124,7 +124,12 @@ def cmd_sweep(args) -> int:
     # MLflow's store set-up (a new sqlite schema takes ~1.3 s) overlaps Ray's start (~3 s)
     with ThreadPoolExecutor(1) as pool:
         tracking = pool.submit(setup_tracking)
-        start_ray(args.address, {m: dict(vars(cfg.resources_for(m))) for m in cfg.models})
+        try:
+            start_ray(args.address, {m: dict(vars(cfg.resources_for(m))) for m in cfg.models})
+        except BaseException:
+            tracker, parent = tracking.result()
+            tracker.finish(parent, "FAILED")
+            raise
         tracker, parent = tracking.result()
     t0 = time.time()
     log(

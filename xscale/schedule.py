@@ -273,13 +273,27 @@ def start_ray(address: str | None, resources: dict[str, dict]) -> None:
     if ray.is_initialized():
         return
     if address:
-        ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+        extra = {}
+        if address.split(":")[0] in ("127.0.0.1", "localhost"):
+            extra["_node_ip_address"] = "127.0.0.1"  # else the driver binds the external address
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level="ERROR", **extra)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            from xscale.errors import XScaleError
+
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise XScaleError(
+                f"--address {address}: cannot connect to the Ray cluster ({first}); on a"
+                " cluster with token auth the driver needs RAY_AUTH_MODE=token and the"
+                " cluster's token (~/.ray/auth_token)"
+            ) from None
     else:
         need = max(
             (r["workers"] * r["cpus"] + 1 for r in resources.values() if r["workers"] > 1),
             default=0,
         )
         ray.init(
+            address="local",  # a new local Ray, even if `ray start` left one running here
             num_cpus=max(os.cpu_count() or 1, need),
             include_dashboard=False,
             log_to_driver=False,

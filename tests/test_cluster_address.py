@@ -1,0 +1,73 @@
+"""`xscale sweep --address` runs on an existing Ray cluster started with `ray start --head`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+RAY = Path(sys.executable).with_name("ray")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_sweep_on_an_existing_cluster(tmp_path):
+    port = _free_port()
+    # Stay on loopback (this machine has no other network to form a cluster on): the head and
+    # the driver both need Ray's single-machine mode, and the driver the cluster's auth token.
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token"}
+    head = [
+        str(RAY),
+        "start",
+        "--head",
+        f"--port={port}",
+        "--node-ip-address=127.0.0.1",
+        "--num-cpus=2",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+    ]
+    started = subprocess.run(head, env=env, capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr[-2000:]
+    try:
+        out = tmp_path / "out"
+        sweep = {
+            "name": "on-cluster",
+            "output_dir": str(out),
+            "models": ["tiny-xs"],
+            "intermediate_tasks": ["none"],
+            "target_tasks": ["xnli"],
+            "data": {"root": "fixtures"},
+            "pretrain": {"max_lines_per_language": 300, "max_length": 32},
+            "target": {"max_steps": 4, "batch_size": 16, "max_length": 48, "max_eval_examples": 30},
+        }
+        path = tmp_path / "sweep.yaml"
+        path.write_text("# xscale sweep sweep.yaml\n" + yaml.safe_dump(sweep))
+        cmd = [
+            sys.executable,
+            "-m",
+            "xscale.cli",
+            "sweep",
+            str(path),
+            "--address",
+            f"127.0.0.1:{port}",
+        ]
+        proc = subprocess.run(
+            cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        done = sorted(p.parent.name for p in out.glob("stages/*/COMPLETE"))
+        assert len(done) == 2 and done[0].startswith("pre-") and done[1].startswith("tar-")
+    finally:
+        subprocess.run([str(RAY), "stop", "--force"], env=env, capture_output=True, timeout=120)
