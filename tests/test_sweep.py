@@ -641,3 +641,47 @@ def test_multi_worker_size_runs_as_a_torch_trainer(tmp_path):
         lines = (out / "stages" / key / "attempts.jsonl").read_text().splitlines()
         assert [json.loads(line)["world"] for line in lines] == [2], key
     check_one_run_per_stage(out, "workers", set(planned))
+
+
+@pytest.mark.slow
+def test_a_crashed_stage_is_retried_from_its_checkpoint(tmp_path):
+    """SIGKILL the trial process of a running stage: Ray's FailureConfig restarts the trial and
+    the stage resumes from its last DeepSpeed checkpoint, logging into the same MLflow run."""
+    out = tmp_path / "out"
+    path = write_sweep(
+        tmp_path / "retry.yaml",
+        out,
+        name="retry",
+        intermediate_tasks=["mnli"],
+        target_tasks=["xnli"],
+        intermediate={**PHASE, "epochs": 50, "max_steps": 1500, "checkpoint_every": 100},
+        failure={"max_failures": 1},
+    )
+    log = open(tmp_path / "sweep.log", "w")  # closed below
+    proc = subprocess.Popen(
+        sweep_cmd("sweep", str(path)),
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not list(out.glob("stages/int-*/ckpt/latest")):
+            assert proc.poll() is None, (tmp_path / "sweep.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the intermediate stage never checkpointed"
+            time.sleep(0.1)
+        (stage,) = [p.parents[1] for p in out.glob("stages/int-*/ckpt/latest")]
+        pid = json.loads((stage / "attempts.jsonl").read_text().splitlines()[0])["pid"]
+        os.kill(pid, signal.SIGKILL)  # the trial's worker process, not the driver
+        proc.wait(timeout=300)
+    finally:
+        log.close()
+        if proc.poll() is None:
+            _kill_all(proc, _descendants(proc.pid))
+    assert proc.returncode == 0, (tmp_path / "sweep.log").read_text()[-4000:]
+    lines = (stage / "attempts.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and json.loads(lines[1])["pid"] != pid
+    result = json.loads((stage / "result.json").read_text())
+    assert result["resumed_from_step"] >= 100 and result["steps"] == 1500
+    check_one_run_per_stage(out, "retry", set(planned_stages(path)))
