@@ -1,9 +1,13 @@
-"""Ray Tune scheduling: the stage graph runs in waves by depth.
+"""Ray Tune scheduling: every stage whose parent is selected becomes a Tune trial.
 
-    for each depth:  ready groups (parent selected)  ->  their stages not yet complete
-                     ->  one Tune run (grid over stage keys, longest-expected first)
-                     ->  one Tune run per Optuna group (OptunaSearch + optional ASHA)
-                     ->  select each group's best stage (English dev metric) -> groups/<key>.json
+    round:  one Tune run whose searcher (StageSearcher) hands out ready stages,
+            longest-expected first; when all stages of a group have ended, the group's best
+            stage (English dev metric) is selected -> groups/<key>.json, releasing its children
+            -> one Tune run per ready Optuna group (OptunaSearch + optional ASHA)
+            -> repeat while anything new became ready
+
+Without Optuna groups the whole sweep is one Tune run: no barrier between depths (the waves of
+the design run as a stage's parent finishes), and trial processes are reused across stages.
 
 Every stage is one Tune trial with the resources of its size. A size with several workers runs
 its stage as a Ray Train TorchTrainer inside the trial (gloo on CPU, NCCL on GPU). Ray's
