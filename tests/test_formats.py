@@ -14,7 +14,8 @@ import torch
 from xscale import data
 from xscale.data import FIXTURES, HUB, available_languages, load_examples
 from xscale.errors import XScaleError
-from xscale.model import TaskModel, load_tokenizer
+from xscale.finetune import MultiTaskModel
+from xscale.model import load_tokenizer
 from xscale.tasks import Example, get_format
 from xscale.tasks.registry import PANX_TAGS, TASKS, UPOS_TAGS, get_task
 from xscale.tasks.retrieval import default_layer
@@ -62,8 +63,9 @@ def encoder():
 
 def run_model(task, fmt, features, encoder, pad=1):
     """collate -> encoder + head forward (loss) -> predict, as the runner drives a format."""
-    model = TaskModel(encoder, fmt.make_head(task, HIDDEN), fmt.loss).eval()
-    batch = fmt.collate(features, pad)
+    model = MultiTaskModel(encoder, {task.name: fmt.make_head(task, HIDDEN)}, {task.name: fmt})
+    model.eval()
+    batch = {**fmt.collate(features, pad), "task": task.name}
     with torch.no_grad():
         loss, logits = model(batch)
     assert loss is not None and torch.isfinite(loss)
@@ -254,8 +256,8 @@ def test_ccg_label_set_comes_from_the_training_file(tokenizer, encoder, tmp_path
     assert fmt.labels == (".", "N", "S\\NP") and head.classifier.out_features == 3
     dev = fmt.featurize(task, load_examples(task, "dev", "en", tmp_path), tokenizer, 16)
     assert dev[0]["tags"] == ["N", "(S\\NP)/NP", "N"] and dev[0]["labels"].count(IGNORE) >= 3
-    model = TaskModel(encoder, head, fmt.loss).eval()
-    loss, _ = model(fmt.collate(train, 1))
+    model = MultiTaskModel(encoder, {task.name: head}, {task.name: fmt}).eval()
+    loss, _ = model({**fmt.collate(train, 1), "task": task.name})
     assert torch.isfinite(loss)
     best = [[fmt.labels.index("N"), 0, fmt.labels.index("N")]]
     assert fmt.score(task, best, dev) == pytest.approx({"accuracy": 200 / 3})  # unseen tag: wrong

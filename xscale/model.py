@@ -2,8 +2,8 @@
 
 Every phase starts from a directory or hub id that `AutoModel.from_pretrained` understands: a
 real size's hub id (or a local copy of it), a tiny size's `pretrain` output, or an intermediate
-phase's exported encoder. A `TaskModel` is that encoder plus one head; when a phase ends only the
-encoder is exported, so the next phase starts with a fresh head (jiant's partial load).
+phase's exported encoder. Heads live beside it (finetune.MultiTaskModel); when a phase ends only
+the encoder is exported, so the next phase starts with a fresh head (jiant's partial load).
 """
 
 from __future__ import annotations
@@ -77,23 +77,6 @@ class ClassificationHead(nn.Module):
         x = self.dropout(hidden_states[:, 0])
         x = torch.tanh(self.dense(x))
         return self.out_proj(self.dropout(x))
-
-
-class TaskModel(nn.Module):
-    """An encoder with one task head. `forward(batch)` returns (loss, logits)."""
-
-    def __init__(self, encoder: nn.Module, head: nn.Module, loss_fn):
-        super().__init__()
-        self.encoder = encoder
-        self.head = head
-        self.loss_fn = loss_fn
-
-    def forward(self, batch: dict):
-        inputs = {k: batch[k] for k in ("input_ids", "attention_mask") if k in batch}
-        hidden = self.encoder(**inputs).last_hidden_state
-        logits = self.head(hidden, batch)
-        loss = self.loss_fn(logits, batch) if "labels" in batch else None
-        return loss, logits
 
 
 def export_encoder(engine, out_dir: Path, tokenizer) -> None:

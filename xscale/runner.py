@@ -134,10 +134,6 @@ def run_stage(
     return result
 
 
-def load_split(task, split: str, lang: str, root: str, limit: int | None):
-    return xdata.load_examples(task, split, lang, root, limit=limit)
-
-
 def eval_languages(spec: StageSpec, task) -> list[str]:
     have = xdata.available_languages(task, spec.root_for(task.name), "test")
     if spec.eval_languages is None:
