@@ -339,9 +339,11 @@ def test_train_languages_in_language(trial):
         intermediate_task="none",
         target_task="xnli",
         train_languages="in-language",
-        target={"max_train_examples": 30},
+        target={"max_train_examples": 30, "checkpoint_every": 2},
     )
     langs = FIXTURE_LANGS["xnli"]
+    # each language's model checkpointed into its own ckpt-<lang>/; none is left once complete
+    assert not list(t.dir("target").glob("ckpt*"))
     result = t.result("target")
     assert result["train_languages"] == sorted(langs)
     assert result["steps"] == 4 * len(langs)  # one 4-step model per language

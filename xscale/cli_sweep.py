@@ -21,7 +21,7 @@ def _load(args):
 def _train_size(cfg):
     """Data sizes for cost estimates: counted for local data, nominal for hub data."""
     from xscale import data as xdata
-    from xscale.graph import PRETRAIN_NOMINAL, nominal_train_size
+    from xscale.graph import nominal_train_size
     from xscale.tasks.registry import TASKS
 
     cache: dict = {}
@@ -35,8 +35,6 @@ def _train_size(cfg):
                 n = len(xdata.load_examples(TASKS[task], "train", "en", root))
             except XScaleError:
                 pass  # preflight reports it
-        elif task == "pretrain":
-            n = PRETRAIN_NOMINAL
         cache[(task, root)] = n
         return n
 

@@ -24,10 +24,11 @@ import torch
 from torch import nn
 
 from xscale import data as xdata
+from xscale.dsconfig import zero_stage
 from xscale.errors import XScaleError
 from xscale.evaluate import format_scores, summarize
 from xscale.perturb import applies_to, perturb_examples
-from xscale.tasks import get_format
+from xscale.tasks import get_format, trains
 from xscale.tasks.registry import get_task
 
 MLM = "mlm"
@@ -206,16 +207,16 @@ def train_and_evaluate(ctx, langs: list[str], eval_langs: list[str], tag: str = 
     )
     g = torch.Generator().manual_seed(spec.seed + 1)
     rank, world = rank_world()
+    collates = {n: _collate(d, pad) for n, d in data.items()}
 
     def get_batch(step: int):
         name, idx = schedule[step]
         if name == MLM:
             idx = torch.randint(len(mlm_feats), (hp.batch_size,), generator=g).tolist()
             batch = mlm_collate([mlm_feats[i] for i in idx[rank::world] or idx[:1]])
+            batch["task"] = MLM
         else:
-            d = data[name]
-            batch = d.fmt.collate([d.train[i] for i in idx[rank::world] or idx[:1]], pad)
-        batch["task"] = name
+            batch = collates[name]([data[name].train[i] for i in idx[rank::world] or idx[:1]])
         return batch, len(idx)
 
     ds_config = ctx["ds_config"]
@@ -223,14 +224,14 @@ def train_and_evaluate(ctx, langs: list[str], eval_langs: list[str], tag: str = 
     say(
         label,
         f"{', '.join(f'{n} {len(d.train)}' for n, d in data.items())} training examples"
-        f" [{'+'.join(langs)}], {len(schedule)} steps, ZeRO-{_zero(ds_config)}"
+        f" [{'+'.join(langs)}], {len(schedule)} steps, ZeRO-{zero_stage(ds_config)}"
         + (f", {hp.continued_mlm:.0%} MLM steps" if lm_head is not None else ""),
     )
 
     def dev_eval() -> dict[str, float]:
         out = {}
         for name, d in data.items():
-            pred = predict(engine, d.dev, _collate(d, pad), d.fmt.predict, hp.batch_size * 2)
+            pred = predict(engine, d.dev, collates[name], d.fmt.predict, hp.batch_size * 2)
             scores = d.fmt.score(d.task, pred, d.dev)
             out.update({f"dev.{name}.{k}": v for k, v in scores.items()})
             out[f"dev.{name}.score"] = scores[d.task.metric]
@@ -281,7 +282,7 @@ def train_and_evaluate(ctx, langs: list[str], eval_langs: list[str], tag: str = 
 
             def run(examples):
                 feats = d.fmt.featurize(d.task, examples, tokenizer, hp.max_length)
-                preds = predict(engine, feats, _collate(d, pad), d.fmt.predict, hp.batch_size * 2)
+                preds = predict(engine, feats, collates[name], d.fmt.predict, hp.batch_size * 2)
                 return feats, preds
 
             feats, preds = run(ex)
@@ -303,12 +304,8 @@ def train_and_evaluate(ctx, langs: list[str], eval_langs: list[str], tag: str = 
         "resumed_from_step": res.resumed_from,
         "train_seconds": res.seconds,
         "train_examples": sum(len(d.train) for d in data.values()),
-        "zero_stage": ds_config["zero_optimization"]["stage"],
+        "zero_stage": zero_stage(ds_config),
     }
-
-
-def _zero(ds_config: dict) -> int:
-    return int(ds_config.get("zero_optimization", {}).get("stage", 0))
 
 
 def _collate(d: TaskData, pad: int):
@@ -374,7 +371,7 @@ def run_finetune(spec, output_dir: Path, out: Path, tracker, run_id, report=None
         tracker.log_params(
             run_id,
             {
-                **run_params(spec, size_params, ds_config["zero_optimization"]["stage"]),
+                **run_params(spec, size_params, zero_stage(ds_config)),
                 "model_source": source,
             },
         )
@@ -391,7 +388,7 @@ def run_finetune(spec, output_dir: Path, out: Path, tracker, run_id, report=None
     }
     task = get_task(task_names(spec)[0])
     evals = eval_languages(spec, task) if spec.kind == "target" else []
-    if spec.kind == "target" and not getattr(get_format(task), "trains", True):
+    if spec.kind == "target" and not trains(task):
         result = run_retrieval(spec, source, task, evals, out / "predictions" / task.name)
     elif spec.train_languages != "in-language" or spec.kind != "target":
         result = train_and_evaluate(ctx, train_languages(spec, task), evals)

@@ -127,11 +127,11 @@ def estimate_cost(model: str, kind: str, hp: dict[str, Any], n_train: int) -> fl
 
 def _trains(base: dict[str, Any]) -> bool:
     """Retrieval targets are evaluated without training: nothing to search for them."""
-    from xscale.tasks import get_format
+    from xscale.tasks import trains
     from xscale.tasks.registry import TASKS
 
     task = TASKS.get(base.get("task") or "")
-    return task is None or getattr(get_format(task), "trains", True)
+    return task is None or trains(task)
 
 
 def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:

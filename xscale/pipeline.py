@@ -12,6 +12,7 @@ from xscale import data as xdata
 from xscale.config import TrialConfig
 from xscale.errors import XScaleError
 from xscale.stages import StageSpec, is_complete, read_result, stage_dir
+from xscale.tasks import trains
 from xscale.tasks.registry import get_task
 
 
@@ -118,7 +119,7 @@ def preflight(specs: list[StageSpec], check_weights: bool = True) -> None:
             pretrain_files(spec.mlm_root or spec.data_root, tuple(spec.hparams.mlm_languages))
         for name in task_names(spec):
             task = get_task(name)
-            if getattr(get_format_of(task), "trains", True):
+            if trains(task):
                 _check_train_data(spec, task)
         if spec.kind == "target":
             root = spec.data_root
@@ -139,8 +140,6 @@ def _check_train_data(spec: StageSpec, task) -> None:
     from xscale.finetune import train_languages
 
     root = spec.data_root
-    if not getattr(get_format_of(task), "trains", True):
-        return
     lim = spec.hparams.max_train_examples
     langs = train_languages(spec, task)
     if not langs:
@@ -149,12 +148,6 @@ def _check_train_data(spec: StageSpec, task) -> None:
         if not xdata.load_examples(task, "train", lang, root, limit=lim):
             raise XScaleError(f"{task.name}: no {lang} training examples under {root}")
     xdata.load_examples(task, "dev", "en", root, limit=spec.hparams.max_eval_examples)
-
-
-def get_format_of(task):
-    from xscale.tasks import get_format
-
-    return get_format(task)
 
 
 def run_trial(

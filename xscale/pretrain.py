@@ -66,11 +66,12 @@ class MLMModel(nn.Module):
 def run_pretrain(spec: StageSpec, out: Path, tracker, run_id) -> dict:
     from transformers import DataCollatorForLanguageModeling, XLMRobertaForMaskedLM
 
-    from xscale.runner import _ds_config, _zero_stage, say
+    from xscale.dsconfig import zero_stage
+    from xscale.runner import _ds_config, say
 
     hp = spec.hparams
     size = get_size(spec.model)
-    files = pretrain_files(spec.root_for("pretrain"), tuple(hp.languages))
+    files = pretrain_files(spec.data_root, tuple(hp.languages))
     tok_dir = out / "tokenizer"
     if rank_world()[0] == 0 and not (tok_dir / "tokenizer.json").is_file():
         say(
@@ -108,7 +109,7 @@ def run_pretrain(spec: StageSpec, out: Path, tracker, run_id) -> dict:
     engine = build_engine(model, hp, total, ds_config)
     params = count_params(size)
     if tracker is not None:
-        tracker.log_params(run_id, {**run_params(spec, params, _zero_stage(ds_config))})
+        tracker.log_params(run_id, {**run_params(spec, params, zero_stage(ds_config))})
     say(spec.label, f"{len(features)} sentences in {len(files)} languages, {total} MLM steps")
 
     def log(step, total_steps, loss, eps):

@@ -49,10 +49,6 @@ def model_source(spec: StageSpec, output_dir: Path) -> str:
     return size.hub_id
 
 
-def _zero_stage(ds_config: dict) -> int:
-    return int(ds_config.get("zero_optimization", {}).get("stage", 0))
-
-
 def _ds_config(spec: StageSpec, micro_batch: int) -> dict:
     from xscale.dsconfig import load_ds_config
     from xscale.train import device_type
@@ -100,12 +96,11 @@ def run_stage(
     set_threads(spec)
     init_distributed()
     rank, world = rank_world()
+    tracker = run_id = None
     if rank == 0:
         (out / "spec.json").write_text(json.dumps(spec.model_dump(mode="json"), indent=2))
         with open(out / "attempts.jsonl", "a") as f:  # one line per execution, for status/tests
             f.write(json.dumps({"time": time.time(), "pid": os.getpid(), "world": world}) + "\n")
-    tracker = run_id = None
-    if rank == 0:
         tracker = Tracker(tracking.uri, tracking.experiment, tracking.artifact_root)
         run_id = tracker.stage_run(spec.key, spec.kind, spec.label, tracking.parent_run_id)
     try:
@@ -127,7 +122,8 @@ def run_stage(
         result["mlflow_run_id"] = run_id
         result["stage_seconds"] = time.perf_counter() - t0
         (out / "error.txt").unlink(missing_ok=True)
-        shutil.rmtree(out / "ckpt", ignore_errors=True)
+        for ckpt in out.glob("ckpt*"):  # ckpt/, or ckpt-<lang>/ per in-language model
+            shutil.rmtree(ckpt, ignore_errors=True)
         mark_complete(out, result)
         tracker.log_artifact(run_id, out / "result.json")
         tracker.finish(run_id, "FINISHED")
@@ -135,7 +131,7 @@ def run_stage(
 
 
 def eval_languages(spec: StageSpec, task) -> list[str]:
-    have = xdata.available_languages(task, spec.root_for(task.name), "test")
+    have = xdata.available_languages(task, spec.data_root, "test")
     if spec.eval_languages is None:
         return have
     return [lang for lang in spec.eval_languages if lang in have]

@@ -58,9 +58,6 @@ class StageSpec(Strict):
         digest = hashlib.sha256(self.canonical().encode()).hexdigest()[:16]
         return f"{self.kind[:3]}-{self.model}-{digest}"
 
-    def root_for(self, task: str) -> str:
-        return self.data_root
-
     @property
     def label(self) -> str:
         if self.kind == "pretrain":

@@ -34,4 +34,9 @@ def get_format(task: Task):
     raise NotImplementedError(f"task {task.name!r}: format {task.format!r} is not implemented yet")
 
 
-__all__ = ["Example", "Task", "get_format"]
+def trains(task: Task) -> bool:
+    """False for tasks evaluated without fine-tuning (retrieval: BUCC, Tatoeba)."""
+    return getattr(get_format(task), "trains", True)
+
+
+__all__ = ["Example", "Task", "get_format", "trains"]
