@@ -7,9 +7,11 @@ accelerator on machines without CUDA. Subprocesses started by tests inherit the 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +160,31 @@ def xscale_cli():
         )
 
     return run
+
+
+@dataclass
+class Trial:
+    """A finished `xscale run`: its config, output folder, stage specs and process."""
+
+    config: Path
+    out: Path
+    specs: list
+    proc: subprocess.CompletedProcess
+
+    def stage(self, kind: str):
+        (spec,) = [s for s in self.specs if s.kind == kind]
+        return spec
+
+    def dir(self, kind: str) -> Path:
+        from xscale.stages import stage_dir
+
+        return stage_dir(self.out, self.stage(kind))
+
+    def result(self, kind: str) -> dict:
+        return json.loads((self.dir(kind) / "result.json").read_text())
+
+    def attempts(self, kind: str) -> int:
+        return len((self.dir(kind) / "attempts.jsonl").read_text().splitlines())
 
 
 @pytest.fixture(scope="session")

@@ -16,18 +16,16 @@ tiny-xs is pretrained once, by whichever test runs first, and reused by the rest
 from __future__ import annotations
 
 import json
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import pytest
+from conftest import Trial as StageTrial
 
 from xscale import data as xdata
 from xscale.config import load_trial
 from xscale.data import FIXTURES
 from xscale.pipeline import trial_stages
-from xscale.stages import StageSpec, stage_dir
 from xscale.tasks.registry import get_task
 
 pytestmark = pytest.mark.slow
@@ -52,23 +50,7 @@ FIXTURE_LANGS = {
 NOT_A_SCORE = ("threshold",)
 
 
-@dataclass
-class Trial:
-    config: Path
-    out: Path
-    specs: list[StageSpec]
-    proc: subprocess.CompletedProcess
-
-    def stage(self, kind: str) -> StageSpec:
-        (spec,) = [s for s in self.specs if s.kind == kind]
-        return spec
-
-    def dir(self, kind: str) -> Path:
-        return stage_dir(self.out, self.stage(kind))
-
-    def result(self, kind: str) -> dict:
-        return json.loads((self.dir(kind) / "result.json").read_text())
-
+class Trial(StageTrial):
     def run(self, kind: str):
         """The stage's MLflow run, found by its key tag."""
         key = self.stage(kind).key

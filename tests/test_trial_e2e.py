@@ -8,15 +8,14 @@ trial's parent run (tag `xscale.parent_uid` = `trial-<target key>`).
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from statistics import fmean
 
 import mlflow
 import pytest
+from conftest import Trial
 
 from xscale.config import load_trial
 from xscale.pipeline import trial_stages
@@ -39,27 +38,6 @@ PHASE_PARAMS = (
     "epochs",
     "zero_stage",
 )
-
-
-@dataclass
-class Trial:
-    config: Path
-    out: Path
-    specs: list[StageSpec]
-    proc: subprocess.CompletedProcess
-
-    def stage(self, kind: str) -> StageSpec:
-        (spec,) = [s for s in self.specs if s.kind == kind]
-        return spec
-
-    def dir(self, kind: str) -> Path:
-        return stage_dir(self.out, self.stage(kind))
-
-    def result(self, kind: str) -> dict:
-        return json.loads((self.dir(kind) / "result.json").read_text())
-
-    def attempts(self, kind: str) -> int:
-        return len((self.dir(kind) / "attempts.jsonl").read_text().splitlines())
 
 
 def run_args(config: Path, out: Path) -> list[str]:
