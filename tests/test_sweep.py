@@ -461,6 +461,20 @@ def _names(procs: list) -> list[str]:
     return sorted(names)
 
 
+def start_sweep(path: Path, log_path: Path) -> tuple[subprocess.Popen, object]:
+    """`xscale sweep path` in the background, in its own process group (so a test can kill the
+    driver alone), output to `log_path`; returns the process and the open log."""
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        sweep_cmd("sweep", str(path)),
+        cwd=log_path.parent,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return proc, log
+
+
 def _kill_all(proc: subprocess.Popen, descendants: list) -> None:
     """SIGKILL what a sweep started: its process group and the Ray workers (own sessions)."""
     import psutil
@@ -497,14 +511,7 @@ def test_sweep_resumes_after_the_driver_is_killed(tmp_path):
         intermediate=inter,
     )
     n_stages = 1 + 1 + 2 * 2  # pretrain, mnli, {none, mnli} x {xnli, pawsx}
-    log = open(tmp_path / "first.log", "w")  # closed below
-    proc = subprocess.Popen(
-        sweep_cmd("sweep", str(path)),
-        cwd=tmp_path,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: we kill the driver only, not the group
-    )
+    proc, log = start_sweep(path, tmp_path / "first.log")  # log closed below
     descendants: list = []
     try:
         deadline = time.monotonic() + 240
@@ -612,14 +619,7 @@ def test_multi_worker_size_runs_as_a_torch_trainer(tmp_path):
         target_tasks=["xnli"],
         resources={"tiny-xs": {"workers": 2, "cpus": 1}},
     )
-    log = open(tmp_path / "sweep.log", "w")  # closed below
-    proc = subprocess.Popen(
-        sweep_cmd("sweep", str(path)),
-        cwd=tmp_path,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc, log = start_sweep(path, tmp_path / "sweep.log")  # log closed below
     try:
         # A TorchTrainer starts its workers in ~15 s; none in 60 s means it waits on resources.
         start, first_attempt = time.monotonic(), None
@@ -657,14 +657,7 @@ def test_a_crashed_stage_is_retried_from_its_checkpoint(tmp_path):
         intermediate={**PHASE, "epochs": 50, "max_steps": 1500, "checkpoint_every": 100},
         failure={"max_failures": 1},
     )
-    log = open(tmp_path / "sweep.log", "w")  # closed below
-    proc = subprocess.Popen(
-        sweep_cmd("sweep", str(path)),
-        cwd=tmp_path,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc, log = start_sweep(path, tmp_path / "sweep.log")  # log closed below
     try:
         deadline = time.monotonic() + 240
         while not list(out.glob("stages/int-*/ckpt/latest")):
