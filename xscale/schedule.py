@@ -464,12 +464,6 @@ def run_sweep(cfg: SweepConfig, graph: Graph, tracker, parent_run_id: str, addre
     return counts
 
 
-def _grid(values: list[str]):
-    from ray import tune
-
-    return tune.grid_search(values)
-
-
 def _run_optuna_group(g: Group, cfg: SweepConfig, base_ctx: dict, progress, parent_stage, counts):
     import optuna
     from ray.tune.schedulers import ASHAScheduler
@@ -511,15 +505,7 @@ def _run_optuna_group(g: Group, cfg: SweepConfig, base_ctx: dict, progress, pare
 
 
 def _group_dict(g: Group) -> dict:
-    return {
-        "key": g.key,
-        "kind": g.kind,
-        "depth": g.depth,
-        "parent": g.parent,
-        "base": g.base,
-        "fixed": g.fixed,
-        "space": g.space,
-        "samples": g.samples,
-        "resources": g.resources,
-        "cost": g.cost,
-    }
+    """The group's fields, to rebuild it inside a trial (`Group(**d)`)."""
+    from dataclasses import fields
+
+    return {f.name: getattr(g, f.name) for f in fields(g)}
