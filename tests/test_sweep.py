@@ -102,7 +102,7 @@ def stage_states(out: Path) -> tuple[set[str], set[str]]:
 
 def planned_stages(sweep_file: Path) -> dict[str, str]:
     """Every concrete stage of a finished grid sweep: key -> kind (needs groups/ selections)."""
-    from xscale.schedule import resolve
+    from xscale.selection import resolve
 
     cfg = load_sweep(sweep_file)
     known = resolve(expand(cfg), cfg.output_path)
@@ -236,7 +236,8 @@ def test_expand_grid_search_gives_one_stage_per_grid_point():
 
 @pytest.mark.parametrize("mode", ["max", "min"])
 def test_selection_takes_the_best_complete_stage_of_a_group(tmp_path, mode):
-    from xscale.schedule import _select, load_selection
+    from xscale.selection import load_selection
+    from xscale.selection import select_best as _select
     from xscale.stages import mark_complete
 
     cfg = big_sweep(target={"learning_rate": {"grid": [1e-4, 2e-4, 3e-4, 4e-4, 5e-4]}})
@@ -320,7 +321,7 @@ def plan_counts(stdout: str) -> dict[str, int]:
 @pytest.mark.parametrize(
     "sweep, counts",
     [
-        ("smoke.yaml", {"pretrain": 2, "intermediate": 4, "target": 12, "all": 18}),
+        ("smoke.yaml", {"pretrain": 2, "intermediate": 6, "target": 24, "all": 32}),
         # one size, {none, mnli} x xnli; the 2 target groups are searched with 3 Optuna samples
         ("search_demo.yaml", {"pretrain": 1, "intermediate": 1, "target": 6, "all": 8}),
     ],
@@ -377,11 +378,10 @@ def test_status_on_a_folder_that_is_not_a_sweep(tmp_path):
 def shared_sweep(tmp_path_factory):
     """tiny-xs: pretrain -> mnli -> {xnli, pawsx}, run to completion once."""
     root = tmp_path_factory.mktemp("shared")
-    out = root / "out"
-    path = write_sweep(root / "shared.yaml", out, name="shared")
-    proc = run_cli("sweep", str(path), timeout=300, cwd=root)
+    path = write_sweep(root / "shared.yaml", "out", name="shared")  # a relative output_dir
+    proc = run_cli("sweep", "shared.yaml", timeout=300, cwd=root)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    return path, out
+    return path, root / "out"
 
 
 @pytest.mark.slow
@@ -421,6 +421,41 @@ def test_status_of_a_finished_sweep(shared_sweep):
         "intermediate": ("1", "0", "0", "0"),
         "target": ("2", "0", "0", "0"),
     }, proc.stdout
+
+
+@pytest.mark.slow
+def test_relative_paths_from_a_temporary_working_directory(tmp_path):
+    """The user's path: relative paths in the file and on the command line, resolved against
+    the directory the command runs in (not Ray's per-trial working directories); a re-run of
+    the same command adds nothing."""
+    work = tmp_path / "work"
+    (work / "sweeps").mkdir(parents=True)
+    write_sweep(
+        work / "sweeps" / "rel.yaml",
+        "runs/rel",
+        name="rel",
+        intermediate_tasks=["none"],
+        target_tasks=["xnli"],
+    )
+    proc = run_cli("sweep", "sweeps/rel.yaml", timeout=300, cwd=work)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = work / "runs" / "rel"
+    status = json.loads(run_cli("status", "runs/rel", "--json", cwd=work).stdout)
+    assert status["complete"] and status["stages_total"] == 2, status
+    assert {r["state"] for r in status["stages"]} == {"done"}
+    done, running = stage_states(out)
+    assert len(done) == 2 and not running
+    before = {k: attempts(out / "stages" / k) for k in done}
+
+    flagged = run_cli("sweep", "sweeps/rel.yaml", "--output-dir", "other/o", timeout=300, cwd=work)
+    assert flagged.returncode == 0, flagged.stderr[-4000:]
+    assert len(stage_states(work / "other" / "o")[0]) == 2
+
+    again = run_cli("sweep", "sweeps/rel.yaml", timeout=300, cwd=work)
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert "ran 0," in again.stderr, again.stderr[-2000:]
+    assert {k: attempts(out / "stages" / k) for k in done} == before
+    check_one_run_per_stage(out, "rel", done)
 
 
 def _group_processes(pgid: int) -> list:
@@ -502,7 +537,7 @@ def _descendants(pid: int) -> list:
 def test_sweep_resumes_after_the_driver_is_killed(tmp_path):
     out = tmp_path / "out"
     # mnli trains long enough (a few seconds) to be caught mid-way; everything else is quick.
-    inter = {**PHASE, "epochs": 50, "max_steps": 1500}
+    inter = {**PHASE, "epochs": 50, "max_steps": 600}
     path = write_sweep(
         tmp_path / "kill.yaml",
         out,
@@ -654,7 +689,7 @@ def test_a_crashed_stage_is_retried_from_its_checkpoint(tmp_path):
         name="retry",
         intermediate_tasks=["mnli"],
         target_tasks=["xnli"],
-        intermediate={**PHASE, "epochs": 50, "max_steps": 1500, "checkpoint_every": 100},
+        intermediate={**PHASE, "epochs": 50, "max_steps": 600, "checkpoint_every": 100},
         failure={"max_failures": 1},
     )
     proc, log = start_sweep(path, tmp_path / "sweep.log")  # log closed below
@@ -676,5 +711,5 @@ def test_a_crashed_stage_is_retried_from_its_checkpoint(tmp_path):
     lines = (stage / "attempts.jsonl").read_text().splitlines()
     assert len(lines) == 2 and json.loads(lines[1])["pid"] != pid
     result = json.loads((stage / "result.json").read_text())
-    assert result["resumed_from_step"] >= 100 and result["steps"] == 1500
+    assert result["resumed_from_step"] >= 100 and result["steps"] == 600
     check_one_run_per_stage(out, "retry", set(planned_stages(path)))

@@ -93,7 +93,7 @@ def preflight(specs: list[StageSpec], check_weights: bool = True) -> None:
     from xscale.dsconfig import load_ds_config
     from xscale.finetune import task_names
     from xscale.model import check_available
-    from xscale.pretrain import pretrain_files
+    from xscale.pretrain import corpus_files, pretrain_files
     from xscale.sizes import get_size
 
     # names first (cheap, and the likeliest mistakes), then files and data
@@ -111,7 +111,7 @@ def preflight(specs: list[StageSpec], check_weights: bool = True) -> None:
     for spec in specs:
         size = get_size(spec.model)
         if spec.kind == "pretrain":
-            pretrain_files(spec.data_root, tuple(spec.hparams.languages))
+            corpus_files(spec)
             continue
         if spec.parent is None and check_weights:
             check_available(spec.model_path or size.hub_id)
@@ -154,8 +154,9 @@ def run_trial(
     cfg: TrialConfig, output_dir: Path, tracking_uri: str | None, experiment: str
 ) -> dict[str, dict]:
     """Run the trial's stages in order (skipping complete ones); returns results by stage kind."""
-    from xscale.runner import TrackingInfo, run_stage, say
-    from xscale.tracking import Tracker, default_tracking_uri
+    from xscale.runner import run_stage
+    from xscale.runtime import say
+    from xscale.tracking import Tracker, TrackingInfo, default_tracking_uri
     from xscale.train import shutdown_distributed
 
     specs = trial_stages(cfg)

@@ -12,29 +12,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from xscale import data as xdata
 from xscale.sizes import get_size
-from xscale.stages import StageSpec, is_complete, mark_complete, stage_dir
-from xscale.tracking import Tracker
+from xscale.stages import (
+    ATTEMPTS_FILE,
+    ERROR_FILE,
+    StageSpec,
+    is_complete,
+    mark_complete,
+    stage_dir,
+)
+from xscale.tracking import Tracker, TrackingInfo
 from xscale.train import init_distributed, rank_world
-
-
-@dataclass(frozen=True)
-class TrackingInfo:
-    uri: str
-    experiment: str
-    parent_run_id: str | None = None
-    artifact_root: str | None = None
-
-
-def say(label: str, msg: str) -> None:
-    if rank_world()[0] == 0:
-        print(f"[{time.strftime('%H:%M:%S')}] {label}: {msg}", file=sys.stderr, flush=True)
 
 
 def model_source(spec: StageSpec, output_dir: Path) -> str:
@@ -88,6 +80,8 @@ def run_stage(
     training (Ray Tune's ASHA stops unpromising stages on them)."""
     from xscale.stages import read_result
 
+    if not Path(output_dir).is_absolute():  # trial processes run in working dirs of their own
+        raise ValueError(f"{spec.label}: output_dir {output_dir} must be absolute here")
     out = stage_dir(output_dir, spec)
     if is_complete(out):
         return read_result(out)
@@ -99,7 +93,7 @@ def run_stage(
     tracker = run_id = None
     if rank == 0:
         (out / "spec.json").write_text(json.dumps(spec.model_dump(mode="json"), indent=2))
-        with open(out / "attempts.jsonl", "a") as f:  # one line per execution, for status/tests
+        with open(out / ATTEMPTS_FILE, "a") as f:  # one line per execution, for status/tests
             f.write(json.dumps({"time": time.time(), "pid": os.getpid(), "world": world}) + "\n")
         tracker = Tracker(tracking.uri, tracking.experiment, tracking.artifact_root)
         run_id = tracker.stage_run(spec.key, spec.kind, spec.label, tracking.parent_run_id)
@@ -114,14 +108,14 @@ def run_stage(
             result = run_finetune(spec, output_dir, out, tracker, run_id, report, eval_rounds)
     except BaseException as e:
         if rank == 0:
-            (out / "error.txt").write_text(f"{type(e).__name__}: {e}\n")
+            (out / ERROR_FILE).write_text(f"{type(e).__name__}: {e}\n")
         if tracker is not None:
             tracker.finish(run_id, "FAILED")
         raise
     if rank == 0:
         result["mlflow_run_id"] = run_id
         result["stage_seconds"] = time.perf_counter() - t0
-        (out / "error.txt").unlink(missing_ok=True)
+        (out / ERROR_FILE).unlink(missing_ok=True)
         for ckpt in out.glob("ckpt*"):  # ckpt/, or ckpt-<lang>/ per in-language model
             shutil.rmtree(ckpt, ignore_errors=True)
         mark_complete(out, result)

@@ -24,15 +24,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, PrivateAttr, StrictInt, ValidationError
+from pydantic import (
+    BaseModel,
+    Field,
+    PrivateAttr,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from xscale.config import (
     DataConfig,
     PhaseConfig,
     PretrainConfig,
     Strict,
+    absolute,
     format_validation_error,
     read_yaml,
+    resolve_path,
+    resolve_recipe,
 )
 from xscale.errors import XScaleError
 
@@ -219,6 +230,11 @@ class ResourcesConfig(Strict):
     workers: int | None = Field(None, ge=1)
     deepspeed_config: str | None = None
 
+    @field_validator("deepspeed_config")
+    @classmethod
+    def _absolute_recipe(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return resolve_recipe(v, info)
+
 
 class FailureSettings(Strict):
     max_failures: int = Field(2, ge=0)  # retries per stage (Ray's FailureConfig)
@@ -255,17 +271,31 @@ class SweepConfig(Strict):
 
     _source: str = PrivateAttr("<sweep>")
 
+    @field_validator("output_dir")
+    @classmethod
+    def _absolute_output(cls, v: str, info: ValidationInfo) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return resolve_path(v, info)
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _absolute_store(cls, v: str | None, info: ValidationInfo) -> str | None:
+        from xscale.tracking import normalize_tracking_uri
+
+        return normalize_tracking_uri(v, (info.context or {}).get("base"))
+
     # ----- derived values
 
     @property
     def output_path(self) -> Path:
-        return Path(self.output_dir)
+        return Path(absolute(self.output_dir))
 
     @property
     def resolved_tracking_uri(self) -> str:
-        if self.tracking_uri:
-            return self.tracking_uri
-        return f"sqlite:///{(self.output_path / 'mlflow.db').resolve()}"
+        from xscale.tracking import default_tracking_uri
+
+        return self.tracking_uri or default_tracking_uri(self.output_path)
 
     @property
     def intermediate_names(self) -> list[str]:
@@ -515,12 +545,15 @@ def _pre_check(data: dict[str, Any]) -> None:
             raise _Fail(key, "expected a mapping")
 
 
-def build_sweep(data: dict[str, Any], source: str, check_registry: bool = True) -> SweepConfig:
-    """Validate a parsed sweep mapping; errors read `source: key.path: message`."""
+def build_sweep(
+    data: dict[str, Any], source: str, check_registry: bool = True, base: str | Path | None = None
+) -> SweepConfig:
+    """Validate a parsed sweep mapping; errors read `source: key.path: message`. Relative paths
+    resolve against `base` (default: the current directory; see `xscale.config`'s path rule)."""
     try:
         _pre_check(data)
         try:
-            cfg = SweepConfig.model_validate(data)
+            cfg = SweepConfig.model_validate(data, context={"base": str(base or Path.cwd())})
         except ValidationError as e:
             raise XScaleError(format_validation_error(e, source)) from None
         _check(cfg, check_registry)

@@ -13,6 +13,7 @@ batch_size, epochs, zero_stage.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 STAGE_KEY = "xscale.stage_key"
@@ -21,8 +22,56 @@ RUN_KIND = "xscale.run_kind"
 PARENT = "mlflow.parentRunId"
 
 
+@dataclass(frozen=True)
+class TrackingInfo:
+    """Where a stage logs: the store, the experiment, and the sweep's (or trial's) parent run."""
+
+    uri: str
+    experiment: str
+    parent_run_id: str | None = None
+    artifact_root: str | None = None
+
+
 def default_tracking_uri(output_dir: Path) -> str:
     return f"sqlite:///{Path(output_dir).resolve() / 'mlflow.db'}"
+
+
+# Stores MLflow's client accepts out of the box (plugins may add more: give them as they are
+# spelled here, or run a tracking server and pass its http(s) address).
+TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks", "file")
+
+
+def normalize_tracking_uri(uri: str | None, base: str | None = None) -> str | None:
+    """Check a tracking URI's scheme and make a local store's path absolute (against `base`,
+    the directory the command runs in), so trial processes in other working directories write
+    to the same store: `sqlite:///runs/x.db` -> `sqlite:////abs/runs/x.db`. Raises ValueError
+    (one line) for a URI xscale cannot use."""
+    if uri is None:
+        return None
+    text = uri.strip()
+    scheme, sep, rest = text.partition(":")
+    scheme = scheme.lower()
+    if not sep or scheme not in TRACKING_SCHEMES or (scheme in ("sqlite", "file") and not rest):
+        raise ValueError(
+            f"{text!r} is not a tracking URI xscale can use; give sqlite:///path/to/mlflow.db"
+            " (a local store), http(s)://host:port (an MLflow server), or a database URI"
+            f" ({', '.join(TRACKING_SCHEMES)})"
+        )
+    if base is None:
+        return text
+    from xscale.config import absolute
+
+    if scheme == "sqlite":
+        if not rest.startswith("///"):
+            raise ValueError(f"{text!r}: a sqlite URI is sqlite:///<path> (three slashes)")
+        path = rest[3:]
+        if path in ("", ":memory:"):
+            raise ValueError(f"{text!r}: give a file, e.g. sqlite:///runs/mlflow.db")
+        return f"sqlite:///{absolute(path, base)}"
+    if scheme == "file":
+        path = rest[2:] if rest.startswith("//") else rest
+        return Path(absolute(path, base)).as_uri()
+    return text
 
 
 def _quiet() -> None:
