@@ -162,7 +162,7 @@ def main() -> int:
     timer.wrap(cli_sweep, "preflight_sweep")
     timer.wrap(schedule, "start_ray")
     timer.wrap(schedule, "_tune_run", label=lambda name, *a, **k: {"name": name})
-    timer.wrap(schedule, "_select")
+    timer.wrap(schedule, "select_best")
     from xscale import tracking
 
     timer.wrap(tracking.Tracker, "__init__")  # MLflow client + experiment (creates the db)

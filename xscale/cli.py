@@ -1,44 +1,17 @@
-"""The `xscale` command: thin, one subcommand -> one function.
+"""The `xscale` command: thin, a table from command name to function; argument glue only.
 
 Errors in user input print one line (`xscale: error: ...`) on stderr and exit with code 2.
+Commands that only read (`sizes`, `tasks`, `plan`, `status`, `analyze`) import no torch,
+transformers, DeepSpeed or Ray, so they answer at once.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 
+from xscale import __version__
 from xscale.errors import XScaleError
-
-
-def quiet_environment() -> None:
-    """Keep library chatter out of the progress output."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    try:
-        import torch
-
-        if not torch.cuda.is_available():
-            os.environ.setdefault("DS_ACCELERATOR", "cpu")
-    except ImportError:
-        pass
-    import logging
-
-    for name in ("DeepSpeed", "deepspeed", "torch.distributed"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
-
 
 # ---------------------------------------------------------------- subcommands
 
@@ -76,8 +49,10 @@ def _trial_overrides(args) -> dict:
 
 
 def cmd_run(args) -> int:
-    from xscale.config import TrialConfig, load_trial, parse
-    from xscale.pipeline import run_trial
+    from pathlib import Path
+
+    from xscale.config import TrialConfig, check_data_roots, check_output_dir, load_trial, parse
+    from xscale.tracking import normalize_tracking_uri
 
     if args.config:
         over = _trial_overrides(args)
@@ -86,20 +61,46 @@ def cmd_run(args) -> int:
 
             over["data"] = {**(read_yaml(args.config).get("data") or {}), **over["data"]}
         cfg = load_trial(args.config, over)
+        source = args.config
     else:
         over = {k: v for k, v in _trial_overrides(args).items() if v is not None}
         if "model" not in over or "target_task" not in over:
             raise XScaleError("run: give --config FILE, or at least --model and --target")
         cfg = parse(TrialConfig, over, "command line")
-    results = run_trial(cfg, Path(args.output_dir), args.tracking_uri, args.experiment)
+        source = "command line"
+    try:
+        uri = normalize_tracking_uri(args.tracking_uri, str(Path.cwd()))
+    except ValueError as e:
+        raise XScaleError(f"--tracking-uri: {e}") from None
+    out = check_output_dir(args.output_dir, "--output-dir")
+    check_data_roots(cfg.data, source)
+
+    from xscale.pipeline import run_trial
+
+    results = run_trial(cfg, out, uri, args.experiment)
     target = results.get("target", {})
-    print(f"done: {len(results)} stages; target metrics in {args.output_dir}")
+    print(f"done: {len(results)} stages; target metrics in {out}")
     for k, v in sorted(target.get("metrics", {}).items()):
         print(f"{k}\t{v:.4f}")
     return 0
 
 
 # ---------------------------------------------------------------- parser
+
+
+def _common(p: argparse.ArgumentParser, top: bool = False) -> None:
+    """-q / -v, accepted before or after the command name (a subcommand's copy leaves the
+    top-level value alone unless given)."""
+    default = False if top else argparse.SUPPRESS
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "-q", "--quiet", action="store_true", default=default,
+        help="only errors and the final summary",
+    )  # fmt: skip
+    g.add_argument(
+        "-v", "--verbose", action="store_true", default=default,
+        help="more detail: every stage's own log lines, library warnings",
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,20 +111,27 @@ def build_parser() -> argparse.ArgumentParser:
             "cross-lingual transfer: DeepSpeed training, Ray Tune sweeps, MLflow tracking."
         ),
     )
+    p.add_argument("--version", action="version", version=f"xscale {__version__}")
+    _common(p, top=True)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    s = sub.add_parser("sizes", help="print the table of named model sizes")
-    s.set_defaults(func=cmd_sizes)
+    def command(name: str, func, **kw) -> argparse.ArgumentParser:
+        s = sub.add_parser(name, **kw)
+        _common(s)
+        s.set_defaults(func=func)
+        return s
 
-    s = sub.add_parser("tasks", help="list the registered tasks")
-    s.set_defaults(func=cmd_tasks)
+    command("sizes", cmd_sizes, help="print the table of named model sizes")
+    command("tasks", cmd_tasks, help="list the registered tasks")
 
-    s = sub.add_parser(
+    s = command(
         "run",
+        cmd_run,
         help="run one trial: pretrain (tiny sizes) -> intermediate -> target -> zero-shot eval",
         description=(
             "Run one trial. Values come from --config (a YAML trial file; see examples/) and "
-            "are overridden by the flags. Completed stages in --output-dir are reused."
+            "are overridden by the flags. Completed stages in --output-dir are reused. "
+            "Relative paths resolve against the current directory."
         ),
     )
     s.add_argument("--config", help="YAML trial file (keys: see examples/trial.yaml)")
@@ -142,19 +150,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--tracking-uri", help="MLflow tracking URI (default: sqlite:///<output-dir>/mlflow.db)"
     )
     s.add_argument("--experiment", default="xscale", help="MLflow experiment name")
-    s.set_defaults(func=cmd_run)
 
     from xscale import cli_sweep
 
-    cli_sweep.add_subcommands(sub)
+    cli_sweep.add_subcommands(command)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from xscale.runtime import quiet_environment, set_verbosity
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.func not in (cmd_sizes, cmd_tasks):
-        quiet_environment()
+    set_verbosity(0 if args.quiet else 2 if args.verbose else 1)
+    quiet_environment()
     try:
         return int(args.func(args) or 0)
     except XScaleError as e:

@@ -1,4 +1,7 @@
-"""Subcommands for whole studies: sweep, plan, status, analyze."""
+"""Subcommands for whole studies: sweep, plan, status, analyze.
+
+`plan`, `status` and `analyze` only read: they import no torch, transformers, DeepSpeed or Ray.
+"""
 
 from __future__ import annotations
 
@@ -58,197 +61,282 @@ def preflight_sweep(cfg, graph) -> None:
         preflight([spec])
 
 
-def write_manifest(cfg, graph, source: str) -> None:
-    out = cfg.output_path
-    out.mkdir(parents=True, exist_ok=True)
-    manifest = {
-        "name": cfg.name,
-        "sweep_file": str(Path(source).resolve()),
-        "tracking_uri": cfg.resolved_tracking_uri,
-        "groups": {
-            k: {"kind": g.kind, "label": g.label, "parent": g.parent, "cost": g.cost}
-            for k, g in graph.groups.items()
-        },
-        # the cells `xscale analyze` expects: (size, intermediate, target, languages, seed)
-        "cells": sorted(
-            [
-                g.base["model"],
-                g.base["intermediate_task"],
-                g.base["target_task"],
-                g.base["train_languages"],
-                str(g.base["seed"]),
-            ]
-            for g in graph.groups.values()
-            if g.kind == "target"
-        ),
-    }
-    tmp = out / "sweep.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2))
-    tmp.replace(out / "sweep.json")
-
-
 def cmd_sweep(args) -> int:
-    from concurrent.futures import ThreadPoolExecutor
-
+    from xscale.config import check_data_roots, check_output_dir
     from xscale.graph import expand
-    from xscale.schedule import log, run_sweep, start_ray
+    from xscale.manifest import write_manifest
+    from xscale.progress import SweepProgress
+    from xscale.runtime import verbosity
+    from xscale.schedule import log, plan_counts, run_sweep, start_ray
     from xscale.tracking import Tracker
 
     cfg = _load(args)
+    out = check_output_dir(cfg.output_path, f"{args.file}: output_dir")
+    check_data_roots(cfg.data, args.file)
     graph = expand(cfg, train_size=_train_size(cfg))
     preflight_sweep(cfg, graph)
-    out = cfg.output_path
+    # Ray first: a cluster that cannot be reached leaves nothing behind in the output folder
+    start_ray(args.address, {m: dict(vars(cfg.resources_for(m))) for m in cfg.models})
     write_manifest(cfg, graph, args.file)
-
-    def setup_tracking():
-        tracker = Tracker(cfg.resolved_tracking_uri, cfg.name, out / "mlartifacts")
-        parent = tracker.parent_run(
-            uid=f"sweep-{cfg.name}-{out.resolve()}",
-            name=f"sweep {cfg.name}",
-            tags={"xscale.output_dir": str(out.resolve()), "xscale.sweep_file": args.file},
-        )
-        tracker.log_params(
-            parent,
-            {
-                "models": ",".join(cfg.models),
-                "intermediate_tasks": ",".join(cfg.intermediate_names),
-                "target_tasks": ",".join(cfg.target_tasks),
-                "seeds": ",".join(map(str, cfg.seeds)),
-                "train_languages": ",".join(cfg.train_languages),
-            },
-        )
-        return tracker, parent
-
-    # MLflow's store set-up (a new sqlite schema takes ~1.3 s) overlaps Ray's start (~3 s)
-    with ThreadPoolExecutor(1) as pool:
-        tracking = pool.submit(setup_tracking)
-        try:
-            start_ray(args.address, {m: dict(vars(cfg.resources_for(m))) for m in cfg.models})
-        except BaseException:
-            tracker, parent = tracking.result()
-            tracker.finish(parent, "FAILED")
-            raise
-        tracker, parent = tracking.result()
-    t0 = time.time()
-    log(
-        f"{cfg.name}: {len(graph.groups)} stage groups "
-        f"(pretrain {graph.count('pretrain')}, intermediate {graph.count('intermediate')}, "
-        f"target {graph.count('target')}) -> {out}"
+    tracker = Tracker(cfg.resolved_tracking_uri, cfg.name, out / "mlartifacts")
+    parent = tracker.parent_run(
+        uid=f"sweep-{cfg.name}-{out}",
+        name=f"sweep {cfg.name}",
+        tags={"xscale.output_dir": str(out), "xscale.sweep_file": str(Path(args.file).resolve())},
     )
-    status, counts = "FAILED", None
+    tracker.log_params(
+        parent,
+        {
+            "models": ",".join(cfg.models),
+            "intermediate_tasks": ",".join(cfg.intermediate_names),
+            "target_tasks": ",".join(cfg.target_tasks),
+            "seeds": ",".join(map(str, cfg.seeds)),
+            "train_languages": ",".join(cfg.train_languages),
+        },
+    )
+    t0 = time.time()
+    c = plan_counts(cfg, graph)
+    log(
+        f"{cfg.name}: {c['total']} stages in {len(graph.groups)} groups "
+        f"(pretrain {graph.count('pretrain')}, intermediate {graph.count('intermediate')}, "
+        f"target {graph.count('target')}), {c['done']} complete already -> {out}"
+    )
+    progress = SweepProgress(
+        cfg.name,
+        c["total"],
+        c["done"],
+        c["total_cost"],
+        c["done_cost"],
+        out / "stages",
+        verbosity=verbosity(),
+    )
+    status, counts = "FAILED", {"ran": 0, "failed": 0, "blocked": 0}
     try:
-        counts = run_sweep(cfg, graph, tracker, parent, address=args.address)
+        with progress:
+            counts = run_sweep(cfg, graph, tracker, parent, address=args.address, progress=progress)
         status = "FINISHED" if not counts["failed"] and not counts["blocked"] else "FAILED"
     finally:
         tracker.finish(parent, status)
     log(
         f"{cfg.name}: {status.lower()} in {time.time() - t0:.0f}s: ran {counts['ran']}, "
         f"failed {counts['failed']}, blocked by a failed parent {counts['blocked']}; "
-        f"results in {cfg.resolved_tracking_uri}"
+        f"results in {cfg.resolved_tracking_uri}",
+        always=True,
     )
     if status != "FINISHED":
-        log("re-run the same command to retry what is missing")
+        log("re-run the same command to retry what is missing", always=True)
         return 1
     return 0
 
 
-def _stage_state(path: Path) -> str:
-    if (path / "COMPLETE").is_file():
-        return "done"
-    if (path / "error.txt").is_file():
-        return "failed"
-    if (path / "attempts.jsonl").is_file():
-        return "started"
-    return "left"
+# ---------------------------------------------------------------------------- plan
+
+
+def _memory(cfg):
+    """Memory estimate per size with the sweep's recipe and resources (computed once per size)."""
+    from xscale.dsconfig import estimate_memory, offload_mode, read_config, zero_stage
+    from xscale.sizes import get_size
+
+    cache: dict[str, str] = {}
+
+    def for_model(model: str) -> str:
+        if model not in cache:
+            res = cfg.resources_for(model)
+            try:
+                _, ds = read_config(res.deepspeed_config)
+                est = estimate_memory(
+                    get_size(model), zero_stage(ds), res.gpus * res.workers, offload_mode(ds)
+                )
+                cache[model] = str(est)
+            except Exception:  # memory estimates are informative only
+                cache[model] = "?"
+        return cache[model]
+
+    return for_model
+
+
+def plan_rows(cfg, graph) -> list[dict]:
+    """One row per planned stage (or per group whose stages are not known yet)."""
+    from xscale.selection import resolve
+    from xscale.stages import stage_state
+
+    known = resolve(graph, cfg.output_path)
+    memory = _memory(cfg)
+    rows = []
+    for g in sorted(graph.groups.values(), key=lambda g: (g.depth, -g.cost)):
+        base = {
+            "kind": g.kind,
+            "label": g.label,
+            "group": g.key,
+            "model": g.base["model"],
+            "resources": dict(g.resources),
+            "cost": g.cost,
+            "memory": memory(g.base["model"]),
+        }
+        specs = known.get(g.key)
+        if specs is None:
+            n = cfg.search.num_samples or 1 if g.optuna else len(g.samples)
+            why = "waits on search" if g.optuna else "waits on parent"
+            rows.append({**base, "key": None, "state": why, "stages": n})
+            continue
+        for s in specs:
+            state = stage_state(cfg.output_path / "stages" / s.key)
+            rows.append({**base, "key": s.key, "state": state, "stages": 1})
+    return rows
 
 
 def cmd_plan(args) -> int:
-    from xscale.dsconfig import estimate_size_memory
     from xscale.graph import expand
-    from xscale.schedule import resolve
     from xscale.sizes import get_size, human_params
 
     cfg = _load(args)
     graph = expand(cfg, train_size=_train_size(cfg))
-    known = resolve(graph, cfg.output_path)
-    counts: dict[str, list[int]] = {}
-    rows = []
-    for g in sorted(graph.groups.values(), key=lambda g: (g.depth, -g.cost)):
-        specs = known.get(g.key)
-        c = counts.setdefault(g.kind, [0, 0, 0])
-        if specs is None:
-            n = cfg.search.num_samples or 1 if g.optuna else len(g.samples)
-            c[0] += n
-            rows.append((g, "-", "waits on search" if g.optuna else "waits on parent", n))
-            continue
-        for s in specs:
-            state = _stage_state(cfg.output_path / "stages" / s.key)
-            c[0] += 1
-            c[1] += state == "done"
-            c[2] += state == "failed"
-            rows.append((g, s.key, state, 1))
+    rows = plan_rows(cfg, graph)
+    counts: dict[str, dict[str, int]] = {}
+    for r in rows:
+        c = counts.setdefault(r["kind"], {"stages": 0, "complete": 0, "failed": 0})
+        c["stages"] += r["stages"]
+        c["complete"] += r["state"] == "done"
+        c["failed"] += r["state"] == "failed"
+    axes = {
+        "sizes": len(cfg.models),
+        "intermediate": len(cfg.intermediate_names),
+        "target": len(cfg.target_tasks),
+        "language_modes": len(cfg.train_languages),
+        "seeds": len(cfg.seeds),
+    }
+    sizes = {m: get_size(m).params for m in cfg.models}
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "name": cfg.name,
+                    "sweep_file": str(Path(args.file).resolve()),
+                    "output_dir": str(cfg.output_path),
+                    "axes": axes,
+                    "search": cfg.search.method,
+                    "counts": counts,
+                    "sizes": sizes,
+                    "stages": rows,
+                },
+                indent=1,
+            )
+        )
+        return 0
     print(f"sweep {cfg.name} ({args.file}) -> {cfg.output_path}")
     print(
-        f"axes: {len(cfg.models)} sizes x {len(cfg.intermediate_names)} intermediate x "
-        f"{len(cfg.target_tasks)} target x {len(cfg.train_languages)} language modes x "
-        f"{len(cfg.seeds)} seeds; search {cfg.search.method}"
+        f"axes: {axes['sizes']} sizes x {axes['intermediate']} intermediate x "
+        f"{axes['target']} target x {axes['language_modes']} language modes x "
+        f"{axes['seeds']} seeds; search {cfg.search.method}"
         + (f" ({cfg.search.num_samples} samples)" if cfg.search.method == "optuna" else "")
         + (", ASHA" if cfg.scheduler else "")
     )
-    total = sum(c[0] for c in counts.values())
-    done = sum(c[1] for c in counts.values())
     for kind in ("pretrain", "intermediate", "target"):
         if kind in counts:
-            n, d, f = counts[kind]
-            print(f"  {kind:<13} {n:>5} stages  {d:>5} complete  {f:>3} failed")
+            c = counts[kind]
+            print(
+                f"  {kind:<13} {c['stages']:>5} stages  {c['complete']:>5} complete"
+                f"  {c['failed']:>3} failed"
+            )
+    total = sum(c["stages"] for c in counts.values())
+    done = sum(c["complete"] for c in counts.values())
     print(f"  {'all':<13} {total:>5} stages  {done:>5} complete")
     print()
     print(f"{'stage':<58} {'key':<36} {'status':<15} {'resources':<22} {'cost':>9}  memory")
-    for g, key, state, _n in rows:
-        r = g.resources
-        res = f"{r['workers']}x({r['cpus']} CPU, {r['gpus']} GPU)"
-        mem = ""
-        try:
-            mem = str(estimate_size_memory(g.base["model"]))
-        except Exception:  # memory estimates are informative only
-            mem = "?"
-        print(f"{g.label[:58]:<58} {key:<36} {state:<15} {res:<22} {g.cost:>9.3g}  {mem}")
-    sizes = {m: human_params(get_size(m).params) for m in cfg.models}
-    print("\nsizes: " + ", ".join(f"{m} {p}" for m, p in sizes.items()))
+    for r in rows:
+        res = r["resources"]
+        where = f"{res['workers']}x({res['cpus']} CPU, {res['gpus']} GPU)"
+        key = r["key"] or "-"
+        print(
+            f"{r['label'][:58]:<58} {key:<36} {r['state']:<15} {where:<22} {r['cost']:>9.3g}"
+            f"  {r['memory']}"
+        )
+    print("\nsizes: " + ", ".join(f"{m} {human_params(p)}" for m, p in sizes.items()))
     return 0
+
+
+# ---------------------------------------------------------------------------- status
+
+
+def sweep_status(out: Path) -> dict:
+    """Every planned stage of the sweep in `out` and its state (from sweep.json and stages/)."""
+    from xscale.manifest import graph_of, read_manifest
+    from xscale.progress import read_stage_progress
+    from xscale.selection import resolve
+    from xscale.stages import ERROR_FILE, stage_state
+
+    m = read_manifest(out)
+    graph = graph_of(m, str(out / "sweep.json"))
+    known = resolve(graph, out)
+    kinds: dict[str, dict[str, int]] = {}
+    stages, failed = [], []
+    for g in sorted(graph.groups.values(), key=lambda g: (g.depth, g.label)):
+        c = kinds.setdefault(g.kind, dict.fromkeys(("stages", "done", "started", "failed"), 0))
+        c.setdefault("left", 0)
+        specs = known.get(g.key)
+        if specs is None:  # waits on a parent's selection or on its search
+            n = int(m.get("num_samples", 1)) if g.optuna else max(1, len(g.samples))
+            c["stages"] += n
+            c["left"] += n
+            continue
+        for s in specs:
+            folder = out / "stages" / s.key
+            state = stage_state(folder)
+            c["stages"] += 1
+            c[state] += 1
+            row = {"key": s.key, "kind": g.kind, "label": s.label, "state": state}
+            if state == "started":
+                row["progress"] = read_stage_progress(folder)
+            if state == "failed":
+                text = (folder / ERROR_FILE).read_text(errors="replace").strip()
+                row["error"] = text.splitlines()[0] if text else ""
+                failed.append(row)
+            stages.append(row)
+    total = sum(c["stages"] for c in kinds.values())
+    done = sum(c["done"] for c in kinds.values())
+    return {
+        "name": m["name"],
+        "output_dir": str(out),
+        "tracking_uri": m.get("tracking_uri"),
+        "stages_total": total,
+        "stages_done": done,
+        "complete": total > 0 and done == total,
+        "kinds": kinds,
+        "stages": stages,
+        "failed": failed,
+    }
 
 
 def cmd_status(args) -> int:
-    out = Path(args.dir)
-    manifest = out / "sweep.json"
-    if not manifest.is_file():
-        raise XScaleError(f"{out}: not a sweep folder (no sweep.json; start one with xscale sweep)")
-    m = json.loads(manifest.read_text())
-    states: dict[str, dict[str, int]] = {}
-    failed = []
-    for stage in sorted((out / "stages").glob("*")) if (out / "stages").is_dir() else []:
-        spec = (
-            json.loads((stage / "spec.json").read_text()) if (stage / "spec.json").is_file() else {}
-        )
-        kind = spec.get("kind", "?")
-        st = _stage_state(stage)
-        states.setdefault(kind, {}).setdefault(st, 0)
-        states[kind][st] += 1
-        if st == "failed":
-            failed.append((stage.name, (stage / "error.txt").read_text().strip()))
-    groups = m["groups"]
-    print(f"sweep {m['name']} in {out} (tracking: {m['tracking_uri']})")
+    from xscale.config import absolute
+
+    out = Path(absolute(args.dir))
+    st = sweep_status(out)
+    if args.json:
+        print(json.dumps(st, indent=1))
+        return 0
+    print(f"sweep {st['name']} in {out} (tracking: {st['tracking_uri']})")
     for kind in ("pretrain", "intermediate", "target"):
-        planned = sum(1 for g in groups.values() if g["kind"] == kind)
-        s = states.get(kind, {})
-        left = max(0, planned - sum(s.values()))
+        c = st["kinds"].get(kind)
+        if c is None:
+            continue
         print(
-            f"  {kind:<13} done {s.get('done', 0):>4}  running/stopped {s.get('started', 0):>3}"
-            f"  failed {s.get('failed', 0):>3}  not started {left:>4}  (groups {planned})"
+            f"  {kind:<13} done {c['done']:>4}  running/stopped {c['started']:>3}"
+            f"  failed {c['failed']:>3}  not started {c['left']:>4}  (stages {c['stages']})"
         )
-    for key, err in failed:
-        print(f"  failed {key}: {err}")
+    state = "complete" if st["complete"] else "not complete"
+    print(f"  {'all':<13} done {st['stages_done']:>4} of {st['stages_total']}: {state}")
+    for row in st["stages"]:
+        p = row.get("progress")
+        if row["state"] == "started":
+            where = f" step {p['step']}/{p['total']} loss {p['loss']:.3f}" if p else ""
+            print(f"  running/stopped {row['label']}{where}")
+    for row in st["failed"]:
+        print(f"  failed {row['key']}: {row['error']}")
     return 0
+
+
+# ---------------------------------------------------------------------------- analyze
 
 
 def cmd_analyze(args) -> int:
@@ -256,12 +344,17 @@ def cmd_analyze(args) -> int:
     from xscale.tasks.registry import TASKS
 
     expected = None
-    if args.dir and (Path(args.dir) / "sweep.json").is_file():
-        manifest = json.loads((Path(args.dir) / "sweep.json").read_text())
-        expected = [tuple(c) for c in manifest.get("cells", [])] or None
-        if args.experiment is None and args.tracking_uri is None:
-            args.experiment = manifest["name"]
-    elif not args.dir and not args.tracking_uri:
+    if args.dir:
+        from xscale.config import absolute
+        from xscale.manifest import read_manifest
+
+        args.dir = absolute(args.dir)
+        if (Path(args.dir) / "sweep.json").is_file():
+            manifest = read_manifest(args.dir)
+            expected = [tuple(c) for c in manifest.get("cells", [])] or None
+            if args.experiment is None and args.tracking_uri is None:
+                args.experiment = manifest["name"]
+    elif not args.tracking_uri:
         raise XScaleError("analyze: give a sweep folder, or --tracking-uri and --experiment")
     out = analyze(
         tracking_uri=args.tracking_uri,
@@ -277,13 +370,16 @@ def cmd_analyze(args) -> int:
     return 0
 
 
-def add_subcommands(sub) -> None:
-    s = sub.add_parser(
+def add_subcommands(command) -> None:
+    """Register the study commands with `command(name, func, **parser kwargs)` (see cli.py)."""
+    s = command(
         "sweep",
+        cmd_sweep,
         help="run a whole study from a sweep YAML file on Ray Tune (re-run to resume)",
         description=(
-            "Expand the sweep file into a stage graph and run it on Ray Tune in waves. "
-            "Complete stages are reused, so re-running the command resumes a killed sweep."
+            "Expand the sweep file into a stage graph and run it on Ray Tune. Complete stages "
+            "are reused, so re-running the command resumes a killed sweep. Relative paths in "
+            "the file and the flags resolve against the current directory."
         ),
     )
     s.add_argument("file", help="sweep YAML file, e.g. sweeps/smoke.yaml")
@@ -292,20 +388,21 @@ def add_subcommands(sub) -> None:
     s.add_argument(
         "--address", help="Ray cluster address (e.g. auto, or ray://head:10001); default: local Ray"
     )
-    s.set_defaults(func=cmd_sweep)
 
-    s = sub.add_parser(
-        "plan", help="print a sweep's stage graph, resources and progress without running it"
+    s = command(
+        "plan",
+        cmd_plan,
+        help="print a sweep's stage graph, resources and progress without running it",
     )
     s.add_argument("file", help="sweep YAML file")
     s.add_argument("--output-dir", help="override the file's output_dir")
-    s.set_defaults(func=cmd_plan)
+    s.add_argument("--json", action="store_true", help="print the plan as JSON (for scripts)")
 
-    s = sub.add_parser("status", help="progress of a running or finished sweep")
+    s = command("status", cmd_status, help="progress of a running or finished sweep")
     s.add_argument("dir", help="the sweep's output_dir")
-    s.set_defaults(func=cmd_status)
+    s.add_argument("--json", action="store_true", help="print the status as JSON (for scripts)")
 
-    s = sub.add_parser("analyze", help="scale-versus-gap report from a sweep's MLflow runs")
+    s = command("analyze", cmd_analyze, help="scale-versus-gap report from a sweep's MLflow runs")
     s.add_argument("dir", nargs="?", help="sweep output_dir (reads <dir>/mlflow.db)")
     s.add_argument("--tracking-uri", help="MLflow tracking URI instead of <dir>/mlflow.db")
     s.add_argument("--experiment", help="MLflow experiment (the sweep's name)")
@@ -314,4 +411,3 @@ def add_subcommands(sub) -> None:
     s.add_argument(
         "--no-log-artifacts", action="store_true", help="don't log the report to the sweep run"
     )
-    s.set_defaults(func=cmd_analyze)

@@ -181,6 +181,9 @@ def validate_config(cfg: dict, source: Path | str = "<dict>") -> None:
     if clip != AUTO and (isinstance(clip, bool) or not isinstance(clip, int | float) or clip < 0):
         raise _fail(source, "gradient_clipping", f'must be a number >= 0 or "auto" (got {clip!r})')
 
+    from xscale.runtime import cpu_accelerator_if_no_gpu
+
+    cpu_accelerator_if_no_gpu()
     from deepspeed.runtime.precision_config import DeepSpeedBF16Config, DeepSpeedFP16Config
     from deepspeed.runtime.zero.config import DeepSpeedZeroConfig
 

@@ -167,7 +167,8 @@ def load_model(source: str, with_lm_head: bool):
 def train_and_evaluate(ctx, langs: list[str], eval_langs: list[str], tag: str = "") -> dict:
     """Train one model on `langs` and evaluate it; returns flat metrics for this model."""
     from xscale.model import export_encoder, load_tokenizer
-    from xscale.runner import say
+    from xscale.progress import write_stage_progress
+    from xscale.runtime import say
     from xscale.train import build_engine, predict, rank_world, train
 
     spec, hp, label = ctx["spec"], ctx["spec"].hparams, ctx["spec"].label + tag
@@ -245,6 +246,8 @@ def train_and_evaluate(ctx, langs: list[str], eval_langs: list[str], tag: str = 
 
     def log(step, total, loss, eps):
         say(label, f"step {step}/{total} loss {loss:.4f} {eps:.1f} ex/s")
+        if rank == 0:
+            write_stage_progress(ctx["out"], step, total, loss, tag)
         if tracker is not None:
             tracker.log_metrics(
                 run_id, {f"train{tag}.loss": loss, f"train{tag}.examples_per_s": eps}, step
@@ -324,7 +327,7 @@ def run_retrieval(spec, source: str, task, langs: list[str], pred_dir: Path | No
     import time
 
     from xscale.model import load_encoder, load_tokenizer
-    from xscale.runner import say
+    from xscale.runtime import say
 
     hp = spec.hparams
     t0 = time.perf_counter()
@@ -358,6 +361,15 @@ def run_retrieval(spec, source: str, task, langs: list[str], pred_dir: Path | No
     }
 
 
+def source_vocab_size(source: str) -> int | None:
+    """The vocabulary of a local model folder (a tiny size's pretrained checkpoint may have its
+    own); None for a hub id, whose vocabulary is the size table's."""
+    config = Path(source) / "config.json"
+    if not config.is_file():
+        return None
+    return json.loads(config.read_text()).get("vocab_size")
+
+
 def run_finetune(spec, output_dir: Path, out: Path, tracker, run_id, report=None, eval_rounds=1):
     from xscale.runner import _ds_config, eval_languages, model_source
     from xscale.sizes import count_params, get_size
@@ -366,7 +378,7 @@ def run_finetune(spec, output_dir: Path, out: Path, tracker, run_id, report=None
     hp = spec.hparams
     source = model_source(spec, output_dir)
     ds_config = _ds_config(spec, hp.batch_size)
-    size_params = count_params(get_size(spec.model))
+    size_params = count_params(get_size(spec.model), vocab_size=source_vocab_size(source))
     if tracker is not None:
         tracker.log_params(
             run_id,

@@ -87,6 +87,37 @@ class Group:
             f"[{b['train_languages']}] seed{b['seed']}"
         )
 
+    def to_json(self) -> dict[str, Any]:
+        """The group as plain JSON values (the sweep manifest, Tune trial contexts)."""
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "depth": self.depth,
+            "parent": self.parent,
+            "base": json.loads(json.dumps(self.base)),
+            "fixed": dict(self.fixed),
+            "space": {k: {"kind": v.kind, "values": list(v.values)} for k, v in self.space.items()},
+            "samples": [dict(s) for s in self.samples],
+            "resources": dict(self.resources),
+            "cost": self.cost,
+            "label": self.label,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Group:
+        return cls(
+            key=d["key"],
+            kind=d["kind"],
+            depth=d["depth"],
+            parent=d["parent"],
+            base=dict(d["base"]),
+            fixed=dict(d["fixed"]),
+            space={k: SearchSpace(v["kind"], tuple(v["values"])) for k, v in d["space"].items()},
+            samples=tuple(dict(s) for s in d["samples"]),
+            resources=dict(d["resources"]),
+            cost=float(d["cost"]),
+        )
+
     def stage(self, sample: dict[str, Any], parent_stage: str | None) -> StageSpec:
         """The concrete stage of this group for one sample and the parent's selected stage."""
         cls = PretrainConfig if self.kind == "pretrain" else PhaseConfig

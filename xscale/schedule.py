@@ -18,7 +18,6 @@ sweep resumes.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -26,15 +25,20 @@ from pathlib import Path
 from typing import Any
 
 from xscale.graph import Graph, Group
-from xscale.runner import TrackingInfo
+from xscale.progress import SweepProgress
+from xscale.runtime import verbosity
+from xscale.selection import load_selection, resolve, select_best
 from xscale.stages import StageSpec, is_complete, read_result, stage_dir
 from xscale.sweep_config import SweepConfig
+from xscale.tracking import TrackingInfo
 
-RESERVED = ("stage", "group", "spec", "label")
+RESERVED = ("stage", "group", "spec", "label", "cost")
 
 
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] sweep: {msg}", file=sys.stderr, flush=True)
+def log(msg: str, always: bool = False) -> None:
+    """A driver line on stderr; `-q` keeps only the `always` ones (the final summary)."""
+    if always or verbosity() > 0:
+        print(f"[{time.strftime('%H:%M:%S')}] sweep: {msg}", file=sys.stderr, flush=True)
 
 
 # ----------------------------------------------------------------------- inside a trial
@@ -48,8 +52,8 @@ def _stage_in_workers(spec: StageSpec, ctx: dict[str, Any]) -> dict:
     res = ctx["resources"][spec.model]
 
     def worker(config):
-        from xscale.cli import quiet_environment
         from xscale.runner import run_stage
+        from xscale.runtime import quiet_environment
 
         quiet_environment()
         run_stage(spec, Path(ctx["output_dir"]), TrackingInfo(**ctx["tracking"]))
@@ -77,15 +81,15 @@ def stage_trainable(config: dict, ctx: dict[str, Any]) -> None:
     """One Tune trial = one stage. `config` names a stage key, or a group plus sampled values."""
     from ray import tune
 
-    from xscale.cli import quiet_environment
     from xscale.graph import Group
     from xscale.runner import run_stage
+    from xscale.runtime import quiet_environment
 
     quiet_environment()
     if "spec" in config:
         spec = StageSpec.model_validate(config["spec"])
     else:
-        group = Group(**ctx["groups"][config["group"]])
+        group = Group.from_json(ctx["groups"][config["group"]])
         sample = {k: v for k, v in config.items() if k not in RESERVED}
         spec = group.stage(sample, ctx["parent_stage"].get(group.key))
     if ctx["resources"][spec.model]["workers"] > 1:
@@ -112,53 +116,68 @@ def stage_trainable(config: dict, ctx: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------- the driver
 
 
-class Progress:
-    """Counts stages done / running / failed / left and prints a line on every change."""
-
-    def __init__(self, total: int, done: int):
-        self.total, self.done, self.running, self.failed = total, done, 0, 0
-        self.t0 = time.time()
-        self.wave = ""
-
-    def line(self, event: str = "") -> None:
-        left = max(0, self.total - self.done - self.running - self.failed)
-        mins, secs = divmod(int(time.time() - self.t0), 60)
-        log(
-            f"{self.wave} | done {self.done} | running {self.running} | failed {self.failed} "
-            f"| left {left} | {mins:02d}:{secs:02d}" + (f" | {event}" if event else "")
-        )
+# Progress displays of this driver process, by id: Tune pickles its callbacks with the
+# experiment state, so a callback holds only the id of the (unpicklable, thread-owning) display.
+_PROGRESS: dict[int, SweepProgress] = {}
 
 
-def _callback(progress: Progress, labels: dict[str, str]):
+def _callback(progress: SweepProgress, ctx: dict[str, Any]):
     from ray.tune import Callback
 
-    def name(trial) -> str:
-        cfg = trial.config
-        key = cfg.get("stage") or cfg.get("group") or trial.trial_id
-        label = cfg.get("label") or labels.get(key, key)
-        sampled = {k: v for k, v in cfg.items() if k not in RESERVED}
-        if sampled:
-            label += " " + " ".join(
-                f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sampled.items()
-            )
-        return label
-
     class ProgressCallback(Callback):
+        """Stage starts and ends -> the sweep's progress display (see `_PROGRESS`)."""
+
+        def __init__(self, handle: int, ctx: dict[str, Any]):
+            self.handle, self.ctx = handle, ctx
+
+        def _progress(self) -> SweepProgress | None:
+            return sys.modules[__name__]._PROGRESS.get(self.handle)
+
         def on_trial_start(self, iteration, trials, trial, **info):
-            progress.running += 1
-            progress.line(f"started {name(trial)}")
+            if (p := self._progress()) is not None:
+                p.started(trial.trial_id, _trial_label(trial, self.ctx), _trial_stage_key(
+                    trial, self.ctx), _trial_cost(trial, self.ctx))  # fmt: skip
 
         def on_trial_complete(self, iteration, trials, trial, **info):
-            progress.running = max(0, progress.running - 1)
-            progress.done += 1
-            progress.line(f"finished {name(trial)}")
+            if (p := self._progress()) is not None:
+                p.ended(trial.trial_id, ok=True)
 
         def on_trial_error(self, iteration, trials, trial, **info):
-            progress.running = max(0, progress.running - 1)
-            progress.failed += 1
-            progress.line(f"FAILED {name(trial)} (see {trial.local_path})")
+            if (p := self._progress()) is not None:
+                p.ended(trial.trial_id, ok=False, detail=f"see {trial.local_path}")
 
-    return ProgressCallback()
+    _PROGRESS[id(progress)] = progress
+    return ProgressCallback(id(progress), ctx)
+
+
+def _trial_label(trial, ctx: dict[str, Any]) -> str:
+    cfg = trial.config
+    key = cfg.get("stage") or cfg.get("group") or trial.trial_id
+    label = cfg.get("label") or ctx.get("labels", {}).get(key, key)
+    sampled = {k: v for k, v in cfg.items() if k not in RESERVED}
+    if sampled:
+        label += " " + " ".join(
+            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sampled.items()
+        )
+    return label
+
+
+def _trial_stage_key(trial, ctx: dict[str, Any]) -> str | None:
+    cfg = trial.config
+    if "stage" in cfg:
+        return cfg["stage"]
+    if cfg.get("group") in ctx["groups"]:  # an Optuna trial: its stage from the sample
+        group = Group.from_json(ctx["groups"][cfg["group"]])
+        sample = {k: v for k, v in cfg.items() if k not in RESERVED}
+        return group.stage(sample, ctx["parent_stage"].get(group.key)).key
+    return None
+
+
+def _trial_cost(trial, ctx: dict[str, Any]) -> float:
+    cfg = trial.config
+    if "cost" in cfg:
+        return float(cfg["cost"])
+    return float(ctx.get("costs", {}).get(cfg.get("group"), 0.0))
 
 
 def _resources(ctx: dict[str, Any]):
@@ -193,74 +212,13 @@ def _tune_run(name: str, param_space: dict, cfg: SweepConfig, ctx: dict, progres
         name=name,
         storage_path=str(cfg.output_path.resolve() / "ray_results"),
         failure_config=tune.FailureConfig(max_failures=cfg.failure.max_failures),
-        callbacks=[_callback(progress, ctx.get("labels", {}))],
+        callbacks=[_callback(progress, ctx)],
         verbose=0,
     )
     tuner = tune.Tuner(
         trainable, param_space=param_space, tune_config=tune_config, run_config=run_config
     )
     return tuner.fit()
-
-
-def _select(output_dir: Path, group: Group, specs: list[StageSpec], mode: str) -> str | None:
-    """Pick the group's best complete stage; record it in groups/<key>.json."""
-    done = [
-        (s, read_result(stage_dir(output_dir, s)))
-        for s in specs
-        if is_complete(stage_dir(output_dir, s))
-    ]
-    if not done:
-        return None
-
-    def score(item):
-        v = item[1].get("metrics", {}).get("dev.score")
-        return float("-inf") if v is None else (v if mode == "max" else -v)
-
-    best, _ = max(done, key=score)
-    record = {
-        "group": group.key,
-        "selected": best.key,
-        "candidates": [
-            {"stage": s.key, "dev.score": r.get("metrics", {}).get("dev.score")} for s, r in done
-        ],
-    }
-    path = output_dir / "groups" / f"{group.key}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2))
-    tmp.replace(path)
-    return best.key
-
-
-def load_selection(output_dir: Path) -> dict[str, str]:
-    out = {}
-    for f in (Path(output_dir) / "groups").glob("*.json"):
-        out[f.stem] = json.loads(f.read_text())["selected"]
-    return out
-
-
-def resolve(graph: Graph, output_dir: Path) -> dict[str, list[StageSpec] | None]:
-    """Concrete stages per group where they are known now (None: waits on a parent's search)."""
-    selected = load_selection(output_dir)
-    known: dict[str, list[StageSpec] | None] = {}
-    chosen: dict[str, str | None] = {}
-    for wave in graph.by_depth():
-        for g in wave:
-            parent_stage = None
-            if g.parent is not None:
-                parent_stage = chosen.get(g.parent)
-                if parent_stage is None:
-                    known[g.key] = None
-                    chosen[g.key] = None
-                    continue
-            if g.optuna:
-                known[g.key] = None
-                chosen[g.key] = selected.get(g.key)
-                continue
-            specs = [g.stage(s, parent_stage) for s in g.samples]
-            known[g.key] = specs
-            chosen[g.key] = specs[0].key if len(specs) == 1 else selected.get(g.key)
-    return known
 
 
 def start_ray(address: str | None, resources: dict[str, dict]) -> None:
@@ -281,7 +239,12 @@ def start_ray(address: str | None, resources: dict[str, dict]) -> None:
         if address.split(":")[0] in ("127.0.0.1", "localhost"):
             extra["_node_ip_address"] = "127.0.0.1"  # else the driver binds the external address
         try:
-            ray.init(address=address, log_to_driver=False, logging_level="ERROR", **extra)
+            ray.init(
+                address=address,
+                log_to_driver=verbosity() >= 2,
+                logging_level="ERROR",
+                **extra,
+            )
         except (ConnectionError, RuntimeError, ValueError) as e:
             from xscale.errors import XScaleError
 
@@ -300,7 +263,7 @@ def start_ray(address: str | None, resources: dict[str, dict]) -> None:
             address="local",  # a new local Ray, even if `ray start` left one running here
             num_cpus=max(os.cpu_count() or 1, need),
             include_dashboard=False,
-            log_to_driver=False,
+            log_to_driver=verbosity() >= 2,
             logging_level="ERROR",
             _node_ip_address="127.0.0.1",
         )
@@ -350,7 +313,7 @@ class StageSearcher:
             self._settle(g)
 
     def _settle(self, g: Group) -> None:
-        chosen = _select(self.out, g, self.specs[g.key], self.mode)
+        chosen = select_best(self.out, g, self.specs[g.key], self.mode)
         if chosen is None:
             self.failed.add(g.key)
             return
@@ -368,7 +331,12 @@ class StageSearcher:
             g, spec = self.queue.pop()
             self.live[trial_id] = (g, spec)
             self.dispatched += 1
-            return {"stage": spec.key, "spec": spec.model_dump(mode="json"), "label": spec.label}
+            return {
+                "stage": spec.key,
+                "spec": spec.model_dump(mode="json"),
+                "label": spec.label,
+                "cost": g.cost,
+            }
         return None if self.live else self.FINISHED
 
     def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
@@ -392,7 +360,32 @@ def searcher(core: StageSearcher):
     return _Searcher()
 
 
-def run_sweep(cfg: SweepConfig, graph: Graph, tracker, parent_run_id: str, address=None) -> dict:
+def plan_counts(cfg: SweepConfig, graph: Graph) -> dict[str, float]:
+    """Stages and estimated cost of the whole sweep, and how much of it is complete already."""
+    out = cfg.output_path
+    known = resolve(graph, out)
+    total = done = 0
+    total_cost = done_cost = 0.0
+    for k, specs in known.items():
+        g = graph.groups[k]
+        n = len(specs) if specs else (cfg.search.num_samples or 1) if g.optuna else 1
+        total += n
+        total_cost += n * g.cost
+        for s in specs or ():
+            if is_complete(stage_dir(out, s)):
+                done += 1
+                done_cost += g.cost
+    return {"total": total, "done": done, "total_cost": total_cost, "done_cost": done_cost}
+
+
+def run_sweep(
+    cfg: SweepConfig,
+    graph: Graph,
+    tracker,
+    parent_run_id: str,
+    address=None,
+    progress: SweepProgress | None = None,
+) -> dict:
     """Run the graph to the end; returns counts {ran, failed, blocked}."""
     out = cfg.output_path
     tracking = {
@@ -401,13 +394,11 @@ def run_sweep(cfg: SweepConfig, graph: Graph, tracker, parent_run_id: str, addre
         "parent_run_id": parent_run_id,
         "artifact_root": str(out / "mlartifacts"),
     }
-    known = resolve(graph, out)
-    total = sum(
-        len(v) if v else (cfg.search.num_samples or 1) if graph.groups[k].optuna else 1
-        for k, v in known.items()
-    )
-    already = sum(1 for v in known.values() if v for s in v if is_complete(stage_dir(out, s)))
-    progress = Progress(total, already)
+    if progress is None:
+        c = plan_counts(cfg, graph)
+        progress = SweepProgress(
+            cfg.name, c["total"], c["done"], c["total_cost"], c["done_cost"], out / "stages"
+        )
     resources = {m: dict(vars(cfg.resources_for(m))) for m in cfg.models}
     counts = {"ran": 0, "failed": 0, "blocked": 0}
     selected = load_selection(out)
@@ -425,13 +416,13 @@ def run_sweep(cfg: SweepConfig, graph: Graph, tracker, parent_run_id: str, addre
         "resources": resources,
         "models": {},
         "labels": {},
+        "costs": {},
         "eval_rounds": 1,
     }
     for round_ in range(len(graph.groups) + 1):
         core = StageSearcher(graph, out, selected, failed, cfg.search.mode)
         progressed = False
         if core.has_work:
-            progress.wave = f"round {round_ + 1}"
             results = _tune_run(
                 f"stages-{round_}",
                 {},
@@ -447,7 +438,6 @@ def run_sweep(cfg: SweepConfig, graph: Graph, tracker, parent_run_id: str, addre
             ready = g.parent is None or g.parent in selected
             if g.optuna and ready and g.key not in selected and g.key not in searched:
                 searched.add(g.key)
-                progress.wave = f"search {g.label}"
                 ctx = {**base_ctx, "parent_stage": {g.key: selected.get(g.parent)}}
                 chosen = _run_optuna_group(g, cfg, ctx, progress, selected.get(g.parent), counts)
                 if chosen:
@@ -473,9 +463,10 @@ def _run_optuna_group(g: Group, cfg: SweepConfig, base_ctx: dict, progress, pare
     out = cfg.output_path
     ctx = {
         **base_ctx,
-        "groups": {g.key: _group_dict(g)},
+        "groups": {g.key: g.to_json()},
         "models": {g.key: g.base["model"]},
         "labels": {g.key: g.label},
+        "costs": {g.key: g.cost},
         "eval_rounds": cfg.scheduler.max_t if cfg.scheduler else 1,
     }
     extra: dict[str, Any] = {
@@ -491,7 +482,7 @@ def _run_optuna_group(g: Group, cfg: SweepConfig, base_ctx: dict, progress, pare
             grace_period=cfg.scheduler.grace_period,
             reduction_factor=cfg.scheduler.reduction_factor,
         )
-    progress.line(f"search {g.label}: {extra['num_samples']} Optuna trials")
+    progress.note(f"search {g.label}: {extra['num_samples']} Optuna trials")
     results = _tune_run(
         f"search-{g.key}", {"group": g.key, **cfg.tune_space(g.kind)}, cfg, ctx, progress, extra
     )
@@ -501,11 +492,4 @@ def _run_optuna_group(g: Group, cfg: SweepConfig, base_ctx: dict, progress, pare
         sample = {k: v for k, v in (r.config or {}).items() if k not in RESERVED}
         specs.append(g.stage(sample, parent_stage))
     complete = [s for s in specs if is_complete(stage_dir(out, s))]
-    return _select(out, g, complete, cfg.search.mode) if complete else None
-
-
-def _group_dict(g: Group) -> dict:
-    """The group's fields, to rebuild it inside a trial (`Group(**d)`)."""
-    from dataclasses import fields
-
-    return {f.name: getattr(g, f.name) for f in fields(g)}
+    return select_best(out, g, complete, cfg.search.mode) if complete else None

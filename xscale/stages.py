@@ -7,6 +7,9 @@ in the same folder `<output_dir>/stages/<key>/`, and the folder counts as comple
     spec.json      the spec that produced it (with the parent key)
     model/         a from_pretrained directory (encoder + tokenizer) for the next stage
     ckpt/          DeepSpeed checkpoints while it runs (removed when complete)
+    attempts.jsonl one line per execution
+    progress.json  the running phase's step, total and loss (xscale.progress)
+    error.txt      the last failure, while the stage is not complete
     result.json    metrics and timings
     COMPLETE       written last
 """
@@ -23,6 +26,9 @@ from pydantic import Field
 from xscale.config import PhaseConfig, PretrainConfig, Strict
 
 MARKER = "COMPLETE"
+ERROR_FILE = "error.txt"  # the last failure's one-line reason (removed when the stage completes)
+ATTEMPTS_FILE = "attempts.jsonl"  # one line per execution (time, pid, world size)
+STATES = ("done", "failed", "started", "left")
 
 
 class StageSpec(Strict):
@@ -76,6 +82,19 @@ def stage_dir(output_dir: Path, spec: StageSpec) -> Path:
 
 def is_complete(path: Path) -> bool:
     return (path / MARKER).is_file()
+
+
+def stage_state(path: Path) -> str:
+    """`done` (complete), `failed` (its last attempt raised), `started` (running, or stopped
+    part-way) or `left` (never started)."""
+    path = Path(path)
+    if is_complete(path):
+        return "done"
+    if (path / ERROR_FILE).is_file():
+        return "failed"
+    if (path / ATTEMPTS_FILE).is_file():
+        return "started"
+    return "left"
 
 
 def mark_complete(path: Path, result: dict) -> None:

@@ -42,6 +42,9 @@ def init_distributed() -> None:
     Launchers (torchrun, deepspeed, Ray Train) set these variables; a lone process gets
     rank 0 of 1 on a free loopback port. Without them DeepSpeed goes looking for mpi4py.
     """
+    from xscale.runtime import cpu_accelerator_if_no_gpu
+
+    cpu_accelerator_if_no_gpu()
     import deepspeed
 
     from xscale.dsconfig import skip_shm_comm_build

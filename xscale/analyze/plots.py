@@ -59,7 +59,10 @@ def plot_scaling(a: Analysis, out_dir: Path) -> list[tuple[str, str]]:
             ax.set_xlabel("parameters")
             ax.set_ylabel(label)
             ax.grid(True, alpha=0.3)
-            ax.legend(fontsize=8)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=8)
+            else:  # e.g. retrieval from English: no English score, so no gap
+                ax.text(0.5, 0.5, "not defined for this task", ha="center", transform=ax.transAxes)
         fig.suptitle(f"{target} (train: {mode}) - mean ± 95% CI over seeds")
         name = f"plot_scaling_{safe_name(target)}_{safe_name(mode)}.png"
         fig.savefig(out_dir / name)
