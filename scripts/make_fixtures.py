@@ -1121,6 +1121,57 @@ def make_pretrain(out: Path, gen: Gen, n: int) -> None:
         write_lines(out / "pretrain" / f"{lang}.txt", [render(m, lang) for m in meanings])
 
 
+def text_key(s: str) -> str:
+    """Sentences compared without spaces or case (tagging files hold the same words split)."""
+    return "".join(s.split()).lower()
+
+
+def evaluation_sentences(out: Path) -> set[str]:
+    """Every sentence of a dev or test file of any task, in any language (`text_key`s)."""
+    keys: set[str] = set()
+    for f in out.rglob("*"):
+        if not f.is_file() or "pretrain" in f.parts:
+            continue
+        name = f.name
+        evaluation = any(t in name for t in ("dev", "test", "val", "xquad", "tatoeba"))
+        if not evaluation or "train" in name:
+            continue
+        text = f.read_text(encoding="utf-8")
+        if f.suffix == ".json":
+            for article in json.loads(text)["data"]:
+                for para in article["paragraphs"]:
+                    keys.update(text_key(x) for x in re.split(r"(?<=[.。])\s*", para["context"]))
+                    keys.update(text_key(q["question"]) for q in para["qas"])
+        elif f.suffix == ".jsonl":
+            for line in text.split("\n"):
+                if line.strip():
+                    row = json.loads(line)
+                    keys.update(text_key(v) for v in row.values() if isinstance(v, str))
+        elif "udpos" in f.parts or "panx" in f.parts or "ccg" in f.parts:
+            for sent in text.split("\n\n"):
+                keys.add(text_key("".join(t.split("\t")[0] for t in sent.split("\n") if t)))
+        else:
+            for line in text.split("\n"):
+                for cell in line.split("\t"):
+                    keys.add(text_key(cell))
+    keys.discard("")
+    return keys
+
+
+def exclude_evaluation_text(out: Path) -> int:
+    """Drop every pretraining row (in all languages, so the files stay parallel) whose text in
+    any language is an evaluation sentence: no test sentence, or its translation, is ever seen
+    in pretraining. Returns the rows kept per language."""
+    held_out = evaluation_sentences(out)
+    files = {lang: out / "pretrain" / f"{lang}.txt" for lang in LANGS}
+    rows = {lang: f.read_text(encoding="utf-8").split("\n")[:-1] for lang, f in files.items()}
+    n = len(rows["en"])
+    keep = [i for i in range(n) if not any(text_key(rows[lg][i]) in held_out for lg in LANGS)]
+    for lang, f in files.items():
+        write_lines(f, [rows[lang][i] for i in keep])
+    return len(keep)
+
+
 # ---------------------------------------------------------------------------------------------
 # Span QA (SQuAD v1.1 json): paragraphs of three facts, questions who / where / how many
 # ---------------------------------------------------------------------------------------------
@@ -1617,6 +1668,7 @@ def main(argv: list[str] | None = None) -> None:
     make_hellaswag(out, Gen(args.seed + 9), sizes["hellaswag"])
     make_tatoeba(out, Gen(args.seed + 10), sizes["tatoeba"])
     make_bucc(out, Gen(args.seed + 11), sizes["bucc"])
+    kept = exclude_evaluation_text(out)
 
     def fmt(d):
         return " / ".join(f"{k} {v}" for k, v in d.items())
@@ -1624,7 +1676,7 @@ def main(argv: list[str] | None = None) -> None:
     qa_train = {k: v for k, v in sizes["squad"].items() if k != "test"}
     bucc = sizes["bucc"].items()
     (out / "README.md").write_text(
-        README.replace("{pretrain}", str(sizes["pretrain"]))
+        README.replace("{pretrain}", str(kept))
         .replace("{mnli}", fmt(sizes["mnli"]))
         .replace("{anli}", fmt(sizes["anli"]))
         .replace("{sst2}", fmt(sizes["sst2"]))

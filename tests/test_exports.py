@@ -148,12 +148,13 @@ def test_tagging_default_tag():
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
     from xscale.model import load_tokenizer
+    from xscale.sizes import TINY_VOCAB_SIZE
     from xscale.tokenizer import train_unigram_tokenizer
 
     folder = tmp_path_factory.mktemp("tok")
     langs = ("en", "de", "es", "fr", "zh")
     train_unigram_tokenizer(
-        [data.FIXTURES_DIR / "pretrain" / f"{x}.txt" for x in langs], 2000, folder
+        [data.FIXTURES_DIR / "pretrain" / f"{x}.txt" for x in langs], TINY_VOCAB_SIZE, folder
     )
     return load_tokenizer(folder)
 

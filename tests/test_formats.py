@@ -31,13 +31,14 @@ HIDDEN = 32
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
-    """A 2000-piece XLM-R-style tokenizer trained on the fixture pretraining text (~2 s)."""
+    """A tiny size's XLM-R-style tokenizer trained on the fixture pretraining text (~2 s)."""
+    from xscale.sizes import TINY_VOCAB_SIZE
     from xscale.tokenizer import train_unigram_tokenizer
 
     files = [data.FIXTURES_DIR / "pretrain" / f"{lang}.txt" for lang in ("en", "de", "es", "fr")]
     files.append(data.FIXTURES_DIR / "pretrain" / "zh.txt")
     folder = tmp_path_factory.mktemp("tok")
-    train_unigram_tokenizer(files, 2000, folder)
+    train_unigram_tokenizer(files, TINY_VOCAB_SIZE, folder)
     return load_tokenizer(folder)  # from disk, as every stage loads it
 
 

@@ -37,9 +37,9 @@ def test_params_equal_the_real_module(name):
 
 def test_vocab_override_is_counted():
     size = get_size("tiny-s")
-    model = build_on_meta(size, vocab_size=1500)
-    assert count_params(size, vocab_size=1500) == sum(p.numel() for p in model.parameters())
-    assert count_params(size, vocab_size=1500) < size.params
+    model = build_on_meta(size, vocab_size=700)
+    assert count_params(size, vocab_size=700) == sum(p.numel() for p in model.parameters())
+    assert count_params(size, vocab_size=700) < size.params
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,7 @@ def test_tiny_ladder():
     assert len(tiny) >= 3
     assert tiny[-1].params / tiny[0].params >= 16
     for s in tiny:
-        assert s.hub_id is None and s.vocab_size == 2000 and s.max_positions == 130
+        assert s.hub_id is None and s.vocab_size == 1000 and s.max_positions == 130
         assert (s.cpus_per_worker, s.gpus_per_worker, s.num_workers) == (1, 0, 1)
     assert tiny[1].params < 1_000_000  # the two smallest train in seconds on 2 cores
 
@@ -81,7 +81,7 @@ def test_model_config_classes_and_special_ids():
     tiny = model_config("tiny-xs")
     assert type(tiny) is XLMRobertaConfig
     assert (tiny.pad_token_id, tiny.bos_token_id, tiny.eos_token_id) == (1, 0, 2)
-    assert (tiny.vocab_size, tiny.max_position_embeddings, tiny.type_vocab_size) == (2000, 130, 1)
+    assert (tiny.vocab_size, tiny.max_position_embeddings, tiny.type_vocab_size) == (1000, 130, 1)
     assert type(model_config("xlmr-xl")) is XLMRobertaXLConfig
     assert model_config("tiny-xs", vocab_size=321).vocab_size == 321
 

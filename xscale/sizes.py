@@ -28,7 +28,7 @@ Arch = Literal["xlm-roberta", "xlm-roberta-xl"]
 # XLM-R special token ids (fairseq dictionary order): <s>=0, <pad>=1, </s>=2, <unk>=3.
 BOS_ID, PAD_ID, EOS_ID = 0, 1, 2
 TYPE_VOCAB_SIZE = 1
-TINY_VOCAB_SIZE = 2000
+TINY_VOCAB_SIZE = 1000
 TINY_MAX_POSITIONS = 130  # 128 tokens + the 2 position ids RoBERTa reserves (padding_idx + 1)
 
 
