@@ -1,5 +1,5 @@
 # The two fresh-machine commands (see README.md):
-#   make demo   install, then run the offline demo sweep (sweeps/smoke.yaml)
+#   make demo   install, then run the offline demo sweep (sweeps/smoke.yaml) and its report
 #   make test   install, then lint and run the tests
 .PHONY: setup setup-test demo test lint
 
@@ -14,10 +14,13 @@ setup-test:
 
 demo: setup
 	.venv/bin/xscale sweep sweeps/smoke.yaml
+	.venv/bin/xscale analyze runs/smoke
 
 lint:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
+# two workers (each test file in one of them): the end-to-end tests wait on subprocesses, Ray
+# and MLflow more than they compute, so two at a time finish well under CI's 15-minute budget
 test: setup-test lint
-	.venv/bin/python -m pytest -q -ra
+	.venv/bin/python -m pytest -q -ra -n $${XSCALE_TEST_WORKERS:-2} --dist loadgroup

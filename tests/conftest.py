@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -50,6 +51,23 @@ PHASE_PARAMS = (
     "epochs",
     "zero_stage",
 )
+
+
+# Parallel runs (`make test` uses pytest-xdist, `-n 2 --dist loadgroup`): each test file runs in
+# one worker, so its module fixtures are built once; files that share a session fixture share a
+# group (the finished demo sweep; the tiny-xs pretrain of the end-to-end trials).
+XDIST_GROUPS = {
+    "test_analyze_e2e.py": "demo",
+    "test_mlflow_ui.py": "demo",
+    "test_trial_e2e.py": "e2e",
+    "test_formats_e2e.py": "e2e",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        name = Path(str(item.fspath)).name
+        item.add_marker(pytest.mark.xdist_group(XDIST_GROUPS.get(name, name)))
 
 
 @pytest.fixture(scope="session")
@@ -189,24 +207,21 @@ class Trial:
 
 @pytest.fixture(scope="session")
 def finished_smoke_sweep(tmp_path_factory) -> Path:
-    """The README's demo, `xscale sweep sweeps/smoke.yaml`, run to completion once per session
-    (about 1.5 minutes on 2 cores); its output folder."""
-    out = tmp_path_factory.mktemp("smoke") / "sweep"
+    """The README's demo as a user runs it: `xscale sweep sweeps/smoke.yaml`, no flags, from a
+    fresh working directory holding the shipped sweep file, so the file's relative
+    `output_dir: runs/smoke` is what decides where results land. Run once per session; returns
+    that output folder."""
+    work = tmp_path_factory.mktemp("demo")
+    (work / "sweeps").mkdir()
+    shutil.copy(REPO_ROOT / "sweeps" / "smoke.yaml", work / "sweeps" / "smoke.yaml")
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "xscale.cli",
-            "sweep",
-            "sweeps/smoke.yaml",
-            "--output-dir",
-            str(out),
-        ],
-        cwd=REPO_ROOT,
+        [sys.executable, "-m", "xscale.cli", "sweep", "sweeps/smoke.yaml"],
+        cwd=work,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1800,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    assert (out / "mlflow.db").is_file()
+    out = work / "runs" / "smoke"
+    assert (out / "mlflow.db").is_file() and (out / "sweep.json").is_file()
     return out

@@ -53,16 +53,34 @@ def test_analyze_finished_smoke_sweep(finished_smoke_sweep: Path):
         assert image.shape[0] > 100 and image.shape[1] > 100, png
 
     md = (report / "report.md").read_text()
-    assert "All 12 cells have complete scores." in md
+    assert "All 24 cells have complete scores." in md
     with open(report / "cells.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 12  # 2 sizes x 3 intermediate x 2 targets, 1 seed
+    assert len(rows) == 8  # 2 sizes x 2 intermediate x 2 targets, means over 3 seeds
     assert {r["model_size"] for r in rows} == {"tiny-xs", "tiny-s"}
-    assert {r["intermediate_task"] for r in rows} == {"none", "mnli", "sst2"}
+    assert {r["intermediate_task"] for r in rows} == {"none", "mnli"}
+    assert {r["seeds"] for r in rows} == {"3"}
     for r in rows:  # the gap column is en minus the non-English mean of the same cell
+        if r["target_task"] == "tatoeba":  # retrieval from English: no English score, no gap
+            assert r["en_mean"] == r["gap_mean"] == ""
+            continue
         assert float(r["gap_mean"]) == pytest.approx(
             float(r["en_mean"]) - float(r["non_en_mean"]), abs=1e-6
         )
+    # The demo learns: in every XNLI cell the English and the non-English means over seeds are
+    # clearly above chance (33.3), and so is every language's mean.
+    chance = {"xnli": 100 / 3, "tatoeba": 100 / 80}  # 3 classes; 1 of 80 candidates
+    for r in rows:
+        if r["target_task"] == "xnli":
+            assert float(r["en_mean"]) > chance["xnli"] + 10, r
+            assert float(r["non_en_mean"]) > chance["xnli"] + 5, r
+    with open(report / "languages.csv") as f:
+        langs = list(csv.DictReader(f))
+    assert {r["language"] for r in langs if r["target_task"] == "xnli"} == {
+        "en", "de", "es", "fr", "zh"
+    }  # fmt: skip
+    for r in langs:
+        assert float(r["score_mean"]) > chance[r["target_task"]] + 3, r
 
     # the report is logged on the sweep's parent run
     client = MlflowClient(f"sqlite:///{finished_smoke_sweep / 'mlflow.db'}")
@@ -91,17 +109,25 @@ def test_analyze_counts_missing_cells(finished_smoke_sweep: Path, tmp_path: Path
     proc = analyze(str(copy), "--no-plots", "--no-log-artifacts")
     assert proc.returncode == 0, proc.stderr[-3000:]
     md = (copy / "analysis" / "report.md").read_text()
-    assert "1 of 12 cells" in md, md[:3000]
+    assert "1 of 24 cells" in md, md[:3000]
     with open(copy / "analysis" / "cells.csv") as f:
         rows = list(csv.DictReader(f))
+    size = gone.data.params["model_size"]
+    cell = (size, "mnli", "xnli")
     row = next(
-        r
-        for r in rows
-        if r["model_size"] == gone.data.params["model_size"]
-        and r["intermediate_task"] == "mnli"
-        and r["target_task"] == "xnli"
+        r for r in rows if (r["model_size"], r["intermediate_task"], r["target_task"]) == cell
     )
-    assert row["en_mean"] == ""  # missing, never 0
+    # the deleted seed is counted as missing and left out of the mean, never averaged as 0
+    kept = [
+        r.data.metrics["xnli.en.accuracy"]
+        for r in targets
+        if r.info.run_id != gone.info.run_id
+        and r.data.params["target_task"] == "xnli"
+        and r.data.params["model_size"] == size
+    ]
+    assert len(kept) == 2
+    assert (row["en_n"], row["en_n_missing"]) == ("2", "1")
+    assert float(row["en_mean"]) == pytest.approx(sum(kept) / 2)
 
 
 def test_analyze_bad_input_is_one_line(tmp_path: Path):

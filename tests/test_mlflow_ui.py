@@ -55,7 +55,7 @@ def _sweep_runs(out: Path) -> tuple[str, str, list[str]]:
         for r in runs
         if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id
     ]
-    assert len(children) == 18  # 2 pretrain + 4 intermediate + 12 target stages
+    assert len(children) == 32  # 2 pretrain + 6 intermediate + 24 target stages
     return exp, parents[0].info.run_name, children
 
 
