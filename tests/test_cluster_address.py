@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,10 +39,16 @@ def test_sweep_on_an_existing_cluster(tmp_path):
         "--num-cpus=2",
         "--include-dashboard=false",
         "--disable-usage-stats",
+        "--block",
     ]
-    started = subprocess.run(head, env=env, capture_output=True, text=True, timeout=120)
-    assert started.returncode == 0, started.stderr[-2000:]
+    # The head runs in a process group of its own (gcs, raylet, workers all join it) and is
+    # stopped by signalling that group: `ray stop --force` would kill every Ray process on the
+    # machine, including a sweep another test runs at the same time (pytest -n 2).
+    head_proc = subprocess.Popen(
+        head, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     try:
+        _wait_for_port(port, head_proc)
         out = tmp_path / "out"
         sweep = {
             "name": "on-cluster",
@@ -70,4 +78,29 @@ def test_sweep_on_an_existing_cluster(tmp_path):
         done = sorted(p.parent.name for p in out.glob("stages/*/COMPLETE"))
         assert len(done) == 2 and done[0].startswith("pre-") and done[1].startswith("tar-")
     finally:
-        subprocess.run([str(RAY), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        _stop_group(head_proc)
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"ray start exited: {proc.stdout.read().decode()[-2000:]}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"the Ray head did not listen on port {port} within {timeout:.0f} s")
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 15)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
