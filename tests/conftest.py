@@ -64,10 +64,26 @@ XDIST_GROUPS = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist turns the marks into node-id suffixes
 def pytest_collection_modifyitems(config, items):
     for item in items:
         name = Path(str(item.fspath)).name
         item.add_marker(pytest.mark.xdist_group(XDIST_GROUPS.get(name, name)))
+
+
+def pytest_collection_finish(session):
+    """Under `--dist loadgroup` every node id must carry its group (`...@demo`); if the installed
+    pytest and xdist disagree on node ids, grouping silently stops and the demo sweep is built
+    by both workers. Fail the run instead."""
+    if getattr(session.config.option, "loadgroup", False) and session.items:
+        ungrouped = [i.nodeid for i in session.items if "@" not in i.nodeid]
+        if ungrouped:
+            message = (
+                f"xdist did not group {len(ungrouped)} tests (e.g. {ungrouped[0]}): this pytest"
+                " and pytest-xdist do not work together; install pytest<9 (pyproject.toml)"
+            )
+            sys.stderr.write(f"\nconftest: {message}\n")  # the worker's error reaches the
+            raise pytest.UsageError(message)  # controller only as an INTERNALERROR
 
 
 @pytest.fixture(scope="session")
