@@ -13,10 +13,10 @@ one JSON object:
     overhead_ratio      wall_s / ideal_s
     breakdown           where wall_s - ideal_s goes (seconds of driver wall time):
                         before_ray (imports, config, expand, preflight, MLflow parent run),
-                        ray_start, waves (per wave: Tune set-up before the first stage starts,
+                        ray_start, tune_runs (per Tune run: set-up before the first stage starts,
                         the tail after the last stage ends, idle slot time in between), and
-                        between_waves (selection, the next Tuner)
-    per_wave            per wave: stages, wall, stage_seconds sum, its own ideal and ratio
+                        between_tune_runs (selection, the next Tuner)
+    per_tune_run            per Tune run: stages, wall, stage_seconds sum, its own ideal and ratio
 
 Stage start times come from each stage's attempts.jsonl (written when run_stage starts) and end
 times from start + stage_seconds. Nothing here asserts a number: it reports.
@@ -119,7 +119,8 @@ def record_trial_starts(schedule, starts: dict[str, float]) -> None:
         on_start = cb.on_trial_start
 
         def on_trial_start(iteration, trials, trial, **info):
-            starts[trial.config.get("stage") or trial.trial_id] = time.time()
+            meta = trial.config.get(schedule.META) or {}
+            starts[meta.get("stage") or trial.trial_id] = time.time()
             return on_start(iteration, trials, trial, **info)
 
         cb.on_trial_start = on_trial_start
@@ -156,14 +157,15 @@ def main() -> int:
     sweep_file = root / "bench_overhead.yaml"
     sweep_file.write_text(yaml.safe_dump(sweep_yaml(out, args.steps, args.concurrency)))
 
-    from xscale import cli_sweep, schedule
+    from xscale.cli import sweep as cli_sweep
+    from xscale.schedule import tune as schedule
 
     timer = Timer()
-    timer.wrap(cli_sweep, "preflight_sweep")
-    timer.wrap(schedule, "start_ray")
+    timer.wrap(cli_sweep, "preflight_graph")
+    timer.wrap(cli_sweep, "start_ray")  # `xscale sweep` starts Ray before the run
     timer.wrap(schedule, "_tune_run", label=lambda name, *a, **k: {"name": name})
     timer.wrap(schedule, "select_best")
-    from xscale import tracking
+    from xscale.tracking import client as tracking
 
     timer.wrap(tracking.Tracker, "__init__")  # MLflow client + experiment (creates the db)
     timer.wrap(tracking.Tracker, "parent_run")
@@ -185,10 +187,10 @@ def main() -> int:
     total = sum(e - s for s, e, _ in stages.values())
     ideal = total / c
     ((ray0, ray1, _),) = timer.of("start_ray")
-    ((pre0, pre1, _),) = timer.of("preflight_sweep")
-    waves = sorted(timer.of("_tune_run"))
-    per_wave, wave_idle = [], 0.0
-    for w0, w1, extra in waves:
+    ((pre0, pre1, _),) = timer.of("preflight_graph")
+    tune_runs = sorted(timer.of("_tune_run"))
+    per_tune_run, run_idle = [], 0.0
+    for w0, w1, extra in tune_runs:
         inside = [(s, e) for s, e, _ in stages.values() if w0 <= s <= w1]
         keys = [k for k, (s, _, _) in stages.items() if w0 <= s <= w1]
         tune_starts = [trial_starts[k] for k in keys if k in trial_starts]
@@ -200,9 +202,9 @@ def main() -> int:
         last = max(e for _, e in inside)
         idle = idle_slot_seconds(inside, w0, w1, c)
         head, tail = first - w0, w1 - last
-        per_wave.append(
+        per_tune_run.append(
             {
-                "wave": extra["name"],
+                "tune_run": extra["name"],
                 "kinds": kinds,
                 "stages": len(inside),
                 "wall_s": round(w1 - w0, 2),
@@ -213,14 +215,14 @@ def main() -> int:
                 "tuner_to_first_trial_s": round(min(tune_starts) - w0, 2) if tune_starts else None,
                 "trial_start_latency_s": [round(x, 2) for x in sorted(latency, reverse=True)],
                 "tail_s": round(tail, 2),  # last stage end -> fit() returns
-                # idle slot-seconds / c between the first start and the last end: wave barrier
-                # (a slot waits for the wave's longest stage) and per-trial switch gaps
+                # idle slot-seconds / c between the first start and the last end: barrier
+                # (a slot waits for the run's longest stage) and per-trial switch gaps
                 "packing_idle_s": round(idle / c - head - tail, 2),
             }
         )
-        wave_idle += (w1 - w0) - busy / c
-    between = sum(b0 - a1 for (_, a1, _), (b0, _, _) in zip(waves, waves[1:]))
-    after = t0 + wall - waves[-1][1]
+        run_idle += (w1 - w0) - busy / c
+    between = sum(b0 - a1 for (_, a1, _), (b0, _, _) in zip(tune_runs, tune_runs[1:]))
+    after = t0 + wall - tune_runs[-1][1]
     report = {
         "wall_s": round(wall, 2),
         "stage_seconds_sum": round(total, 2),
@@ -239,15 +241,15 @@ def main() -> int:
                 sum(b - a for a, b, _ in timer.of("__init__") + timer.of("parent_run")), 2
             ),
             "ray_start_s": round(ray1 - ray0, 2),
-            "ray_start_to_first_wave_s": round(waves[0][0] - ray1, 2),
-            "waves_over_ideal_s": round(wave_idle, 2),
-            "waves_head_s": round(sum(w["head_s"] for w in per_wave), 2),
-            "waves_tail_s": round(sum(w["tail_s"] for w in per_wave), 2),
-            "waves_packing_idle_s": round(sum(w["packing_idle_s"] for w in per_wave), 2),
-            "between_waves_s": round(between, 2),
-            "after_last_wave_s": round(after, 2),
+            "ray_start_to_first_tune_run_s": round(tune_runs[0][0] - ray1, 2),
+            "tune_runs_over_ideal_s": round(run_idle, 2),
+            "tune_runs_head_s": round(sum(w["head_s"] for w in per_tune_run), 2),
+            "tune_runs_tail_s": round(sum(w["tail_s"] for w in per_tune_run), 2),
+            "tune_runs_packing_idle_s": round(sum(w["packing_idle_s"] for w in per_tune_run), 2),
+            "between_tune_runs_s": round(between, 2),
+            "after_last_tune_run_s": round(after, 2),
         },
-        "per_wave": per_wave,
+        "per_tune_run": per_tune_run,
         "per_stage_s": {k: round(e - s, 2) for k, (s, e, _) in sorted(stages.items())},
         "steps": args.steps,
         # other work on the machine skews every figure: 1-min load average before / after

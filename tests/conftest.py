@@ -39,7 +39,7 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SHARED_DATA_REASON = "../shared/data not present (real XTREME files; CI always has it)"
 
 XNLI_FIXTURE_LANGUAGES = ("en", "de", "es", "fr", "zh")
-# Params every stage run carries (xscale.stages.run_params), compared in the MLflow UI.
+# Params every stage run carries (xscale.tracking.names.run_params), compared in the MLflow UI.
 PHASE_PARAMS = (
     "model_size",
     "model_params",
@@ -210,7 +210,7 @@ class Trial:
         return spec
 
     def dir(self, kind: str) -> Path:
-        from xscale.stages import stage_dir
+        from xscale.graph.stage import stage_dir
 
         return stage_dir(self.out, self.stage(kind))
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from xscale.catalog.sizes import SIZES, human_params
 from xscale.data import FIXTURES_DIR
-from xscale.sizes import SIZES, human_params
 from xscale.tasks.registry import TASKS
 
 

@@ -13,17 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from xscale import dsconfig
-from xscale.dsconfig import (
+from xscale.catalog import recipes as dsconfig
+from xscale.catalog.memory import estimate_memory, estimate_memory_bytes
+from xscale.catalog.recipes import (
     DEEPSPEED_TOP_LEVEL_KEYS,
     available_configs,
-    estimate_memory,
-    estimate_memory_bytes,
     load_ds_config,
     resolve_ds_config,
 )
+from xscale.catalog.sizes import SIZES, get_size
 from xscale.errors import XScaleError
-from xscale.sizes import SIZES, get_size
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted(p.name for p in (REPO / "deepspeed_configs").glob("*.json"))
@@ -218,7 +217,7 @@ DS_STEP = textwrap.dedent(
     import sys, time
     import torch, deepspeed
     import torch.distributed as dist
-    from xscale.dsconfig import load_ds_config, skip_shm_comm_build
+    from xscale.catalog.recipes import load_ds_config, skip_shm_comm_build
 
     skip_shm_comm_build()
     cfg = load_ds_config(sys.argv[1], micro_batch_size=4, device="cpu")

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from xscale import data, metrics
+from xscale import data
 from xscale.data import FIXTURES
 from xscale.errors import XScaleError
-from xscale.tasks import Example, get_format
+from xscale.tasks import Example, get_format, metrics
 from xscale.tasks.registry import PANX_TAGS, UPOS_TAGS, get_task
 from xscale.tasks.retrieval import export_bucc, export_tatoeba, tatoeba_predictions
 from xscale.tasks.tagging import TaggingFormat
@@ -147,9 +147,9 @@ def test_tagging_default_tag():
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
-    from xscale.model import load_tokenizer
-    from xscale.sizes import TINY_VOCAB_SIZE
-    from xscale.tokenizer import train_unigram_tokenizer
+    from xscale.catalog.sizes import TINY_VOCAB_SIZE
+    from xscale.stage.tokenizer import train_unigram_tokenizer
+    from xscale.train.model import load_tokenizer
 
     folder = tmp_path_factory.mktemp("tok")
     langs = ("en", "de", "es", "fr", "zh")

@@ -14,13 +14,13 @@ import torch
 from xscale import data
 from xscale.data import FIXTURES, HUB, available_languages, load_examples
 from xscale.errors import XScaleError
-from xscale.finetune import MultiTaskModel
-from xscale.model import load_tokenizer
+from xscale.stage.finetune import MultiTaskModel
 from xscale.tasks import Example, get_format
 from xscale.tasks.registry import PANX_TAGS, TASKS, UPOS_TAGS, get_task
 from xscale.tasks.retrieval import default_layer
 from xscale.tasks.span_qa import SpanQAFormat
 from xscale.tasks.tagging import IGNORE
+from xscale.train.model import load_tokenizer
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 shared_data = pytest.mark.skipif(
@@ -32,8 +32,8 @@ HIDDEN = 32
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
     """A tiny size's XLM-R-style tokenizer trained on the fixture pretraining text (~2 s)."""
-    from xscale.sizes import TINY_VOCAB_SIZE
-    from xscale.tokenizer import train_unigram_tokenizer
+    from xscale.catalog.sizes import TINY_VOCAB_SIZE
+    from xscale.stage.tokenizer import train_unigram_tokenizer
 
     files = [data.FIXTURES_DIR / "pretrain" / f"{lang}.txt" for lang in ("en", "de", "es", "fr")]
     files.append(data.FIXTURES_DIR / "pretrain" / "zh.txt")

@@ -23,9 +23,9 @@ import pytest
 from conftest import Trial as StageTrial
 
 from xscale import data as xdata
-from xscale.config import load_trial
 from xscale.data import FIXTURES
-from xscale.pipeline import trial_stages
+from xscale.graph.expand import trial_stages
+from xscale.sweep.trial import load_trial
 from xscale.tasks.registry import get_task
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from xscale.errors import XScaleError
-from xscale.metrics import (
+from xscale.tasks.metrics import (
     accuracy,
     bucc_f1,
     lang_summary,

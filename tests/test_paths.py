@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xscale.config import load_trial, read_yaml
 from xscale.errors import XScaleError
-from xscale.sweep_config import load_sweep
+from xscale.sweep.io import read_yaml
+from xscale.sweep.schema import load_sweep
+from xscale.sweep.trial import load_trial
 
 BASE = {
     "name": "p",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from xscale.config import TrialConfig, parse
 from xscale.errors import XScaleError
-from xscale.evaluate import summarize
-from xscale.perturb import PERTURBATIONS, perturb_examples
+from xscale.sweep.io import parse
+from xscale.sweep.trial import TrialConfig
 from xscale.tasks.base import Example
+from xscale.tasks.perturb import PERTURBATIONS, perturb_examples
 from xscale.tasks.registry import get_task
+from xscale.tracking.names import summarize
 
 PAIR = Example(
     "xnli-test-en-1",

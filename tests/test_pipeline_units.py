@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xscale.config import PhaseConfig, TrialConfig, load_trial
 from xscale.errors import XScaleError
-from xscale.evaluate import summarize
-from xscale.finetune import MLM, step_schedule
-from xscale.pipeline import parse_mixture, trial_stages
+from xscale.graph.expand import trial_stages
+from xscale.stage.finetune import MLM, step_schedule
+from xscale.sweep.phases import PhaseConfig
+from xscale.sweep.trial import TrialConfig, load_trial, parse_mixture
+from xscale.tracking.names import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,7 +103,7 @@ def test_real_size_has_no_pretrain_stage():
 
 
 def test_tracker_reuses_a_stage_run(tmp_path):
-    from xscale.tracking import Tracker
+    from xscale.tracking.client import Tracker
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     t = Tracker(uri, "exp", tmp_path / "art")

@@ -10,10 +10,12 @@ import pytest
 import torch
 
 from xscale import data
-from xscale.config import PretrainConfig
 from xscale.errors import XScaleError
-from xscale.pretrain import MLMModel, corpus_files, pad_batch, parallel_pairs
-from xscale.stages import StageSpec
+from xscale.graph.stage import StageSpec
+from xscale.stage.corpus import corpus_files, parallel_pairs
+from xscale.stage.pretrain import MLMModel
+from xscale.sweep.phases import PretrainConfig
+from xscale.tasks.padding import pad_batch
 from xscale.tasks.registry import get_task
 
 
@@ -110,7 +112,7 @@ def test_ranking_loss_adds_to_mlm_and_trains_the_encoder():
 
 
 def test_tokenizer_isolates_cjk_characters(tmp_path):
-    from xscale.tokenizer import train_unigram_tokenizer
+    from xscale.stage.tokenizer import train_unigram_tokenizer
 
     files = [data.FIXTURES_DIR / "pretrain" / f"{x}.txt" for x in ("en", "de", "zh")]
     tok = train_unigram_tokenizer(files, 1000, tmp_path / "tok")
@@ -121,7 +123,7 @@ def test_tokenizer_isolates_cjk_characters(tmp_path):
 
 
 def test_tokenizer_refuses_a_vocabulary_smaller_than_the_alphabet(tmp_path):
-    from xscale.tokenizer import train_unigram_tokenizer
+    from xscale.stage.tokenizer import train_unigram_tokenizer
 
     f = tmp_path / "zh.txt"
     f.write_text("".join(chr(0x4E00 + i) for i in range(300)) + "\n", encoding="utf-8")
@@ -151,7 +153,7 @@ def test_masked_only_lm_head_gives_the_full_heads_loss():
 def test_tokenizer_is_a_function_of_its_text(tmp_path):
     """The Unigram trainer's thread-dependent score sums and tail order are made canonical, so
     two trainings on the same text write the same tokenizer (and tiny pretraining repeats)."""
-    from xscale.tokenizer import SPECIAL_TOKENS, train_unigram_tokenizer
+    from xscale.stage.tokenizer import SPECIAL_TOKENS, train_unigram_tokenizer
 
     files = [data.FIXTURES_DIR / "pretrain" / f"{x}.txt" for x in ("en", "de", "es", "fr", "zh")]
     a = train_unigram_tokenizer(files, 1000, tmp_path / "a")

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from xscale.progress import SweepProgress, clock, read_stage_progress, write_stage_progress
+from xscale.graph.stage import read_stage_progress, write_stage_progress
+from xscale.schedule.progress import SweepProgress, clock
 
 
 def test_stage_progress_round_trips_and_tolerates_absence(tmp_path):

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from xscale.errors import XScaleError
-from xscale.readers import (
+from xscale.data.readers import (
     TATOEBA_CODES,
     read_bucc,
     read_copa,
@@ -20,6 +19,7 @@ from xscale.readers import (
     tatoeba_code,
     tatoeba_lang,
 )
+from xscale.errors import XScaleError
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 XTREME = DATA / "xtreme"

@@ -9,15 +9,15 @@ from transformers import (
     XLMRobertaXLModel,
 )
 
-from xscale.errors import XScaleError
-from xscale.sizes import (
+from xscale.catalog.recipes import format_table
+from xscale.catalog.sizes import (
     SIZES,
     count_params,
-    format_table,
     get_size,
     hub_unavailable_message,
     model_config,
 )
+from xscale.errors import XScaleError
 
 
 def build_on_meta(size, vocab_size=None):

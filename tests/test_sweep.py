@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xscale.graph import expand
-from xscale.sweep_config import build_sweep, load_sweep
+from xscale.graph.expand import expand
+from xscale.sweep.schema import build_sweep, load_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 PHASE = {
@@ -102,7 +102,7 @@ def stage_states(out: Path) -> tuple[set[str], set[str]]:
 
 def planned_stages(sweep_file: Path) -> dict[str, str]:
     """Every concrete stage of a finished grid sweep: key -> kind (needs groups/ selections)."""
-    from xscale.selection import resolve
+    from xscale.graph.selection import resolve
 
     cfg = load_sweep(sweep_file)
     known = resolve(expand(cfg), cfg.output_path)
@@ -236,9 +236,9 @@ def test_expand_grid_search_gives_one_stage_per_grid_point():
 
 @pytest.mark.parametrize("mode", ["max", "min"])
 def test_selection_takes_the_best_complete_stage_of_a_group(tmp_path, mode):
-    from xscale.selection import load_selection
-    from xscale.selection import select_best as _select
-    from xscale.stages import mark_complete
+    from xscale.graph.selection import load_selection
+    from xscale.graph.selection import select_best as _select
+    from xscale.graph.stage import mark_complete
 
     cfg = big_sweep(target={"learning_rate": {"grid": [1e-4, 2e-4, 3e-4, 4e-4, 5e-4]}})
     group = next(g for g in expand(cfg).groups.values() if g.kind == "target")

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from xscale.config import PhaseConfig, PretrainConfig
 from xscale.errors import XScaleError
-from xscale.sweep_config import Mixture, SearchSpace, load_sweep
+from xscale.sweep.phases import PhaseConfig, PretrainConfig
+from xscale.sweep.schema import Mixture, load_sweep
+from xscale.sweep.spaces import SearchSpace
 from xscale.tasks.registry import TASKS
 
 SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"

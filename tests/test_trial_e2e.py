@@ -15,29 +15,18 @@ from statistics import fmean
 
 import mlflow
 import pytest
-from conftest import Trial
+from conftest import PHASE_PARAMS, Trial
 
-from xscale.config import load_trial
-from xscale.pipeline import trial_stages
-from xscale.sizes import get_size
-from xscale.stages import StageSpec, stage_dir
+from xscale.catalog.sizes import get_size
+from xscale.graph.expand import trial_stages
+from xscale.graph.stage import StageSpec, stage_dir
+from xscale.sweep.trial import load_trial
 
 pytestmark = pytest.mark.slow
 
 EXPERIMENT = "e2e"
 XNLI_LANGS = ("en", "de", "es", "fr", "zh")
 PAWSX_LANGS = ("en", "de", "es", "fr")  # the languages of the shipped PAWS-X fixtures
-PHASE_PARAMS = (
-    "model_size",
-    "model_params",
-    "intermediate_task",
-    "target_task",
-    "seed",
-    "learning_rate",
-    "batch_size",
-    "epochs",
-    "zero_stage",
-)
 
 
 def run_args(config: Path, out: Path) -> list[str]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xscale.errors import XScaleError
+from xscale.tasks.registry import TASKS
 
 MISSING = "—"
 BASELINE = "none"
@@ -18,18 +19,8 @@ AXES = ("model_size", "intermediate_task", "target_task", "train_languages")
 AGGREGATES = ("avg", "avg_non_en", "gap_en")
 SPLIT_NAMES = ("dev", "train", "valid", "validation", "test")
 
-MAIN_METRICS = {
-    "xnli": "accuracy",
-    "pawsx": "accuracy",
-    "xcopa": "accuracy",
-    "tatoeba": "accuracy",
-    "xquad": "f1",
-    "mlqa": "f1",
-    "tydiqa": "f1",
-    "udpos": "f1",
-    "panx": "f1",
-    "bucc": "f1",
-}
+# each target task's main metric, as the task registry declares it
+MAIN_METRICS = {t.name: t.metric for t in TASKS.values() if "target" in t.roles}
 CATEGORIES = {
     "classification": ("xnli", "pawsx", "xcopa"),
     "structured_prediction": ("udpos", "panx"),

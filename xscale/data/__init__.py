@@ -3,7 +3,7 @@
 A data root is one of
 - ``"hub"``: ``datasets.load_dataset(<task.hub.dataset_id>, <config>, split=...)``;
 - ``"fixtures"``: the synthetic data shipped in ``xscale/fixtures/data`` (see its README);
-- a folder in XTREME's download layout (files read by ``xscale.readers``)::
+- a folder in XTREME's download layout (files read by ``xscale.data.readers``)::
 
       <root>/xtreme/xnli/{train,dev,test}-<lang>.tsv      premise, hypothesis, label (no header)
       <root>/xtreme/pawsx/{train,dev,test}-<lang>.tsv     sentence1, sentence2, 0/1 (no header)

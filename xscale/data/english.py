@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from xscale import readers
+from xscale.data import readers
 from xscale.data.rows import _cells, _header_index, _label, _pair, _read_rows
 from xscale.errors import XScaleError
 from xscale.tasks.base import Example, Task
@@ -120,15 +120,11 @@ def _read_sst2(task: Task, path: Path) -> list[tuple[int, dict]]:
 
 def _read_siqa(task: Task, path: Path) -> list[Example]:
     """Social IQa jsonl (context, question, answerA-C) and `<stem>-labels.lst` (1-3) beside it."""
-    labels_path = path.with_name(f"{path.stem}-labels.lst")
+    labels_path = readers.labels_beside(path)
     rows = list(readers._jsonl(path))
     labels: list[str] | None = None
     if labels_path.is_file():
-        labels = [ln.strip() for ln in readers._lines(labels_path) if ln.strip()]
-        if len(labels) != len(rows):
-            raise XScaleError(
-                f"{labels_path}: {len(labels)} labels but {path} has {len(rows)} rows"
-            )
+        labels = readers.read_label_file(labels_path, len(rows), path)
     examples = []
     for i, (n, row) in enumerate(rows):
         where = f"{path}:{n}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from xscale import readers
+from xscale.data import readers
 from xscale.data.layout import CCG_LICENSE
 from xscale.data.rows import _label
 from xscale.errors import XScaleError

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xscale import readers
+from xscale.data import readers
 from xscale.data.rows import _check_split
 from xscale.errors import XScaleError
 from xscale.tasks.base import SPLITS, Task
+from xscale.tasks.registry import TASKS, TRAINED_ON
 
 FIXTURES = "fixtures"
 HUB = "hub"
@@ -125,7 +126,6 @@ def available_languages(task: Task, root: str | Path, split: str) -> list[str]:
 def source_task(task: Task, split: str) -> Task:
     """The task whose data `task`'s `split` is: `squad` for the train/dev splits of XQuAD, MLQA
     and TyDiQA, `copa` for XCOPA's (see `registry.TRAINED_ON`); `task` itself otherwise."""
-    from xscale.tasks.registry import TASKS, TRAINED_ON
 
     if split in ("train", "dev") and task.name in TRAINED_ON:
         return TASKS[TRAINED_ON[task.name]]

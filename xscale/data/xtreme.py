@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xscale import readers
+from xscale.data import readers
 from xscale.data.layout import (
     BUCC_FOLDER,
     BUCKETS,

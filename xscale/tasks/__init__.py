@@ -1,46 +1,90 @@
-"""Tasks: a registry from name to `Task` (registry.py) and one module per format."""
+"""Tasks: a registry from name to `Task` (registry.py), and the one table of task formats below.
+
+A format turns a task's examples into features and batches, builds its head, and scores (and
+exports) predictions; `TaskFormat` (tasks/base.py) is the interface. Adding a format is one
+module beside this file (examples -> features -> batch -> head -> loss -> predictions -> score)
+and one row in `FORMATS`; a task then names it in the registry.
+"""
 
 from __future__ import annotations
 
-from xscale.tasks.base import Example, Task
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from xscale.tasks.base import Example, Task, TaskFormat
 
 
-def get_format(task: Task):
-    """A new format object that featurizes, batches, heads and scores `task`.
+def _classification():
+    from xscale.tasks.classification import ClassificationFormat
 
-    Every format has featurize / collate / make_head / loss / predict / score and `trains`
-    (False for retrieval, which is evaluated with `evaluate(...)` instead of fine-tuned). Use one
-    object per stage: the tagging format keeps an open label set (CCG) between calls."""
-    if task.format in ("pair_classification", "single_classification"):
-        from xscale.tasks.classification import ClassificationFormat
-
-        return ClassificationFormat()
-    if task.format == "span_qa":
-        from xscale.tasks.span_qa import SpanQAFormat
-
-        return SpanQAFormat()
-    if task.format == "tagging":
-        from xscale.tasks.tagging import TaggingFormat
-
-        return TaggingFormat()
-    if task.format == "multiple_choice":
-        from xscale.tasks.multiple_choice import MultipleChoiceFormat
-
-        return MultipleChoiceFormat()
-    if task.format == "retrieval":
-        from xscale.tasks.retrieval import RetrievalFormat
-
-        return RetrievalFormat()
-    raise NotImplementedError(f"task {task.name!r}: format {task.format!r} is not implemented yet")
+    return ClassificationFormat
 
 
-# Formats evaluated without fine-tuning (no format module needs importing to know it).
-UNTRAINED_FORMATS = frozenset({"retrieval"})
+def _span_qa():
+    from xscale.tasks.span_qa import SpanQAFormat
+
+    return SpanQAFormat
+
+
+def _tagging():
+    from xscale.tasks.tagging import TaggingFormat
+
+    return TaggingFormat
+
+
+def _multiple_choice():
+    from xscale.tasks.multiple_choice import MultipleChoiceFormat
+
+    return MultipleChoiceFormat
+
+
+def _retrieval():
+    from xscale.tasks.retrieval import RetrievalFormat
+
+    return RetrievalFormat
+
+
+@dataclass(frozen=True)
+class FormatInfo:
+    """One row of the format table. `load` imports the module lazily (format modules import
+    torch; `plan` and `status` must not). `trains`: False for formats evaluated without
+    fine-tuning (retrieval). `text_fields`: the example fields text perturbations rewrite
+    (tagging perturbs its tokens one by one instead)."""
+
+    load: Callable[[], type]
+    trains: bool = True
+    text_fields: tuple[str, ...] = ()
+    token_level: bool = False  # perturbations apply to `tokens`, keeping each token's tag
+
+
+FORMATS: dict[str, FormatInfo] = {
+    "pair_classification": FormatInfo(_classification, text_fields=("text_a", "text_b")),
+    "single_classification": FormatInfo(_classification, text_fields=("text",)),
+    "span_qa": FormatInfo(_span_qa, text_fields=("question",)),
+    "tagging": FormatInfo(_tagging, token_level=True),
+    "multiple_choice": FormatInfo(_multiple_choice, text_fields=("context", "question", "choices")),
+    "retrieval": FormatInfo(_retrieval, trains=False),
+}
+
+
+def format_info(task: Task) -> FormatInfo:
+    try:
+        return FORMATS[task.format]
+    except KeyError:
+        raise NotImplementedError(
+            f"task {task.name!r}: format {task.format!r} is not implemented"
+        ) from None
+
+
+def get_format(task: Task) -> TaskFormat:
+    """A new format object for `task`. Use one object per stage: the tagging format keeps an
+    open label set (CCG) between calls."""
+    return format_info(task).load()()
 
 
 def trains(task: Task) -> bool:
     """False for tasks evaluated without fine-tuning (retrieval: BUCC, Tatoeba)."""
-    return task.format not in UNTRAINED_FORMATS
+    return format_info(task).trains
 
 
-__all__ = ["Example", "Task", "get_format", "trains"]
+__all__ = ["FORMATS", "Example", "FormatInfo", "Task", "TaskFormat", "get_format", "trains"]

@@ -8,17 +8,7 @@ scores predictions. One module per format lives beside this one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-# Formats a task can have; each maps to one module in xscale/tasks/.
-FORMATS = (
-    "pair_classification",
-    "single_classification",
-    "span_qa",
-    "tagging",
-    "multiple_choice",
-    "retrieval",
-)
+from typing import Any, Protocol
 
 SPLITS = ("train", "dev", "test")
 
@@ -59,14 +49,41 @@ class HubSource:
 @dataclass(frozen=True)
 class Task:
     name: str
-    format: str
+    format: str  # a row of tasks.FORMATS
     metric: str  # the task's main metric, e.g. "accuracy" or "f1"
     labels: tuple[str, ...] = ()
     languages: tuple[str, ...] = ("en",)  # languages with evaluation data
     roles: tuple[str, ...] = ("intermediate",)  # "intermediate" and/or "target"
     hub: HubSource | None = None
     description: str = ""
+    # English training rows of the full dataset (the hub's train split), for cost estimates in
+    # plans before any data is read; 0 for tasks evaluated without training
+    train_size: int = 10_000
 
-    def __post_init__(self):
-        if self.format not in FORMATS:
-            raise ValueError(f"task {self.name!r}: unknown format {self.format!r}")
+
+class TaskFormat(Protocol):
+    """What a format module provides (classification.py, span_qa.py, tagging.py, ...): the chain
+    examples -> features -> batch -> head -> loss -> predictions -> scores and export files."""
+
+    name: str
+
+    def featurize(self, task: Task, examples: list[Example], tokenizer, max_length: int) -> list:
+        """Tokenized features, one or more per example (with what scoring needs)."""
+
+    def collate(self, features: list[dict], pad_id: int) -> dict:
+        """A padded batch of tensors."""
+
+    def make_head(self, task: Task, hidden_size: int):
+        """The task head, an nn.Module called as head(hidden_states, batch) -> logits."""
+
+    def loss(self, logits, batch: dict):
+        """The training loss of a batch."""
+
+    def predict(self, logits, batch: dict) -> list:
+        """Predictions for the batch's features, in order."""
+
+    def score(self, task: Task, predictions: list, features: list[dict]) -> dict[str, float]:
+        """Metrics in 0-100, as XTREME's official scoring computes them."""
+
+    def export(self, task: Task, lang: str, predictions: list, features: list, out_dir) -> None:
+        """Prediction files in the layout XTREME's scoring scripts read."""

@@ -7,12 +7,15 @@ logits -> prediction: argmax; score: accuracy in 0-100 (XTREME's convention).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from xscale.errors import XScaleError
-from xscale.model import ClassificationHead
 from xscale.tasks.base import Example, Task
+from xscale.tasks.padding import pad_batch
 
 
 class ClassificationFormat:
@@ -37,13 +40,7 @@ class ClassificationFormat:
         return features
 
     def collate(self, features: list[dict], pad_id: int) -> dict:
-        width = max(len(f["input_ids"]) for f in features)
-        ids = torch.full((len(features), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(features), width), dtype=torch.long)
-        for i, f in enumerate(features):
-            n = len(f["input_ids"])
-            ids[i, :n] = torch.tensor(f["input_ids"])
-            mask[i, :n] = 1
+        ids, mask = pad_batch([f["input_ids"] for f in features], pad_id)
         labels = torch.tensor([f["label"] for f in features], dtype=torch.long)
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
@@ -59,7 +56,6 @@ class ClassificationFormat:
 
     def export(self, task: Task, lang: str, predictions: list, features: list, out_dir) -> None:
         """XTREME's submission layout: `<out>/test-<lang>.tsv`, one predicted label per line."""
-        from pathlib import Path
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -71,3 +67,18 @@ class ClassificationFormat:
             return {}
         correct = sum(int(p == f["label"]) for p, f in zip(predictions, features, strict=True))
         return {"accuracy": 100.0 * correct / len(features)}
+
+
+class ClassificationHead(nn.Module):
+    """RoBERTa's head: dropout -> dense -> tanh -> dropout -> projection, on the <s> token."""
+
+    def __init__(self, hidden: int, num_labels: int, dropout: float = 0.1):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.dense = nn.Linear(hidden, hidden)
+        self.out_proj = nn.Linear(hidden, num_labels)
+
+    def forward(self, hidden_states: torch.Tensor, batch: dict) -> torch.Tensor:
+        x = self.dropout(hidden_states[:, 0])
+        x = torch.tanh(self.dense(x))
+        return self.out_proj(self.dropout(x))

@@ -12,13 +12,16 @@ reshaped to (B, C) logits. Score: accuracy (0-100).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xscale import metrics
 from xscale.errors import XScaleError
+from xscale.tasks import metrics
 from xscale.tasks.base import Example, Task
+from xscale.tasks.padding import pad_batch
 
 QUESTION_PROMPTS = {"cause": "What was the cause?", "effect": "What happened as a result?"}
 MASKED = -1e4
@@ -74,16 +77,15 @@ class MultipleChoiceFormat:
 
     def collate(self, features: list[dict], pad_id: int) -> dict:
         c = max(len(f["input_ids"]) for f in features)
-        width = max(len(ids) for f in features for ids in f["input_ids"])
         b = len(features)
-        ids = torch.full((b * c, width), pad_id, dtype=torch.long)
-        mask = torch.zeros((b * c, width), dtype=torch.long)
+        # every example as c rows (its choices, then empty padding choices)
+        rows: list = []
+        for f in features:
+            rows += list(f["input_ids"]) + [[]] * (c - len(f["input_ids"]))
+        ids, mask = pad_batch(rows, pad_id)
         choice_mask = torch.zeros((b, c), dtype=torch.bool)
         for i, f in enumerate(features):
-            for j, seq in enumerate(f["input_ids"]):
-                ids[i * c + j, : len(seq)] = torch.tensor(seq)
-                mask[i * c + j, : len(seq)] = 1
-                choice_mask[i, j] = True
+            choice_mask[i, : len(f["input_ids"])] = True
             for j in range(len(f["input_ids"]), c):  # padding choice: one token, never wins
                 mask[i * c + j, 0] = 1
         labels = torch.tensor([f["label"] for f in features], dtype=torch.long)
@@ -109,7 +111,6 @@ class MultipleChoiceFormat:
         """Submission layout for multiple choice (xcopa, as XTREME's classification files):
         ``<out>/test-<lang>.tsv``, one line per evaluated example, in order: the 0-based index
         of the predicted choice (XCOPA: 0 = choice1, 1 = choice2)."""
-        from pathlib import Path
 
         if len(predictions) != len(features):
             raise XScaleError(

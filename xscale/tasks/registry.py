@@ -1,6 +1,6 @@
 """The task registry: task name -> `Task`. Add a task by adding one entry to `TASKS`.
 
-Readers for each task's files live in `xscale.data` (which uses `xscale.readers`).
+Readers for each task's files live in `xscale.data` (which uses `xscale.data.readers`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ PANX_LANGUAGES = (
 # XCOPA (XTREME-R): no English test set; English training and dev data are COPA's.
 XCOPA_LANGUAGES = ("et", "ht", "id", "it", "qu", "sw", "ta", "th", "tr", "vi", "zh")
 BUCC_LANGUAGES = ("de", "fr", "ru", "zh")
-# XTREME's 36 Tatoeba languages (each paired with English); codes in xscale.readers.TATOEBA_CODES.
+# XTREME's 36 Tatoeba languages (each paired with English); codes: data.readers.TATOEBA_CODES.
 TATOEBA_LANGUAGES = (
     "af", "ar", "bg", "bn", "de", "el", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu",
     "id", "it", "ja", "jv", "ka", "kk", "ko", "ml", "mr", "nl", "pt", "ru", "sw", "ta", "te",
@@ -52,6 +52,7 @@ _NLI_COLUMNS = {"text_a": "premise", "text_b": "hypothesis", "label": "label"}
 _TASKS = [
     Task(
         name="mnli",
+        train_size=392_702,
         format="pair_classification",
         metric="accuracy",
         labels=NLI_LABELS,
@@ -67,6 +68,7 @@ _TASKS = [
     ),
     Task(
         name="anli",
+        train_size=16_946,
         format="pair_classification",
         metric="accuracy",
         labels=NLI_LABELS,
@@ -81,6 +83,7 @@ _TASKS = [
     ),
     Task(
         name="sst2",
+        train_size=67_349,
         format="single_classification",
         metric="accuracy",
         labels=BINARY_LABELS,
@@ -96,6 +99,7 @@ _TASKS = [
     ),
     Task(
         name="xnli",
+        train_size=392_702,
         format="pair_classification",
         metric="accuracy",
         labels=NLI_LABELS,
@@ -112,6 +116,7 @@ _TASKS = [
     ),
     Task(
         name="pawsx",
+        train_size=49_401,
         format="pair_classification",
         metric="accuracy",
         labels=BINARY_LABELS,
@@ -128,6 +133,7 @@ _TASKS = [
     ),
     Task(
         name="qqp",
+        train_size=363_846,
         format="pair_classification",
         metric="accuracy",
         labels=BINARY_LABELS,
@@ -144,6 +150,7 @@ _TASKS = [
     # --- span QA: XQuAD and MLQA train on SQuAD v1.1 (TRAINED_ON), TyDiQA on its English train
     Task(
         name="squad",
+        train_size=87_599,
         format="span_qa",
         metric="f1",
         roles=("intermediate",),
@@ -152,6 +159,7 @@ _TASKS = [
     ),
     Task(
         name="squad2",
+        train_size=130_319,
         format="span_qa",
         metric="f1",
         roles=("intermediate",),
@@ -160,6 +168,7 @@ _TASKS = [
     ),
     Task(
         name="xquad",
+        train_size=87_599,
         format="span_qa",
         metric="f1",
         languages=XQUAD_LANGUAGES,
@@ -169,6 +178,7 @@ _TASKS = [
     ),
     Task(
         name="mlqa",
+        train_size=87_599,
         format="span_qa",
         metric="f1",
         languages=MLQA_LANGUAGES,
@@ -178,6 +188,7 @@ _TASKS = [
     ),
     Task(
         name="tydiqa",
+        train_size=3_696,
         format="span_qa",
         metric="f1",
         languages=TYDIQA_LANGUAGES,
@@ -193,6 +204,7 @@ _TASKS = [
     # --- tagging
     Task(
         name="udpos",
+        train_size=21_253,
         format="tagging",
         metric="f1",
         labels=UPOS_TAGS,
@@ -208,6 +220,7 @@ _TASKS = [
     ),
     Task(
         name="panx",
+        train_size=20_000,
         format="tagging",
         metric="f1",
         labels=PANX_TAGS,
@@ -223,6 +236,7 @@ _TASKS = [
     ),
     Task(
         name="ccg",
+        train_size=38_015,
         format="tagging",
         metric="accuracy",
         labels=(),  # open-ended: the supertags seen in the training file
@@ -232,6 +246,7 @@ _TASKS = [
     # --- multiple choice
     Task(
         name="hellaswag",
+        train_size=39_905,
         format="multiple_choice",
         metric="accuracy",
         roles=("intermediate",),
@@ -240,6 +255,7 @@ _TASKS = [
     ),
     Task(
         name="csqa",
+        train_size=9_741,
         format="multiple_choice",
         metric="accuracy",
         roles=("intermediate",),
@@ -248,6 +264,7 @@ _TASKS = [
     ),
     Task(
         name="cosmosqa",
+        train_size=25_262,
         format="multiple_choice",
         metric="accuracy",
         roles=("intermediate",),
@@ -272,6 +289,7 @@ _TASKS = [
     ),
     Task(
         name="xcopa",
+        train_size=400,
         format="multiple_choice",
         metric="accuracy",
         languages=XCOPA_LANGUAGES,
@@ -282,6 +300,7 @@ _TASKS = [
     # --- retrieval: no fine-tuning, sentence embeddings from a middle layer
     Task(
         name="bucc",
+        train_size=0,
         format="retrieval",
         metric="f1",
         languages=BUCC_LANGUAGES,
@@ -290,6 +309,7 @@ _TASKS = [
     ),
     Task(
         name="tatoeba",
+        train_size=0,
         format="retrieval",
         metric="accuracy",
         languages=TATOEBA_LANGUAGES,

@@ -31,12 +31,15 @@ only dev is present), one mined pair ``<lang id>\t<en id>`` per line, the pairs 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from xscale import metrics
+from xscale import data
 from xscale.errors import XScaleError
+from xscale.tasks import metrics
 from xscale.tasks.base import Task
 
 log = logging.getLogger(__name__)
@@ -160,7 +163,6 @@ class RetrievalFormat:
     def _tatoeba(
         self, encoder, tokenizer, task, root, lang, limit, kw, pred_dir=None
     ) -> dict[str, float]:
-        from xscale import data
 
         examples = data.load_examples(task, "test", lang, root, limit=limit)
         if not examples:
@@ -174,7 +176,6 @@ class RetrievalFormat:
     def _bucc(
         self, encoder, tokenizer, task, root, lang, limit, kw, pred_dir=None
     ) -> dict[str, float]:
-        from xscale import data
 
         splits = data.bucc_splits(root, lang)
         if not splits:
@@ -232,7 +233,6 @@ def tatoeba_predictions(src_emb: np.ndarray, trg_emb: np.ndarray) -> list[int]:
 
 def export_tatoeba(lang: str, predictions: list[int], out_dir) -> None:
     """``<out>/test-<lang>.tsv``: line i is the index of the sentence retrieved for query i."""
-    from pathlib import Path
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -242,7 +242,6 @@ def export_tatoeba(lang: str, predictions: list[int], out_dir) -> None:
 def export_bucc(lang: str, split: str, candidates, threshold: float, out_dir) -> None:
     """``<out>/<split>-<lang>.tsv``: the mined pairs `metrics.bucc_f1` extracts at `threshold`
     (score >= threshold; a repeated pair once), ``src_id\ttrg_id`` per line, best first."""
-    from pathlib import Path
 
     best: dict[tuple[str, str], float] = {}
     for src, trg, score in candidates:
@@ -256,7 +255,6 @@ def export_bucc(lang: str, split: str, candidates, threshold: float, out_dir) ->
 def _cut(corpus, limit: int | None):
     if limit is None:
         return corpus
-    from dataclasses import replace
 
     src_ids, trg_ids = corpus.src_ids[:limit], corpus.trg_ids[:limit]
     keep_s, keep_t = set(src_ids), set(trg_ids)

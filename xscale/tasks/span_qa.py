@@ -24,16 +24,19 @@ MLQA's language-aware ones for `mlqa`, and SQuAD v2.0's for `squad2`; main metri
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xscale import metrics
 from xscale.errors import XScaleError
+from xscale.tasks import metrics
 from xscale.tasks.base import Example, Task
+from xscale.tasks.padding import pad_batch
 
 # Tasks whose questions may have no answer (SQuAD v2.0 style).
 NO_ANSWER_TASKS = frozenset({"squad2"})
@@ -149,13 +152,7 @@ class SpanQAFormat:
 
     # --- features -> batch ------------------------------------------------------------------
     def collate(self, features: list[dict], pad_id: int) -> dict:
-        width = max(len(f["input_ids"]) for f in features)
-        ids = torch.full((len(features), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(features), width), dtype=torch.long)
-        for i, f in enumerate(features):
-            n = len(f["input_ids"])
-            ids[i, :n] = torch.as_tensor(f["input_ids"], dtype=torch.long)
-            mask[i, :n] = 1
+        ids, mask = pad_batch([f["input_ids"] for f in features], pad_id)
         labels = torch.tensor(
             [[f["start_position"], f["end_position"]] for f in features], dtype=torch.long
         )
@@ -217,8 +214,6 @@ class SpanQAFormat:
         one JSON object ``{question id: predicted answer text}`` with one entry per evaluated
         question (the answers `score` grades; "" for an unanswered SQuAD v2.0 question), in the
         order of the questions, UTF-8. XTREME's ``evaluate.py`` reads it with ``read_squad``."""
-        import json
-        from pathlib import Path
 
         texts = self.answers(task, predictions, features)
         ids: dict[int, str] = {}

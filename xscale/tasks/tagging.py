@@ -21,13 +21,16 @@ are (the runner builds the DeepSpeed engine after featurizing the training data)
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xscale import metrics
 from xscale.errors import XScaleError
+from xscale.tasks import metrics
 from xscale.tasks.base import Example, Task
+from xscale.tasks.padding import pad_batch, pad_values
 
 IGNORE = -100
 
@@ -136,15 +139,8 @@ class TaggingFormat:
         return {j for j in range(limit) if j not in present}
 
     def collate(self, features: list[dict], pad_id: int) -> dict:
-        width = max(len(f["input_ids"]) for f in features)
-        ids = torch.full((len(features), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(features), width), dtype=torch.long)
-        labels = torch.full((len(features), width), IGNORE, dtype=torch.long)
-        for i, f in enumerate(features):
-            n = len(f["input_ids"])
-            ids[i, :n] = torch.tensor(f["input_ids"])
-            mask[i, :n] = 1
-            labels[i, :n] = torch.tensor(f["labels"])
+        ids, mask = pad_batch([f["input_ids"] for f in features], pad_id)
+        labels = pad_values([f["labels"] for f in features], IGNORE, ids.shape[1])
         return {
             "input_ids": ids,
             "attention_mask": mask,
@@ -190,7 +186,6 @@ class TaggingFormat:
         input sentence gets a line, so the file lines up with XTREME's label file: a word cut
         off by truncation (`max_length`), which has no prediction and is left out of `score`,
         gets `default_tag` ("O" for PAN-X, "X" for UD-POS)."""
-        from pathlib import Path
 
         labels = self.label_list(task)
         default = self.default_tag(labels)

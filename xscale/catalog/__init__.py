@@ -1,0 +1,1 @@
+"""Named things every layer shares: the size table, the DeepSpeed recipes, memory estimates."""

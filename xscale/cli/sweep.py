@@ -1,0 +1,361 @@
+"""Subcommands for whole studies: sweep, plan, status, analyze.
+
+`plan`, `status` and `analyze` only read: they import no torch, transformers, DeepSpeed or Ray.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from xscale.analyze import analyze
+from xscale.catalog.memory import estimate_memory
+from xscale.catalog.recipes import offload_mode, read_config, zero_stage
+from xscale.catalog.sizes import get_size, human_params
+from xscale.errors import XScaleError
+from xscale.graph.expand import data_train_size, expand
+from xscale.graph.manifest import graph_of, read_manifest, write_manifest
+from xscale.graph.selection import resolve
+from xscale.graph.stage import ERROR_FILE, read_stage_progress, stage_state
+from xscale.runtime import verbosity
+from xscale.schedule.progress import SweepProgress
+from xscale.schedule.tune import log, plan_counts, run_sweep, start_ray
+from xscale.stage.preflight import preflight_graph
+from xscale.sweep.io import absolute, check_output_dir
+from xscale.sweep.phases import check_data_roots
+from xscale.sweep.schema import load_sweep
+from xscale.tasks.registry import TASKS
+from xscale.tracking.client import Tracker
+
+
+def _load(args):
+    over = {"output_dir": getattr(args, "output_dir", None)}
+    if getattr(args, "tracking_uri", None):
+        over["tracking_uri"] = args.tracking_uri
+    return load_sweep(args.file, over)
+
+
+def cmd_sweep(args) -> int:
+    cfg = _load(args)
+    out = check_output_dir(cfg.output_path, f"{args.file}: output_dir")
+    check_data_roots(cfg.data, args.file)
+    graph = expand(cfg, train_size=data_train_size(cfg))
+    preflight_graph(cfg, graph)
+    # Ray first: a cluster that cannot be reached leaves nothing behind in the output folder
+    start_ray(args.address, {m: dict(vars(cfg.resources_for(m))) for m in cfg.models})
+    write_manifest(cfg, graph, args.file)
+    tracker = Tracker(cfg.resolved_tracking_uri, cfg.name, out / "mlartifacts")
+    parent = tracker.parent_run(
+        uid=f"sweep-{cfg.name}-{out}",
+        name=f"sweep {cfg.name}",
+        tags={"xscale.output_dir": str(out), "xscale.sweep_file": str(Path(args.file).resolve())},
+    )
+    tracker.log_params(
+        parent,
+        {
+            "models": ",".join(cfg.models),
+            "intermediate_tasks": ",".join(cfg.intermediate_names),
+            "target_tasks": ",".join(cfg.target_tasks),
+            "seeds": ",".join(map(str, cfg.seeds)),
+            "train_languages": ",".join(cfg.train_languages),
+        },
+    )
+    t0 = time.time()
+    c = plan_counts(cfg, graph)
+    log(
+        f"{cfg.name}: {c['total']} stages in {len(graph.groups)} groups "
+        f"(pretrain {graph.count('pretrain')}, intermediate {graph.count('intermediate')}, "
+        f"target {graph.count('target')}), {c['done']} complete already -> {out}"
+    )
+    progress = SweepProgress(
+        cfg.name,
+        c["total"],
+        c["done"],
+        c["total_cost"],
+        c["done_cost"],
+        out / "stages",
+        verbosity=verbosity(),
+    )
+    status, counts = "FAILED", {"ran": 0, "failed": 0, "blocked": 0}
+    try:
+        with progress:
+            counts = run_sweep(cfg, graph, tracker, parent, address=args.address, progress=progress)
+        status = "FINISHED" if not counts["failed"] and not counts["blocked"] else "FAILED"
+    finally:
+        tracker.finish(parent, status)
+    log(
+        f"{cfg.name}: {status.lower()} in {time.time() - t0:.0f}s: ran {counts['ran']}, "
+        f"failed {counts['failed']}, blocked by a failed parent {counts['blocked']}; "
+        f"results in {cfg.resolved_tracking_uri}",
+        always=True,
+    )
+    if status != "FINISHED":
+        log("re-run the same command to retry what is missing", always=True)
+        return 1
+    return 0
+
+
+# ---------------------------------------------------------------------------- plan
+
+
+def _memory(cfg):
+    """Memory estimate per size with the sweep's recipe and resources (computed once per size)."""
+
+    cache: dict[str, str] = {}
+
+    def for_model(model: str) -> str:
+        if model not in cache:
+            res = cfg.resources_for(model)
+            try:
+                _, ds = read_config(res.deepspeed_config)
+                est = estimate_memory(
+                    get_size(model), zero_stage(ds), res.gpus * res.workers, offload_mode(ds)
+                )
+                cache[model] = str(est)
+            except Exception:  # memory estimates are informative only
+                cache[model] = "?"
+        return cache[model]
+
+    return for_model
+
+
+def plan_rows(cfg, graph) -> list[dict]:
+    """One row per planned stage (or per group whose stages are not known yet)."""
+
+    known = resolve(graph, cfg.output_path)
+    memory = _memory(cfg)
+    rows = []
+    for g in sorted(graph.groups.values(), key=lambda g: (g.depth, -g.cost)):
+        base = {
+            "kind": g.kind,
+            "label": g.label,
+            "group": g.key,
+            "model": g.base["model"],
+            "resources": dict(g.resources),
+            "cost": g.cost,
+            "memory": memory(g.base["model"]),
+        }
+        specs = known.get(g.key)
+        if specs is None:
+            n = cfg.search.num_samples or 1 if g.optuna else len(g.samples)
+            why = "waits on search" if g.optuna else "waits on parent"
+            rows.append({**base, "key": None, "state": why, "stages": n})
+            continue
+        for s in specs:
+            state = stage_state(cfg.output_path / "stages" / s.key)
+            rows.append({**base, "key": s.key, "state": state, "stages": 1})
+    return rows
+
+
+def cmd_plan(args) -> int:
+    cfg = _load(args)
+    graph = expand(cfg, train_size=data_train_size(cfg))
+    rows = plan_rows(cfg, graph)
+    counts: dict[str, dict[str, int]] = {}
+    for r in rows:
+        c = counts.setdefault(r["kind"], {"stages": 0, "complete": 0, "failed": 0})
+        c["stages"] += r["stages"]
+        c["complete"] += r["state"] == "done"
+        c["failed"] += r["state"] == "failed"
+    axes = {
+        "sizes": len(cfg.models),
+        "intermediate": len(cfg.intermediate_names),
+        "target": len(cfg.target_tasks),
+        "language_modes": len(cfg.train_languages),
+        "seeds": len(cfg.seeds),
+    }
+    sizes = {m: get_size(m).params for m in cfg.models}
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "name": cfg.name,
+                    "sweep_file": str(Path(args.file).resolve()),
+                    "output_dir": str(cfg.output_path),
+                    "axes": axes,
+                    "search": cfg.search.method,
+                    "counts": counts,
+                    "sizes": sizes,
+                    "stages": rows,
+                },
+                indent=1,
+            )
+        )
+        return 0
+    print(f"sweep {cfg.name} ({args.file}) -> {cfg.output_path}")
+    print(
+        f"axes: {axes['sizes']} sizes x {axes['intermediate']} intermediate x "
+        f"{axes['target']} target x {axes['language_modes']} language modes x "
+        f"{axes['seeds']} seeds; search {cfg.search.method}"
+        + (f" ({cfg.search.num_samples} samples)" if cfg.search.method == "optuna" else "")
+        + (", ASHA" if cfg.scheduler else "")
+    )
+    for kind in ("pretrain", "intermediate", "target"):
+        if kind in counts:
+            c = counts[kind]
+            print(
+                f"  {kind:<13} {c['stages']:>5} stages  {c['complete']:>5} complete"
+                f"  {c['failed']:>3} failed"
+            )
+    total = sum(c["stages"] for c in counts.values())
+    done = sum(c["complete"] for c in counts.values())
+    print(f"  {'all':<13} {total:>5} stages  {done:>5} complete")
+    print()
+    print(f"{'stage':<58} {'key':<36} {'status':<15} {'resources':<22} {'cost':>9}  memory")
+    for r in rows:
+        res = r["resources"]
+        where = f"{res['workers']}x({res['cpus']} CPU, {res['gpus']} GPU)"
+        key = r["key"] or "-"
+        print(
+            f"{r['label'][:58]:<58} {key:<36} {r['state']:<15} {where:<22} {r['cost']:>9.3g}"
+            f"  {r['memory']}"
+        )
+    print("\nsizes: " + ", ".join(f"{m} {human_params(p)}" for m, p in sizes.items()))
+    return 0
+
+
+# ---------------------------------------------------------------------------- status
+
+
+def sweep_status(out: Path) -> dict:
+    """Every planned stage of the sweep in `out` and its state (from sweep.json and stages/)."""
+
+    m = read_manifest(out)
+    graph = graph_of(m, str(out / "sweep.json"))
+    known = resolve(graph, out)
+    kinds: dict[str, dict[str, int]] = {}
+    stages, failed = [], []
+    for g in sorted(graph.groups.values(), key=lambda g: (g.depth, g.label)):
+        c = kinds.setdefault(g.kind, dict.fromkeys(("stages", "done", "started", "failed"), 0))
+        c.setdefault("left", 0)
+        specs = known.get(g.key)
+        if specs is None:  # waits on a parent's selection or on its search
+            n = int(m.get("num_samples", 1)) if g.optuna else max(1, len(g.samples))
+            c["stages"] += n
+            c["left"] += n
+            continue
+        for s in specs:
+            folder = out / "stages" / s.key
+            state = stage_state(folder)
+            c["stages"] += 1
+            c[state] += 1
+            row = {"key": s.key, "kind": g.kind, "label": s.label, "state": state}
+            if state == "started":
+                row["progress"] = read_stage_progress(folder)
+            if state == "failed":
+                text = (folder / ERROR_FILE).read_text(errors="replace").strip()
+                row["error"] = text.splitlines()[0] if text else ""
+                failed.append(row)
+            stages.append(row)
+    total = sum(c["stages"] for c in kinds.values())
+    done = sum(c["done"] for c in kinds.values())
+    return {
+        "name": m["name"],
+        "output_dir": str(out),
+        "tracking_uri": m.get("tracking_uri"),
+        "stages_total": total,
+        "stages_done": done,
+        "complete": total > 0 and done == total,
+        "kinds": kinds,
+        "stages": stages,
+        "failed": failed,
+    }
+
+
+def cmd_status(args) -> int:
+    out = Path(absolute(args.dir))
+    st = sweep_status(out)
+    if args.json:
+        print(json.dumps(st, indent=1))
+        return 0
+    print(f"sweep {st['name']} in {out} (tracking: {st['tracking_uri']})")
+    for kind in ("pretrain", "intermediate", "target"):
+        c = st["kinds"].get(kind)
+        if c is None:
+            continue
+        print(
+            f"  {kind:<13} done {c['done']:>4}  running/stopped {c['started']:>3}"
+            f"  failed {c['failed']:>3}  not started {c['left']:>4}  (stages {c['stages']})"
+        )
+    state = "complete" if st["complete"] else "not complete"
+    print(f"  {'all':<13} done {st['stages_done']:>4} of {st['stages_total']}: {state}")
+    for row in st["stages"]:
+        p = row.get("progress")
+        if row["state"] == "started":
+            where = f" step {p['step']}/{p['total']} loss {p['loss']:.3f}" if p else ""
+            print(f"  running/stopped {row['label']}{where}")
+    for row in st["failed"]:
+        print(f"  failed {row['key']}: {row['error']}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- analyze
+
+
+def cmd_analyze(args) -> int:
+    expected = None
+    if args.dir:
+        args.dir = absolute(args.dir)
+        if (Path(args.dir) / "sweep.json").is_file():
+            manifest = read_manifest(args.dir)
+            expected = [tuple(c) for c in manifest.get("cells", [])] or None
+            if args.experiment is None and args.tracking_uri is None:
+                args.experiment = manifest["name"]
+    elif not args.tracking_uri:
+        raise XScaleError("analyze: give a sweep folder, or --tracking-uri and --experiment")
+    out = analyze(
+        tracking_uri=args.tracking_uri,
+        experiment=args.experiment,
+        out_dir=args.out,
+        sweep_dir=args.dir,
+        expected=expected,
+        main_metrics={t.name: t.metric for t in TASKS.values()},
+        plots=not args.no_plots,
+        log_artifacts=not args.no_log_artifacts,
+    )
+    print(f"report: {Path(out) / 'report.md'}")
+    return 0
+
+
+def add_subcommands(command) -> None:
+    """Register the study commands with `command(name, func, **parser kwargs)` (see cli.py)."""
+    s = command(
+        "sweep",
+        cmd_sweep,
+        help="run a whole study from a sweep YAML file on Ray Tune (re-run to resume)",
+        description=(
+            "Expand the sweep file into a stage graph and run it on Ray Tune. Complete stages "
+            "are reused, so re-running the command resumes a killed sweep. Relative paths in "
+            "the file and the flags resolve against the current directory."
+        ),
+    )
+    s.add_argument("file", help="sweep YAML file, e.g. sweeps/smoke.yaml")
+    s.add_argument("--output-dir", help="override the file's output_dir")
+    s.add_argument("--tracking-uri", help="MLflow URI (default sqlite:///<output_dir>/mlflow.db)")
+    s.add_argument(
+        "--address", help="Ray cluster address (e.g. auto, or ray://head:10001); default: local Ray"
+    )
+
+    s = command(
+        "plan",
+        cmd_plan,
+        help="print a sweep's stage graph, resources and progress without running it",
+    )
+    s.add_argument("file", help="sweep YAML file")
+    s.add_argument("--output-dir", help="override the file's output_dir")
+    s.add_argument("--json", action="store_true", help="print the plan as JSON (for scripts)")
+
+    s = command("status", cmd_status, help="progress of a running or finished sweep")
+    s.add_argument("dir", help="the sweep's output_dir")
+    s.add_argument("--json", action="store_true", help="print the status as JSON (for scripts)")
+
+    s = command("analyze", cmd_analyze, help="scale-versus-gap report from a sweep's MLflow runs")
+    s.add_argument("dir", nargs="?", help="sweep output_dir (reads <dir>/mlflow.db)")
+    s.add_argument("--tracking-uri", help="MLflow tracking URI instead of <dir>/mlflow.db")
+    s.add_argument("--experiment", help="MLflow experiment (the sweep's name)")
+    s.add_argument("--out", help="report folder (default <dir>/analysis)")
+    s.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    s.add_argument(
+        "--no-log-artifacts", action="store_true", help="don't log the report to the sweep run"
+    )

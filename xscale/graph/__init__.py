@@ -1,0 +1,1 @@
+"""2. Sweep -> stage graph, pure: stage specs and folders, expand(), the manifest, selection."""

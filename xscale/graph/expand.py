@@ -1,0 +1,274 @@
+"""expand(): a sweep -> a graph of stage groups. Pure: no I/O, no Ray, no MLflow.
+
+A *group* is one node of the study: (kind, size, task, seed, training-language mode, parent
+group) with the phase's hyperparameters, fixed or as a search space. A group with fixed
+hyperparameters is exactly one stage; a grid group is one stage per grid point; an Optuna group
+gets its stages from the sampler when it runs. After a group runs, the stage with the best English
+dev metric is *selected*, and the group's children start from that stage's model.
+
+Keys: a group's key hashes its canonical template, its search space and its parent's group key;
+a stage's key hashes its concrete spec, which includes the parent *stage* key (see stages.py).
+Because an intermediate group does not depend on the target task, every target task that needs
+it shares it: it exists once in the graph and trains once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from xscale import data as xdata
+from xscale.catalog.sizes import get_size
+from xscale.errors import XScaleError
+from xscale.graph.stage import StageSpec, stage_label
+from xscale.sweep.phases import PhaseConfig, PretrainConfig
+from xscale.sweep.schema import SweepConfig
+from xscale.sweep.spaces import SearchSpace
+from xscale.sweep.trial import TrialConfig, trial_sweep
+from xscale.tasks import trains
+from xscale.tasks.registry import TASKS
+from xscale.train.steps import steps_per_epoch, total_steps
+
+PRETRAIN_NOMINAL = 15_000
+
+
+def nominal_train_size(task: str, root: str) -> int:
+    """The full dataset's English training rows (the registry's `train_size`), for plans."""
+    return TASKS[task].train_size if task in TASKS else 10_000
+
+
+@dataclass(frozen=True)
+class Group:
+    key: str
+    kind: str
+    depth: int
+    parent: str | None  # parent group key
+    base: dict[str, Any]  # StageSpec fields except hparams/parent
+    fixed: dict[str, Any]  # fixed hyperparameters (only those the sweep sets)
+    space: dict[str, SearchSpace]  # searched hyperparameters (empty: nothing searched)
+    samples: tuple[dict[str, Any], ...]  # grid points; () for an Optuna group
+    resources: dict[str, Any]  # cpus, gpus, workers per stage
+    cost: float  # estimated compute of one stage (relative units), for ordering
+
+    @property
+    def searched(self) -> bool:
+        return bool(self.space)
+
+    @property
+    def optuna(self) -> bool:
+        return self.searched and not self.samples
+
+    @property
+    def label(self) -> str:
+        return stage_label(self.base)
+
+    def to_json(self) -> dict[str, Any]:
+        """The group as plain JSON values (the sweep manifest, Tune trial contexts)."""
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "depth": self.depth,
+            "parent": self.parent,
+            "base": json.loads(json.dumps(self.base)),
+            "fixed": dict(self.fixed),
+            "space": {k: {"kind": v.kind, "values": list(v.values)} for k, v in self.space.items()},
+            "samples": [dict(s) for s in self.samples],
+            "resources": dict(self.resources),
+            "cost": self.cost,
+            "label": self.label,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Group:
+        return cls(
+            key=d["key"],
+            kind=d["kind"],
+            depth=d["depth"],
+            parent=d["parent"],
+            base=dict(d["base"]),
+            fixed=dict(d["fixed"]),
+            space={k: SearchSpace(v["kind"], tuple(v["values"])) for k, v in d["space"].items()},
+            samples=tuple(dict(s) for s in d["samples"]),
+            resources=dict(d["resources"]),
+            cost=float(d["cost"]),
+        )
+
+    def stage(self, sample: dict[str, Any], parent_stage: str | None) -> StageSpec:
+        """The concrete stage of this group for one sample and the parent's selected stage."""
+        cls = PretrainConfig if self.kind == "pretrain" else PhaseConfig
+        hp = cls.model_validate({**self.fixed, **sample})
+        return StageSpec(**self.base, hparams=hp, parent=parent_stage)
+
+
+@dataclass
+class Graph:
+    groups: dict[str, Group] = field(default_factory=dict)
+
+    def by_depth(self) -> list[list[Group]]:
+        depth = max((g.depth for g in self.groups.values()), default=-1)
+        return [[g for g in self.groups.values() if g.depth == d] for d in range(depth + 1)]
+
+    def children(self, key: str) -> list[Group]:
+        return [g for g in self.groups.values() if g.parent == key]
+
+    def count(self, kind: str) -> int:
+        return sum(1 for g in self.groups.values() if g.kind == kind)
+
+
+def _hash(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def estimate_cost(model: str, kind: str, hp: dict[str, Any], n_train: int) -> float:
+    """~ parameters x tokens seen (6ND up to a constant), in units of 1e9."""
+    phase = (PretrainConfig if kind == "pretrain" else PhaseConfig).model_validate(hp)
+    steps = total_steps(steps_per_epoch(n_train, phase.batch_size), phase.epochs, phase.max_steps)
+    tokens = steps * phase.batch_size * phase.max_length
+    return get_size(model).params * tokens / 1e9
+
+
+def _trains(base: dict[str, Any]) -> bool:
+    """Retrieval targets are evaluated without training: nothing to search for them."""
+    task = TASKS.get(base.get("task") or "")
+    return task is None or trains(task)
+
+
+def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
+    """The sweep's graph. `train_size(task, root)` gives data sizes for cost estimates."""
+    graph = Graph()
+
+    def add(kind: str, parent: Group | None, base: dict[str, Any], model: str) -> Group:
+        space = {} if kind == "pretrain" or not _trains(base) else cfg.searched(kind)
+        fixed = cfg.phase_space(kind) if kind == "pretrain" else cfg.fixed_values(kind)
+        samples: tuple[dict[str, Any], ...]
+        if not space:
+            samples = ({},)
+        elif cfg.search.method == "grid":
+            samples = tuple(cfg.grid_points(kind))
+        else:
+            samples = ()
+        space_repr = {k: [v.kind, list(v.values)] for k, v in space.items()}
+        key = f"{kind[:3]}-{model}-" + _hash(
+            {"base": base, "fixed": fixed, "space": space_repr, "parent": parent and parent.key}
+        )
+        if key in graph.groups:
+            return graph.groups[key]
+        res = cfg.resources_for(model)
+        task = base.get("task") or "pretrain"
+        n = PRETRAIN_NOMINAL if kind == "pretrain" else train_size(task, base["data_root"])
+        probe = {**fixed, **(samples[0] if samples else {})}
+        if not samples:  # an Optuna group: cost at the space's first value
+            probe.update({k: v.values[0] for k, v in space.items()})
+        group = Group(
+            key=key,
+            kind=kind,
+            depth=0 if parent is None else parent.depth + 1,
+            parent=parent.key if parent else None,
+            base=base,
+            fixed=fixed,
+            space=space,
+            samples=samples,
+            resources={"cpus": res.cpus, "gpus": res.gpus, "workers": res.workers},
+            cost=estimate_cost(model, kind, probe, n),
+        )
+        graph.groups[key] = group
+        return group
+
+    mixtures, multilingual = cfg.mixtures, cfg.multilingual
+    for model in cfg.models:
+        size = get_size(model)
+        ds = cfg.resources_for(model).deepspeed_config
+        pre = None
+        if size.tiny:
+            pre = add(
+                "pretrain",
+                None,
+                {
+                    "kind": "pretrain",
+                    "model": model,
+                    "seed": 0,
+                    "data_root": cfg.data.root_for("pretrain"),
+                    "deepspeed_config": ds,
+                },
+                model,
+            )
+        for seed in cfg.seeds:
+            common = {"model": model, "seed": seed, "deepspeed_config": ds}
+            if not size.tiny and model in cfg.model_paths:  # local weights instead of the hub id
+                common["model_path"] = cfg.model_paths[model]
+            for inter in cfg.intermediate_names:
+                parent = pre
+                if inter != "none":
+                    mix = mixtures.get(inter)
+                    multi = multilingual.get(inter)
+                    task = multi.task if multi else inter
+                    parent = add(
+                        "intermediate",
+                        pre,
+                        {
+                            **common,
+                            "kind": "intermediate",
+                            "task": task,
+                            "intermediate_task": inter,
+                            "train_languages": "+".join(sorted(multi.languages)) if multi else "en",
+                            "mixture": tuple(sorted(mix.mixture)) if mix else None,
+                            "mixture_cap": mix.cap if mix else None,
+                            "data_root": cfg.data.root if mix else cfg.data.root_for(task),
+                        },
+                        model,
+                    )
+                for target in cfg.target_tasks:
+                    langs = cfg.eval_languages.get(target)
+                    for mode in cfg.train_languages:
+                        add(
+                            "target",
+                            parent,
+                            {
+                                **common,
+                                "kind": "target",
+                                "task": target,
+                                "intermediate_task": inter,
+                                "target_task": target,
+                                "train_languages": mode,
+                                "eval_languages": tuple(langs) if langs else None,
+                                "perturbations": tuple(cfg.perturbations),
+                                "data_root": cfg.data.root_for(target),
+                            },
+                            model,
+                        )
+    return graph
+
+
+def trial_stages(cfg: TrialConfig) -> list[StageSpec]:
+    """A trial's chain, pretrain (tiny sizes) -> intermediate (unless `none`) -> target: the
+    stages of its one-cell sweep, so `xscale run` and `xscale sweep` build (and share) the same
+    stages by one rule."""
+    get_size(cfg.model)  # an unknown size is named as the trial's `model`, not a sweep's axis
+    graph = expand(trial_sweep(cfg))
+    specs: list[StageSpec] = []
+    for (group,) in graph.by_depth():  # one cell: one group per depth
+        specs.append(group.stage({}, specs[-1].key if specs else None))
+    return specs
+
+
+def data_train_size(cfg: SweepConfig):
+    """Data sizes for cost estimates: counted for local data, nominal for hub data."""
+
+    cache: dict = {}
+
+    def size(task: str, root: str) -> int:
+        if (task, root) in cache:
+            return cache[(task, root)]
+        n = nominal_train_size(task, root)
+        if root != xdata.HUB and task in TASKS:
+            try:
+                n = len(xdata.load_examples(TASKS[task], "train", "en", root))
+            except XScaleError:
+                pass  # preflight reports it
+        cache[(task, root)] = n
+        return n
+
+    return size

@@ -1,0 +1,73 @@
+"""Which stage of a group its children start from: the best complete stage by the English dev
+metric, recorded in `<output_dir>/groups/<group key>.json`; and the concrete stages of a graph
+that are known from those records (`resolve`). No Ray, no training: `plan` and `status` use it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from xscale.graph.expand import Graph, Group
+from xscale.graph.stage import StageSpec, is_complete, read_result, stage_dir
+
+
+def select_best(output_dir: Path, group: Group, specs: list[StageSpec], mode: str) -> str | None:
+    """Pick the group's best complete stage; record it in groups/<key>.json."""
+    done = [
+        (s, read_result(stage_dir(output_dir, s)))
+        for s in specs
+        if is_complete(stage_dir(output_dir, s))
+    ]
+    if not done:
+        return None
+
+    def score(item):
+        v = item[1].get("metrics", {}).get("dev.score")
+        return float("-inf") if v is None else (v if mode == "max" else -v)
+
+    best, _ = max(done, key=score)
+    record = {
+        "group": group.key,
+        "selected": best.key,
+        "candidates": [
+            {"stage": s.key, "dev.score": r.get("metrics", {}).get("dev.score")} for s, r in done
+        ],
+    }
+    path = output_dir / "groups" / f"{group.key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    tmp.replace(path)
+    return best.key
+
+
+def load_selection(output_dir: Path) -> dict[str, str]:
+    out = {}
+    for f in (Path(output_dir) / "groups").glob("*.json"):
+        out[f.stem] = json.loads(f.read_text())["selected"]
+    return out
+
+
+def resolve(graph: Graph, output_dir: Path) -> dict[str, list[StageSpec] | None]:
+    """Concrete stages per group where they are known now (None: waits on a parent's search)."""
+    selected = load_selection(output_dir)
+    known: dict[str, list[StageSpec] | None] = {}
+    chosen: dict[str, str | None] = {}
+    for level in graph.by_depth():
+        for g in level:
+            parent_stage = None
+            if g.parent is not None:
+                parent_stage = chosen.get(g.parent)
+                if parent_stage is None:
+                    known[g.key] = None
+                    chosen[g.key] = None
+                    continue
+            if g.optuna:
+                known[g.key] = None
+                chosen[g.key] = selected.get(g.key)
+                continue
+            specs = [g.stage(s, parent_stage) for s in g.samples]
+            known[g.key] = specs
+            chosen[g.key] = specs[0].key if len(specs) == 1 else selected.get(g.key)
+    return known

@@ -1,0 +1,144 @@
+"""Stages: the unit of work, its key, its output folder and its completion marker.
+
+A stage's key is a hash of its canonical spec and its parent's key, so the same work always lands
+in the same folder `<output_dir>/stages/<key>/`, and the folder counts as complete only once
+`COMPLETE` (written last) exists. Layout of a stage folder:
+
+    spec.json      the spec that produced it (with the parent key)
+    model/         a from_pretrained directory (encoder + tokenizer) for the next stage
+    ckpt/          DeepSpeed checkpoints while it runs (removed when complete)
+    attempts.jsonl one line per execution
+    progress.json  the running phase's step, total and loss (see write_stage_progress below)
+    error.txt      the last failure, while the stage is not complete
+    result.json    metrics and timings
+    COMPLETE       written last
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from xscale.sweep.phases import PhaseConfig, PretrainConfig, Strict
+
+MARKER = "COMPLETE"
+ERROR_FILE = "error.txt"  # the last failure's one-line reason (removed when the stage completes)
+ATTEMPTS_FILE = "attempts.jsonl"  # one line per execution (time, pid, world size)
+STATES = ("done", "failed", "started", "left")
+
+
+class StageSpec(Strict):
+    kind: Literal["pretrain", "intermediate", "target"]
+    model: str  # size name
+    model_path: str | None = None
+    task: str | None = None  # the task this stage trains (None for pretrain; a mixture's name)
+    mixture: tuple[str, ...] | None = None  # the tasks of a multi-task intermediate stage
+    mixture_cap: int | None = None  # examples per task in a mixture (proportional, capped)
+    intermediate_task: str = "none"  # the chain's intermediate task, logged as a param
+    target_task: str | None = None
+    train_languages: str = "en"
+    eval_languages: tuple[str, ...] | None = None
+    perturbations: tuple[str, ...] = ()  # perturbation sets evaluated beside the clean test set
+    seed: int = 0
+    hparams: PhaseConfig | PretrainConfig = Field(default_factory=PhaseConfig)
+    data_root: str = "hub"  # where this stage's task data (or pretrain text) comes from
+    mlm_root: str | None = None  # text for continued MLM (default: data_root)
+    deepspeed_config: str
+    parent: str | None = None  # key of the stage whose model this one starts from
+
+    def canonical(self) -> str:
+        """Fields left at their defaults are omitted, so adding a field with a default to the
+        spec (or to a phase config) keeps the keys, and the outputs, of existing stages."""
+        return json.dumps(
+            self.model_dump(mode="json", exclude_defaults=True),
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+    @property
+    def key(self) -> str:
+        digest = hashlib.sha256(self.canonical().encode()).hexdigest()[:16]
+        return f"{self.kind[:3]}-{self.model}-{digest}"
+
+    @property
+    def tasks(self) -> list[str]:
+        """The tasks this stage trains or evaluates: a mixture's, or its one task."""
+        return list(self.mixture) if self.mixture else [self.task]
+
+    @property
+    def label(self) -> str:
+        return stage_label(self.model_dump())
+
+
+def stage_label(fields: dict) -> str:
+    """A stage's (or a group's) name for people: logs, progress, MLflow run names."""
+    kind, model, seed = fields["kind"], fields["model"], fields.get("seed", 0)
+    if kind == "pretrain":
+        return f"pretrain {model} seed{seed}"
+    if kind == "intermediate":
+        return f"intermediate {fields['task']} {model} seed{seed}"
+    return (
+        f"target {fields['task']} <- {fields.get('intermediate_task', 'none')} {model} "
+        f"[{fields.get('train_languages', 'en')}] seed{seed}"
+    )
+
+
+def stage_dir(output_dir: Path, spec: StageSpec) -> Path:
+    return Path(output_dir) / "stages" / spec.key
+
+
+def is_complete(path: Path) -> bool:
+    return (path / MARKER).is_file()
+
+
+def stage_state(path: Path) -> str:
+    """`done` (complete), `failed` (its last attempt raised), `started` (running, or stopped
+    part-way) or `left` (never started)."""
+    path = Path(path)
+    if is_complete(path):
+        return "done"
+    if (path / ERROR_FILE).is_file():
+        return "failed"
+    if (path / ATTEMPTS_FILE).is_file():
+        return "started"
+    return "left"
+
+
+def mark_complete(path: Path, result: dict) -> None:
+    """Write the result, then the marker, last and atomically."""
+    (path / "result.json").write_text(json.dumps(result, indent=2, sort_keys=True))
+    tmp = path / (MARKER + ".tmp")
+    tmp.write_text("ok\n")
+    tmp.replace(path / MARKER)
+
+
+def read_result(path: Path) -> dict:
+    return json.loads((path / "result.json").read_text())
+
+
+PROGRESS_FILE = "progress.json"
+
+
+def write_stage_progress(
+    stage_dir: Path, step: int, total: int, loss: float, tag: str = ""
+) -> None:
+    """Record a running stage's position (atomically; readers never see half a file)."""
+    record = {"step": step, "total": total, "loss": loss, "time": time.time(), "tag": tag.strip()}
+    tmp = Path(stage_dir) / (PROGRESS_FILE + ".tmp")
+    try:
+        tmp.write_text(json.dumps(record))
+        tmp.replace(Path(stage_dir) / PROGRESS_FILE)
+    except OSError:  # progress is informative only; never fail a stage over it
+        pass
+
+
+def read_stage_progress(stage_dir: Path) -> dict | None:
+    try:
+        return json.loads((Path(stage_dir) / PROGRESS_FILE).read_text())
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,53 @@
+"""One trial (`xscale run`), run in this process: its chain of stages, preflight, then each stage
+in order (complete ones reused), under one MLflow parent run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from xscale.graph.expand import trial_stages
+from xscale.graph.stage import is_complete, read_result, stage_dir
+from xscale.runtime import say
+from xscale.stage.preflight import preflight
+from xscale.sweep.io import default_tracking_uri
+from xscale.sweep.trial import TrialConfig
+from xscale.tracking.client import Tracker, TrackingInfo
+
+
+def run_trial(
+    cfg: TrialConfig, output_dir: Path, tracking_uri: str | None, experiment: str
+) -> dict[str, dict]:
+    """Run the trial's stages in order (skipping complete ones); returns results by stage kind."""
+    from xscale.stage.runner import run_stage
+    from xscale.train.distributed import shutdown_distributed
+
+    specs = trial_stages(cfg)
+    preflight(specs)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    uri = tracking_uri or default_tracking_uri(output_dir)
+    artifacts = str(output_dir / "mlartifacts")
+    tracker = Tracker(uri, experiment, output_dir / "mlartifacts")
+    target = specs[-1]
+    parent = tracker.parent_run(
+        uid=f"trial-{target.key}",
+        name=f"trial {cfg.model} {cfg.intermediate_task} -> {cfg.target_task} seed{cfg.seed}",
+        tags={"xscale.output_dir": str(output_dir.resolve())},
+    )
+    info = TrackingInfo(uri, experiment, parent, artifacts)
+    results: dict[str, dict] = {}
+    status = "FAILED"
+    try:
+        for spec in specs:
+            where = stage_dir(output_dir, spec)
+            if is_complete(where):
+                say(spec.label, f"complete, reusing {where}")
+                results[spec.kind] = read_result(where)
+                continue
+            say(spec.label, f"starting -> {where}")
+            results[spec.kind] = run_stage(spec, output_dir, info)
+        status = "FINISHED"
+    finally:
+        tracker.finish(parent, status)
+        shutdown_distributed()
+    return results

@@ -1,0 +1,512 @@
+"""Ray Tune scheduling: every stage whose parent is selected becomes a Tune trial.
+
+    round:  one Tune run whose searcher (StageSearcher) hands out ready stages,
+            longest-expected first; when all stages of a group have ended, the group's best
+            stage (English dev metric) is selected -> groups/<key>.json, releasing its children
+            -> one Tune run per ready Optuna group (OptunaSearch + optional ASHA)
+            -> repeat while anything new became ready
+
+Without Optuna groups the whole sweep is one Tune run: no barrier between depths (a stage
+starts as soon as its parent group is selected), and trial processes are reused across stages.
+
+Every stage is one Tune trial with the resources of its size. A size with several workers runs
+its stage as a Ray Train TorchTrainer inside the trial (gloo on CPU, NCCL on GPU). Ray's
+FailureConfig retries a failed trial, and the stage resumes from its own last checkpoint. A stage
+whose folder is complete is never run again, so re-running the sweep command is how a killed
+sweep resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from xscale.errors import XScaleError
+from xscale.graph.expand import Graph, Group
+from xscale.graph.selection import load_selection, resolve, select_best
+from xscale.graph.stage import StageSpec, is_complete, read_result, stage_dir
+from xscale.runtime import quiet_environment, verbosity
+from xscale.schedule.progress import SweepProgress
+from xscale.sweep.schema import SweepConfig
+from xscale.tracking.client import TrackingInfo
+
+META = "xscale"  # the one Tune config key xscale reserves; every other key is a sampled value
+
+
+@dataclass(frozen=True)
+class TrialMeta:
+    """What a Tune trial's config says about its stage, under the single key `xscale`: a fixed
+    stage (its key, spec, label, cost) from StageSearcher, or the group of an Optuna trial whose
+    stage follows from the sampled values beside it."""
+
+    stage: str | None = None
+    group: str | None = None
+    spec: dict | None = None
+    label: str | None = None
+    cost: float | None = None
+
+    def config(self) -> dict[str, Any]:
+        return {META: {k: v for k, v in asdict(self).items() if v is not None}}
+
+    @classmethod
+    def split(cls, config: dict[str, Any]) -> tuple[TrialMeta, dict[str, Any]]:
+        """(meta, sampled hyperparameters) of a trial config."""
+        meta = cls(**(config.get(META) or {}))
+        return meta, {k: v for k, v in config.items() if k != META}
+
+
+def log(msg: str, always: bool = False) -> None:
+    """A driver line on stderr; `-q` keeps only the `always` ones (the final summary)."""
+    if always or verbosity() > 0:
+        print(f"[{time.strftime('%H:%M:%S')}] sweep: {msg}", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------- inside a trial
+
+
+def _stage_in_workers(spec: StageSpec, ctx: dict[str, Any]) -> dict:
+    """Run a stage on `workers` Ray Train workers (one DeepSpeed rank each)."""
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    res = ctx["resources"][spec.model]
+
+    def worker(config):
+        from xscale.stage.runner import run_stage
+
+        quiet_environment()
+        run_stage(spec, Path(ctx["output_dir"]), TrackingInfo(**ctx["tracking"]))
+
+    trainer = TorchTrainer(
+        worker,
+        torch_config=TorchConfig(backend="nccl" if res["gpus"] else "gloo"),
+        scaling_config=ScalingConfig(
+            num_workers=res["workers"],
+            use_gpu=res["gpus"] > 0,
+            resources_per_worker={"CPU": res["cpus"], "GPU": res["gpus"]},
+        ),
+        run_config=RunConfig(
+            name=spec.key, storage_path=str(Path(ctx["output_dir"]).resolve() / "ray_train")
+        ),
+    )
+    trainer.fit()
+    where = stage_dir(Path(ctx["output_dir"]), spec)
+    if not is_complete(where):
+        raise RuntimeError(f"{spec.label}: workers finished but the stage is not complete")
+    return read_result(where)
+
+
+def stage_trainable(config: dict, ctx: dict[str, Any]) -> None:
+    """One Tune trial = one stage. `config` names a stage key, or a group plus sampled values."""
+    from ray import tune
+
+    from xscale.stage.runner import run_stage
+
+    quiet_environment()
+    meta, sample = TrialMeta.split(config)
+    if meta.spec is not None:
+        spec = StageSpec.model_validate(meta.spec)
+    else:
+        group = Group.from_json(ctx["groups"][meta.group])
+        spec = group.stage(sample, ctx["parent_stage"].get(group.key))
+    if ctx["resources"][spec.model]["workers"] > 1:
+        result = _stage_in_workers(spec, ctx)
+    else:
+        result = run_stage(
+            spec,
+            Path(ctx["output_dir"]),
+            TrackingInfo(**ctx["tracking"]),
+            report=lambda m: tune.report({**m, "stage_key": spec.key, "complete": 0}),
+            eval_rounds=ctx["eval_rounds"] if spec.kind != "pretrain" else 1,
+        )
+    metrics = result.get("metrics", {})
+    tune.report(
+        {
+            "dev.score": metrics.get("dev.score", 0.0),
+            "stage_key": spec.key,
+            "complete": 1,
+            "stage_seconds": result.get("stage_seconds", 0.0),
+        }
+    )
+
+
+# ----------------------------------------------------------------------- the driver
+
+
+# Progress displays of this driver process, by id: Tune pickles its callbacks with the
+# experiment state, so a callback holds only the id of the (unpicklable, thread-owning) display.
+_PROGRESS: dict[int, SweepProgress] = {}
+
+
+def _callback(progress: SweepProgress, ctx: dict[str, Any]):
+    from ray.tune import Callback
+
+    class ProgressCallback(Callback):
+        """Stage starts and ends -> the sweep's progress display (see `_PROGRESS`)."""
+
+        def __init__(self, handle: int, ctx: dict[str, Any]):
+            self.handle, self.ctx = handle, ctx
+
+        def _progress(self) -> SweepProgress | None:
+            return sys.modules[__name__]._PROGRESS.get(self.handle)
+
+        def on_trial_start(self, iteration, trials, trial, **info):
+            if (p := self._progress()) is not None:
+                p.started(trial.trial_id, _trial_label(trial, self.ctx), _trial_stage_key(
+                    trial, self.ctx), _trial_cost(trial, self.ctx))  # fmt: skip
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            if (p := self._progress()) is not None:
+                p.ended(trial.trial_id, ok=True)
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            if (p := self._progress()) is not None:
+                p.ended(trial.trial_id, ok=False, detail=f"see {trial.local_path}")
+
+    _PROGRESS[id(progress)] = progress
+    return ProgressCallback(id(progress), ctx)
+
+
+def _trial_label(trial, ctx: dict[str, Any]) -> str:
+    meta, sampled = TrialMeta.split(trial.config)
+    key = meta.stage or meta.group or trial.trial_id
+    label = meta.label or ctx.get("labels", {}).get(key, key)
+    if sampled:
+        label += " " + " ".join(
+            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sampled.items()
+        )
+    return label
+
+
+def _trial_stage_key(trial, ctx: dict[str, Any]) -> str | None:
+    meta, sample = TrialMeta.split(trial.config)
+    if meta.stage is not None:
+        return meta.stage
+    if meta.group in ctx["groups"]:  # an Optuna trial: its stage from the sample
+        group = Group.from_json(ctx["groups"][meta.group])
+        return group.stage(sample, ctx["parent_stage"].get(group.key)).key
+    return None
+
+
+def _trial_cost(trial, ctx: dict[str, Any]) -> float:
+    meta, _ = TrialMeta.split(trial.config)
+    if meta.cost is not None:
+        return float(meta.cost)
+    return float(ctx.get("costs", {}).get(meta.group, 0.0))
+
+
+def _resources(ctx: dict[str, Any]):
+    from ray.tune import PlacementGroupFactory
+
+    def for_trial(config: dict):
+        meta, _ = TrialMeta.split(config)
+        model = meta.spec["model"] if meta.spec is not None else ctx["models"][meta.group]
+        res = ctx["resources"][model]
+        if res["workers"] > 1:  # the trial only drives a TorchTrainer, whose workers hold the rest
+            return PlacementGroupFactory([{"CPU": 0.01}])
+        bundle = {"CPU": res["cpus"]}
+        if res["gpus"]:
+            bundle["GPU"] = res["gpus"]
+        return PlacementGroupFactory([bundle])
+
+    return for_trial
+
+
+def _tune_run(name: str, param_space: dict, cfg: SweepConfig, ctx: dict, progress, extra=None):
+    from ray import tune
+
+    trainable = tune.with_resources(tune.with_parameters(stage_trainable, ctx=ctx), _resources(ctx))
+    tune_config = tune.TuneConfig(
+        max_concurrent_trials=cfg.max_concurrent_trials,
+        reuse_actors=True,  # workers keep torch/deepspeed imported between stages
+        **(extra or {}),
+    )
+    run_config = tune.RunConfig(
+        name=name,
+        storage_path=str(cfg.output_path.resolve() / "ray_results"),
+        failure_config=tune.FailureConfig(max_failures=cfg.failure.max_failures),
+        callbacks=[_callback(progress, ctx)],
+        verbose=0,
+    )
+    tuner = tune.Tuner(
+        trainable, param_space=param_space, tune_config=tune_config, run_config=run_config
+    )
+    return tuner.fit()
+
+
+def start_ray(address: str | None, resources: dict[str, dict]) -> None:
+    """Connect to a cluster, or start a local Ray big enough for the largest stage.
+
+    A multi-worker stage's trial holds 0.01 CPU while its TorchTrainer's workers hold the
+    rest, so a local Ray gets at least workers x cpus + 1 logical CPUs (else it would wait
+    forever for the last worker)."""
+    import ray
+
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    if ray.is_initialized():
+        return
+    if address:
+        extra = {}
+        if address.split(":")[0] in ("127.0.0.1", "localhost"):
+            extra["_node_ip_address"] = "127.0.0.1"  # else the driver binds the external address
+        try:
+            ray.init(
+                address=address,
+                log_to_driver=verbosity() >= 2,
+                logging_level="ERROR",
+                **extra,
+            )
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise XScaleError(
+                f"--address {address}: cannot connect to the Ray cluster ({first}); on a"
+                " cluster with token auth the driver needs RAY_AUTH_MODE=token and the"
+                " cluster's token (~/.ray/auth_token)"
+            ) from None
+    else:
+        need = max(
+            (r["workers"] * r["cpus"] + 1 for r in resources.values() if r["workers"] > 1),
+            default=0,
+        )
+        ray.init(
+            address="local",  # a new local Ray, even if `ray start` left one running here
+            num_cpus=max(os.cpu_count() or 1, need),
+            include_dashboard=False,
+            log_to_driver=verbosity() >= 2,
+            logging_level="ERROR",
+            _node_ip_address="127.0.0.1",
+        )
+
+
+class StageSearcher:
+    """A Ray Tune searcher that hands out stages as soon as their parent group is selected.
+
+    One Tune run then covers every fixed and grid group of the graph, however deep: no barrier
+    between depths, and trial processes (torch, DeepSpeed already imported) are reused from stage to
+    stage. Ready stages start longest-expected-first. Optuna groups run in Tune runs of their
+    own once their parent is selected (see `run_sweep`).
+    """
+
+    def __init__(self, graph: Graph, out: Path, selected: dict, failed: set, mode: str):
+        from ray.tune.search import Searcher
+
+        self.FINISHED = Searcher.FINISHED
+        self.graph, self.out, self.selected, self.failed, self.mode = (
+            graph,
+            out,
+            selected,
+            failed,
+            mode,
+        )
+        self.queue: list[tuple[Group, StageSpec]] = []
+        self.live: dict[str, tuple[Group, StageSpec]] = {}
+        self.outstanding: dict[str, int] = {}
+        self.specs: dict[str, list[StageSpec]] = {}
+        self.dispatched = 0
+        for g in graph.groups.values():
+            if g.parent is None or g.parent in selected:
+                self._release(g)
+
+    def _release(self, g: Group) -> None:
+        """Queue `g`'s incomplete stages; settle it at once when none are left to run."""
+        if g.optuna or g.key in self.selected or g.key in self.specs or g.key in self.failed:
+            return
+        parent_stage = self.selected.get(g.parent) if g.parent else None
+        specs = [g.stage(s, parent_stage) for s in g.samples]
+        self.specs[g.key] = specs
+        todo = [s for s in specs if not is_complete(stage_dir(self.out, s))]
+        self.outstanding[g.key] = len(todo)
+        self.queue.extend((g, s) for s in todo)
+        self.queue.sort(key=lambda gs: gs[0].cost)  # pop() takes the longest expected
+        if not todo:
+            self._settle(g)
+
+    def _settle(self, g: Group) -> None:
+        chosen = select_best(self.out, g, self.specs[g.key], self.mode)
+        if chosen is None:
+            self.failed.add(g.key)
+            return
+        self.selected[g.key] = chosen
+        for child in self.graph.children(g.key):
+            self._release(child)
+
+    @property
+    def has_work(self) -> bool:
+        return bool(self.queue)
+
+    # -- the Searcher interface (wrapped by `searcher()` below)
+    def suggest(self, trial_id: str):
+        if self.queue:
+            g, spec = self.queue.pop()
+            self.live[trial_id] = (g, spec)
+            self.dispatched += 1
+            return TrialMeta(
+                stage=spec.key, spec=spec.model_dump(mode="json"), label=spec.label, cost=g.cost
+            ).config()
+        return None if self.live else self.FINISHED
+
+    def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
+        """A stage ended (after Tune's retries); its group settles once all its stages have."""
+        g, _ = self.live.pop(trial_id)
+        self.outstanding[g.key] -= 1
+        if self.outstanding[g.key] == 0:
+            self._settle(g)
+
+
+def searcher(core: StageSearcher):
+    from ray.tune.search import Searcher
+
+    class _Searcher(Searcher):
+        def suggest(self, trial_id):
+            return core.suggest(trial_id)
+
+        def on_trial_complete(self, trial_id, result=None, error=False):
+            core.on_trial_complete(trial_id, result, error)
+
+    return _Searcher()
+
+
+def plan_counts(cfg: SweepConfig, graph: Graph) -> dict[str, float]:
+    """Stages and estimated cost of the whole sweep, and how much of it is complete already."""
+    out = cfg.output_path
+    known = resolve(graph, out)
+    total = done = 0
+    total_cost = done_cost = 0.0
+    for k, specs in known.items():
+        g = graph.groups[k]
+        n = len(specs) if specs else (cfg.search.num_samples or 1) if g.optuna else 1
+        total += n
+        total_cost += n * g.cost
+        for s in specs or ():
+            if is_complete(stage_dir(out, s)):
+                done += 1
+                done_cost += g.cost
+    return {"total": total, "done": done, "total_cost": total_cost, "done_cost": done_cost}
+
+
+def run_sweep(
+    cfg: SweepConfig,
+    graph: Graph,
+    tracker,
+    parent_run_id: str,
+    address=None,
+    progress: SweepProgress | None = None,
+) -> dict:
+    """Run the graph to the end; returns counts {ran, failed, blocked}."""
+    out = cfg.output_path
+    tracking = {
+        "uri": tracker.uri,
+        "experiment": cfg.name,
+        "parent_run_id": parent_run_id,
+        "artifact_root": str(out / "mlartifacts"),
+    }
+    if progress is None:
+        c = plan_counts(cfg, graph)
+        progress = SweepProgress(
+            cfg.name, c["total"], c["done"], c["total_cost"], c["done_cost"], out / "stages"
+        )
+    resources = {m: dict(vars(cfg.resources_for(m))) for m in cfg.models}
+    counts = {"ran": 0, "failed": 0, "blocked": 0}
+    selected = load_selection(out)
+    failed: set[str] = set()
+    searched: set[str] = set()
+    import ray
+
+    if not ray.is_initialized():  # `xscale sweep` starts it earlier, beside MLflow's set-up
+        start_ray(address, resources)
+    base_ctx = {
+        "output_dir": str(out),
+        "tracking": tracking,
+        "groups": {},
+        "parent_stage": {},
+        "resources": resources,
+        "models": {},
+        "labels": {},
+        "costs": {},
+        "eval_rounds": 1,
+    }
+    for round_ in range(len(graph.groups) + 1):
+        core = StageSearcher(graph, out, selected, failed, cfg.search.mode)
+        progressed = False
+        if core.has_work:
+            results = _tune_run(
+                f"stages-{round_}",
+                {},
+                cfg,
+                base_ctx,
+                progress,
+                {"search_alg": searcher(core), "num_samples": -1},
+            )
+            counts["ran"] += core.dispatched
+            counts["failed"] += sum(1 for r in results if r.error is not None)
+            progressed = True
+        for g in graph.groups.values():
+            ready = g.parent is None or g.parent in selected
+            if g.optuna and ready and g.key not in selected and g.key not in searched:
+                searched.add(g.key)
+                ctx = {**base_ctx, "parent_stage": {g.key: selected.get(g.parent)}}
+                chosen = _run_optuna_group(g, cfg, ctx, progress, selected.get(g.parent), counts)
+                if chosen:
+                    selected[g.key] = chosen
+                else:
+                    failed.add(g.key)
+                progressed = True
+        if not progressed:
+            break
+    counts["blocked"] = sum(
+        1 for g in graph.groups.values() if g.key not in selected and g.key not in failed
+    )
+    counts["failed_groups"] = len(failed)
+    return counts
+
+
+def _run_optuna_group(g: Group, cfg: SweepConfig, base_ctx: dict, progress, parent_stage, counts):
+    import optuna
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    out = cfg.output_path
+    ctx = {
+        **base_ctx,
+        "groups": {g.key: g.to_json()},
+        "models": {g.key: g.base["model"]},
+        "labels": {g.key: g.label},
+        "costs": {g.key: g.cost},
+        "eval_rounds": cfg.scheduler.max_t if cfg.scheduler else 1,
+    }
+    extra: dict[str, Any] = {
+        "metric": cfg.search.metric,
+        "mode": cfg.search.mode,
+        "num_samples": cfg.search.num_samples or 1,
+        "search_alg": OptunaSearch(seed=cfg.search.seed),
+    }
+    if cfg.scheduler:
+        extra["scheduler"] = ASHAScheduler(
+            time_attr="training_iteration",
+            max_t=cfg.scheduler.max_t,
+            grace_period=cfg.scheduler.grace_period,
+            reduction_factor=cfg.scheduler.reduction_factor,
+        )
+    progress.note(f"search {g.label}: {extra['num_samples']} Optuna trials")
+    results = _tune_run(
+        f"search-{g.key}",
+        {**TrialMeta(group=g.key).config(), **cfg.tune_space(g.kind)},
+        cfg,
+        ctx,
+        progress,
+        extra,
+    )
+    counts["ran"] += len(results)
+    specs = []
+    for r in results:
+        _, sample = TrialMeta.split(r.config or {})
+        specs.append(g.stage(sample, parent_stage))
+    complete = [s for s in specs if is_complete(stage_dir(out, s))]
+    return select_best(out, g, complete, cfg.search.mode) if complete else None

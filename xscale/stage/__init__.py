@@ -1,0 +1,1 @@
+"""4. One stage: its context, dispatch, pretrain and finetune bodies, evaluation, preflight."""

@@ -1,0 +1,68 @@
+"""The typed context a stage body runs in, and its DeepSpeed config for this world size.
+
+runner.run_stage  --builds-->  StageContext(spec, folders, tracking, Tune reporting)
+                  --passes-->  pretrain.run_pretrain(ctx) | finetune.run_finetune(ctx)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from xscale.catalog.recipes import load_ds_config
+from xscale.graph.stage import StageSpec, write_stage_progress
+from xscale.stage.inputs import model_source
+from xscale.tracking.client import Tracker
+from xscale.train.distributed import device_type, rank_world
+
+
+@dataclass
+class StageContext:
+    """Everything a stage body needs besides torch: its spec, its folder and the sweep's, where
+    it logs (None on ranks other than 0), and how it reports to Ray Tune's scheduler."""
+
+    spec: StageSpec
+    output_dir: Path  # the sweep's folder (parents' outputs are under its stages/)
+    out: Path  # this stage's folder
+    tracker: Tracker | None = None
+    run_id: str | None = None
+    report: Callable[[dict], None] | None = None  # English dev metrics, `eval_rounds` times
+    eval_rounds: int = 1
+
+    @property
+    def hp(self):
+        return self.spec.hparams
+
+    @property
+    def rank0(self) -> bool:
+        return rank_world()[0] == 0
+
+    @property
+    def source(self) -> str:
+        return model_source(self.spec, self.output_dir)
+
+    def log_params(self, params: dict) -> None:
+        if self.tracker is not None:
+            self.tracker.log_params(self.run_id, params)
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        if self.tracker is not None:
+            self.tracker.log_metrics(self.run_id, metrics, step)
+
+    def progress(self, step: int, total: int, loss: float, phase: str = "") -> None:
+        """The running phase's position in `<stage>/progress.json` (for `xscale status`)."""
+        if self.rank0:
+            write_stage_progress(self.out, step, total, loss, phase)
+
+
+def ds_config_for(spec: StageSpec) -> dict:
+    """The stage's DeepSpeed config for this world size (the global batch split over ranks)."""
+    _, world = rank_world()
+    return load_ds_config(
+        spec.deepspeed_config,
+        micro_batch_size=max(1, spec.hparams.batch_size // world),
+        grad_clip=spec.hparams.grad_clip,
+        device=device_type(),
+        world_size=world,
+    )

@@ -1,0 +1,416 @@
+"""Intermediate and target stages: train an encoder with task heads on DeepSpeed, then evaluate.
+
+    parent model/ (or hub id) -> encoder (+ LM head if continued MLM)
+    -> one head per task (a multi-task mixture has several; one shared encoder)
+    -> a step schedule: each step one task, sampled in proportion to its (capped) size,
+       or multilingual MLM with probability `continued_mlm`
+    -> DeepSpeed training -> English dev (selection) -> zero-shot test per language
+    -> export encoder to model/ (heads are dropped; the next stage starts a fresh head)
+
+Training-language modes of a target stage (`train_languages`):
+    en           train on English, evaluate every language (zero-shot)
+    all          train on every language's training data at once (translate-train-all)
+    in-language  one model per language, trained and evaluated on that language only
+    a+b+c        train on the listed languages (e.g. a multilingual intermediate task)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from xscale import data as xdata
+from xscale.catalog.recipes import zero_stage
+from xscale.catalog.sizes import count_params, get_size, hub_unavailable_message
+from xscale.errors import XScaleError
+from xscale.runtime import say
+from xscale.stage.context import StageContext, ds_config_for
+from xscale.stage.corpus import pretrain_files, read_lines
+from xscale.stage.inputs import eval_languages, train_languages
+from xscale.stage.mlm import MaskingCollate, masked_lm_loss
+from xscale.tasks import TaskFormat, get_format, trains
+from xscale.tasks.base import Task
+from xscale.tasks.perturb import applies_to, perturb_examples
+from xscale.tasks.registry import get_task
+from xscale.tracking.names import format_scores, run_params, summarize
+from xscale.train.distributed import rank_world
+from xscale.train.loop import TrainResult, batch_indices, build_engine, predict, train
+from xscale.train.model import export_encoder, load_encoder, load_tokenizer
+from xscale.train.steps import steps_per_epoch, total_steps
+
+MLM = "mlm"
+
+
+@dataclass
+class TaskData:
+    task: Task
+    fmt: TaskFormat
+    train: list[dict]  # features
+    dev: list[dict]
+
+
+class MultiTaskModel(nn.Module):
+    """One encoder, one head per task; `batch["task"]` picks the head and the loss."""
+
+    def __init__(self, encoder, heads: dict[str, nn.Module], fmts: dict, lm_head=None):
+        super().__init__()
+        self.encoder = encoder
+        self.heads = nn.ModuleDict(heads)
+        self.fmts = fmts
+        self.lm_head = lm_head
+
+    def forward(self, batch: dict):
+        name = batch["task"]
+        inputs = {k: batch[k] for k in ("input_ids", "attention_mask")}
+        hidden = self.encoder(**inputs).last_hidden_state
+        if name == MLM:
+            return masked_lm_loss(self.lm_head, hidden, batch["labels"])
+        logits = self.heads[name](hidden, batch)
+        loss = self.fmts[name].loss(logits, batch) if "labels" in batch else None
+        return loss, logits
+
+
+def load_train(task, langs: list[str], root: str, limit: int | None, cap: int | None, seed: int):
+    examples = []
+    for lang in langs:
+        examples.extend(xdata.load_examples(task, "train", lang, root, limit=limit))
+    if cap is not None and len(examples) > cap:  # a seeded subset, not the file's first rows
+        g = torch.Generator().manual_seed(seed)
+        keep = torch.randperm(len(examples), generator=g)[:cap].tolist()
+        examples = [examples[i] for i in sorted(keep)]
+    return examples
+
+
+def step_schedule(sizes: dict[str, int], hp, seed: int, mlm_share: float):
+    """[(task, indices)] for every step: tasks drawn in proportion to their size (jiant's
+    proportional sampling; sizes are already capped), each task walking through its own
+    seeded epochs; MLM steps drawn with probability `mlm_share`."""
+    per_epoch = {t: steps_per_epoch(n, hp.batch_size) for t, n in sizes.items()}
+    total = total_steps(sum(per_epoch.values()), hp.epochs, hp.max_steps)
+    names = list(sizes)
+    weights = torch.tensor([float(sizes[t]) for t in names])
+    g = torch.Generator().manual_seed(seed)
+    seen = dict.fromkeys(names, 0)
+    schedule = []
+    for _ in range(total):
+        if mlm_share > 0 and torch.rand((), generator=g).item() < mlm_share:
+            schedule.append((MLM, None))
+            continue
+        t = names[0] if len(names) == 1 else names[int(torch.multinomial(weights, 1, generator=g))]
+        idx = batch_indices(seen[t], sizes[t], hp.batch_size, per_epoch[t], seed)
+        seen[t] += 1
+        schedule.append((t, idx))
+    return schedule
+
+
+def mlm_source(spec, tokenizer, hp) -> tuple[list[dict], MaskingCollate]:
+    """Features and a masking collate for continued multilingual MLM on pretrain/<lang>.txt."""
+    files = pretrain_files(spec.mlm_root or spec.data_root, tuple(hp.mlm_languages))
+    enc = tokenizer(read_lines(files, None), truncation=True, max_length=hp.max_length)
+    return [{"input_ids": ids} for ids in enc["input_ids"]], MaskingCollate(
+        tokenizer, hp.mlm_probability
+    )
+
+
+def load_model(source: str, with_lm_head: bool):
+    if not with_lm_head:
+        return load_encoder(source), None
+    from transformers import AutoModelForMaskedLM
+
+    try:
+        mlm = AutoModelForMaskedLM.from_pretrained(source)
+    except Exception as e:
+        raise XScaleError(hub_unavailable_message(source, e)) from None
+    return mlm.base_model, mlm.lm_head
+
+
+def _collate(d: TaskData, pad: int):
+    name = d.task.name
+
+    def collate(feats):
+        batch = d.fmt.collate(feats, pad)
+        batch["task"] = name
+        return batch
+
+    return collate
+
+
+# --------------------------------------------------------------------------- 1. train
+
+
+@dataclass
+class Fitted:
+    """One trained model and what evaluating and exporting it need."""
+
+    engine: object
+    tokenizer: object
+    data: dict[str, TaskData]
+    collates: dict
+    result: TrainResult
+    ds_config: dict
+    label: str
+
+
+def dev_scores(engine, data: dict[str, TaskData], collates: dict, batch_size: int) -> dict:
+    """English dev metrics per task (`dev.<task>.<metric>`) and their mean `dev.score`."""
+    out = {}
+    for name, d in data.items():
+        pred = predict(engine, d.dev, collates[name], d.fmt.predict, batch_size)
+        scores = d.fmt.score(d.task, pred, d.dev)
+        out.update({f"dev.{name}.{k}": v for k, v in scores.items()})
+        out[f"dev.{name}.score"] = scores[d.task.metric]
+    out["dev.score"] = sum(out[f"dev.{n}.score"] for n in data) / len(data)
+    return out
+
+
+def fit(ctx: StageContext, langs: list[str], tag: str = "") -> Fitted:
+    """Train one model (encoder + a head per task, + LM head for continued MLM) on `langs`."""
+    spec, hp, label = ctx.spec, ctx.hp, ctx.spec.label + tag
+    torch.manual_seed(spec.seed)
+    source = ctx.source
+    tokenizer = load_tokenizer(source)
+    encoder, lm_head = load_model(source, hp.continued_mlm > 0)
+    pad = tokenizer.pad_token_id
+    data: dict[str, TaskData] = {}
+    for name in spec.tasks:
+        task = get_task(name)
+        fmt = get_format(task)
+        ex = load_train(
+            task, langs, spec.data_root, hp.max_train_examples, spec.mixture_cap, spec.seed
+        )
+        # model selection on English dev, or on the training language's own dev set when one
+        # model is trained per language (in-language mode)
+        dev_lang = langs[0] if len(langs) == 1 else "en"
+        dev = xdata.load_examples(task, "dev", dev_lang, spec.data_root, limit=hp.max_eval_examples)
+        data[name] = TaskData(
+            task,
+            fmt,
+            fmt.featurize(task, ex, tokenizer, hp.max_length),
+            fmt.featurize(task, dev, tokenizer, hp.max_length),
+        )
+    hidden = encoder.config.hidden_size
+    model = MultiTaskModel(
+        encoder,
+        {n: d.fmt.make_head(d.task, hidden) for n, d in data.items()},
+        {n: d.fmt for n, d in data.items()},
+        lm_head,
+    )
+    mlm_feats, mlm_collate = mlm_source(spec, tokenizer, hp) if lm_head is not None else ([], None)
+    schedule = step_schedule(
+        {n: len(d.train) for n, d in data.items()}, hp, spec.seed, hp.continued_mlm
+    )
+    g = torch.Generator().manual_seed(spec.seed + 1)
+    rank, world = rank_world()
+    collates = {n: _collate(d, pad) for n, d in data.items()}
+
+    def get_batch(step: int):
+        name, idx = schedule[step]
+        if name == MLM:
+            idx = torch.randint(len(mlm_feats), (hp.batch_size,), generator=g).tolist()
+            batch = mlm_collate([mlm_feats[i] for i in idx[rank::world] or idx[:1]])
+            batch["task"] = MLM
+        else:
+            batch = collates[name]([data[name].train[i] for i in idx[rank::world] or idx[:1]])
+        return batch, len(idx)
+
+    ds_config = ds_config_for(spec)
+    engine = build_engine(model, hp, len(schedule), ds_config)
+    say(
+        label,
+        f"{', '.join(f'{n} {len(d.train)}' for n, d in data.items())} training examples"
+        f" [{'+'.join(langs)}], {len(schedule)} steps, ZeRO-{zero_stage(ds_config)}"
+        + (f", {hp.continued_mlm:.0%} MLM steps" if lm_head is not None else ""),
+    )
+    rounds = {
+        round(len(schedule) * (i + 1) / ctx.eval_rounds) for i in range(max(1, ctx.eval_rounds) - 1)
+    }
+
+    def log(step, total, loss, eps):
+        say(label, f"step {step}/{total} loss {loss:.4f} {eps:.1f} ex/s")
+        ctx.progress(step, total, loss, tag)
+        ctx.log_metrics({f"train{tag}.loss": loss, f"train{tag}.examples_per_s": eps}, step)
+
+    def on_step(step, total):
+        if ctx.report is not None and step in rounds:
+            dev = dev_scores(engine, data, collates, hp.batch_size * 2)
+            ctx.report({"dev.score": dev["dev.score"], "step": step})
+
+    ckpt = ctx.out / f"ckpt{tag.replace(' ', '-')}"
+    res = train(engine, len(schedule), get_batch, hp, ckpt, log, on_step)
+    return Fitted(engine, tokenizer, data, collates, res, ds_config, label)
+
+
+# --------------------------------------------------------------------------- 2. evaluate
+
+
+def evaluate_zero_shot(
+    ctx: StageContext, fitted: Fitted, langs: list[str]
+) -> dict[str, dict[str, float]]:
+    """Test scores of the target task per language, `{lang: {metric: value}}`, plus those of each
+    perturbation set under `{lang}/{perturbation}` keys; writes prediction files (rank 0)."""
+    spec, hp = ctx.spec, ctx.hp
+    ((name, d),) = fitted.data.items()
+    pred_dir = ctx.out / "predictions" / name
+    scores: dict[str, dict[str, float]] = {}
+
+    def run(examples):
+        feats = d.fmt.featurize(d.task, examples, fitted.tokenizer, hp.max_length)
+        preds = predict(
+            fitted.engine, feats, fitted.collates[name], d.fmt.predict, hp.batch_size * 2
+        )
+        return feats, preds
+
+    for lang in langs:
+        ex = xdata.load_examples(d.task, "test", lang, spec.data_root, limit=hp.max_eval_examples)
+        feats, preds = run(ex)
+        scores[lang] = d.fmt.score(d.task, preds, feats)
+        if ctx.rank0:
+            d.fmt.export(d.task, lang, preds, feats, pred_dir)
+        for p in spec.perturbations if applies_to(d.task) else ():
+            p_feats, p_preds = run(perturb_examples(d.task, ex, p, spec.seed))
+            scores[f"{lang}/{p}"] = d.fmt.score(d.task, p_preds, p_feats)
+    return scores
+
+
+def summarize_scores(task: Task, scores: dict[str, dict[str, float]], perturbations) -> dict:
+    """Flat metric names (tracking.names) for clean and perturbed per-language scores."""
+    clean = {k: v for k, v in scores.items() if "/" not in k}
+    metrics = summarize(task.name, task.metric, clean)
+    for p in perturbations:
+        per = {k.split("/")[0]: v for k, v in scores.items() if k.endswith(f"/{p}")}
+        if per:
+            metrics.update(summarize(task.name, task.metric, per, perturbation=p))
+    return metrics
+
+
+# --------------------------------------------------------------------------- 3. one model
+
+
+def train_and_evaluate(
+    ctx: StageContext, langs: list[str], eval_langs: list[str], tag: str = "", export: bool = True
+) -> dict:
+    """Train one model on `langs`, select on dev, evaluate (target stages), export model/."""
+    spec = ctx.spec
+    fitted = fit(ctx, langs, tag)
+    metrics = dev_scores(fitted.engine, fitted.data, fitted.collates, ctx.hp.batch_size * 2)
+    if len(fitted.data) == 1:  # the single task's dev metrics also under plain dev.<metric>
+        (name,) = fitted.data
+        prefix = f"dev.{name}."
+        metrics.update(
+            {f"dev.{k[len(prefix) :]}": v for k, v in metrics.items() if k.startswith(prefix)}
+        )
+    metrics["train.examples_per_s"] = fitted.result.examples_per_s
+    say(fitted.label, f"English dev score {metrics['dev.score']:.2f}")
+    scores: dict[str, dict[str, float]] = {}
+    if spec.kind == "target":
+        ((name, d),) = fitted.data.items()
+        scores = evaluate_zero_shot(ctx, fitted, eval_langs)
+        metrics.update(summarize_scores(d.task, scores, spec.perturbations))
+        say(fitted.label, "zero-shot\n" + format_scores(name, d.task.metric, metrics))
+    if export:
+        export_encoder(fitted.engine, ctx.out / "model", fitted.tokenizer)
+    return {
+        "metrics": metrics,
+        "scores": scores,
+        "steps": fitted.result.steps,
+        "resumed_from_step": fitted.result.resumed_from,
+        "train_seconds": fitted.result.seconds,
+        "train_examples": sum(len(d.train) for d in fitted.data.values()),
+        "zero_stage": zero_stage(fitted.ds_config),
+    }
+
+
+def run_in_language(ctx: StageContext, task: Task, langs: list[str]) -> dict:
+    """One model per language, trained and tested on that language; finished languages are kept
+    (`lang-<lang>.json`) across a resume."""
+    scores: dict[str, dict[str, float]] = {}  # clean and perturbed, as evaluate_zero_shot's
+    metrics: dict[str, float] = {}
+    steps = 0
+    have_train = set(train_languages(ctx.spec, task))
+    for lang in [lang for lang in langs if lang in have_train]:
+        part = ctx.out / f"lang-{lang}.json"
+        if part.is_file():
+            r = json.loads(part.read_text())
+        else:
+            r = train_and_evaluate(ctx, [lang], [lang], f" {lang}", export=False)
+            part.write_text(json.dumps(r))
+        steps += r["steps"]
+        scores.update(r["scores"])
+        metrics[f"dev.{lang}.score"] = r["metrics"]["dev.score"]
+    metrics.update(summarize_scores(task, scores, ctx.spec.perturbations))
+    metrics["dev.score"] = metrics.get("dev.en.score", 0.0)
+    return {
+        "metrics": metrics,
+        "steps": steps,
+        "resumed_from_step": 0,
+        "train_languages": sorted(k for k in scores if "/" not in k),
+    }
+
+
+def run_retrieval(ctx: StageContext, task: Task, langs: list[str]) -> dict:
+    """Zero-shot retrieval from the encoder's hidden states: no training, no head."""
+    spec, hp = ctx.spec, ctx.hp
+    t0 = time.perf_counter()
+    tokenizer = load_tokenizer(ctx.source)
+    encoder = load_encoder(ctx.source)
+    device = "cpu"
+    if torch.cuda.is_available():
+        device = "cuda"
+        encoder = encoder.to(device=device, dtype=torch.bfloat16)
+    per_lang = get_format(task).evaluate(
+        encoder,
+        tokenizer,
+        task,
+        spec.data_root,
+        langs,
+        layer=hp.retrieval_layer,
+        pooling=hp.retrieval_pooling,
+        max_length=hp.max_length,
+        batch_size=hp.batch_size * 2,
+        limit=hp.max_eval_examples,
+        device=device,
+        pred_dir=ctx.out / "predictions" / task.name,
+    )
+    metrics = summarize(task.name, task.metric, per_lang)
+    say(spec.label, "zero-shot retrieval\n" + format_scores(task.name, task.metric, metrics))
+    return {
+        "metrics": metrics,
+        "steps": 0,
+        "resumed_from_step": 0,
+        "eval_seconds": time.perf_counter() - t0,
+    }
+
+
+def source_vocab_size(source: str) -> int | None:
+    """The vocabulary of a local model folder (a tiny size's pretrained checkpoint may have its
+    own); None for a hub id, whose vocabulary is the size table's."""
+    config = Path(source) / "config.json"
+    if not config.is_file():
+        return None
+    return json.loads(config.read_text()).get("vocab_size")
+
+
+def run_finetune(ctx: StageContext) -> dict:
+    """An intermediate or target stage: log its params, then train and evaluate in its mode."""
+    spec = ctx.spec
+    source = ctx.source
+    size_params = count_params(get_size(spec.model), vocab_size=source_vocab_size(source))
+    params = run_params(spec, size_params, zero_stage(ds_config_for(spec)))
+    ctx.log_params({**params, "model_source": source})
+    task = get_task(spec.tasks[0])
+    evals = eval_languages(spec, task) if spec.kind == "target" else []
+    if spec.kind == "target" and not trains(task):
+        result = run_retrieval(ctx, task, evals)
+    elif spec.kind == "target" and spec.train_languages == "in-language":
+        result = run_in_language(ctx, task, evals)
+    else:
+        result = train_and_evaluate(ctx, train_languages(spec, task), evals)
+        result.pop("scores")
+    ctx.log_metrics(result["metrics"], result["steps"])
+    result["model_params"] = size_params
+    return result

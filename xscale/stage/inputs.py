@@ -1,0 +1,49 @@
+"""What a stage reads, decided from its spec alone (no torch: preflight uses these at plan time):
+where its starting weights are, which languages it trains on and which it evaluates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from xscale import data as xdata
+from xscale.catalog.sizes import get_size
+from xscale.errors import XScaleError
+from xscale.graph.stage import StageSpec
+from xscale.tasks.base import Task
+
+
+def model_source(spec: StageSpec, output_dir: Path) -> str:
+    """Where this stage's starting weights come from."""
+    if spec.parent is not None:
+        return str(Path(output_dir) / "stages" / spec.parent / "model")
+    size = get_size(spec.model)
+    if spec.model_path:
+        return spec.model_path
+    if size.hub_id is None:
+        raise ValueError(f"{spec.label}: tiny size {spec.model} needs a pretrain parent stage")
+    return size.hub_id
+
+
+def train_languages(spec: StageSpec, task: Task) -> list[str]:
+    """The languages a stage trains on, from its `train_languages` mode (see finetune.py)."""
+    mode = spec.train_languages
+    if mode == "en":
+        return ["en"]
+    have = xdata.available_languages(task, spec.data_root, "train")
+    if mode in ("all", "in-language"):
+        return have
+    wanted = mode.split("+")
+    missing = [lang for lang in wanted if lang not in have]
+    if missing:
+        raise XScaleError(
+            f"{task.name}: no training data for {', '.join(missing)} under {spec.data_root}"
+            f" (available: {', '.join(have) or 'none'})"
+        )
+    return wanted
+
+
+def eval_languages(spec: StageSpec, task: Task) -> list[str]:
+    have = xdata.available_languages(task, spec.data_root, "test")
+    if spec.eval_languages is None:
+        return have
+    return [lang for lang in spec.eval_languages if lang in have]

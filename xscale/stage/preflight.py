@@ -1,0 +1,90 @@
+"""One trial (`xscale run`): a trial config -> its chain of stages -> preflight -> run in order.
+
+Preflight checks everything a user can get wrong (size, task, role, language, data files and
+rows, DeepSpeed config, weights' availability) before anything is trained or written to MLflow.
+"""
+
+from __future__ import annotations
+
+from xscale import data as xdata
+from xscale.catalog.recipes import load_ds_config
+from xscale.catalog.sizes import get_size
+from xscale.errors import XScaleError
+from xscale.graph.expand import Graph
+from xscale.graph.stage import StageSpec
+from xscale.stage.corpus import corpus_files, pretrain_files
+from xscale.stage.inputs import train_languages
+from xscale.tasks import trains
+from xscale.tasks.registry import get_task
+from xscale.train.model import check_available
+
+
+def preflight(specs: list[StageSpec], check_weights: bool = True) -> None:
+    """Raise XScaleError for any bad input, before training or tracking starts."""
+
+    # names first (cheap, and the likeliest mistakes), then files and data
+    for spec in specs:
+        get_size(spec.model)
+        load_ds_config(spec.deepspeed_config, micro_batch_size=spec.hparams.batch_size)
+        for name in spec.tasks if spec.kind != "pretrain" else []:
+            task = get_task(name)
+            if spec.kind not in task.roles:
+                article = "an" if spec.kind[0] in "aeiou" else "a"
+                raise XScaleError(
+                    f"task {task.name!r} cannot be {article} {spec.kind} task"
+                    f" (it is: {', '.join(task.roles)})"
+                )
+    for spec in specs:
+        size = get_size(spec.model)
+        if spec.kind == "pretrain":
+            corpus_files(spec)
+            continue
+        if spec.parent is None and check_weights:
+            check_available(spec.model_path or size.hub_id)
+        if spec.hparams.continued_mlm > 0:
+            pretrain_files(spec.mlm_root or spec.data_root, tuple(spec.hparams.mlm_languages))
+        for name in spec.tasks:
+            task = get_task(name)
+            if trains(task):
+                _check_train_data(spec, task)
+        if spec.kind == "target":
+            root = spec.data_root
+            have = xdata.available_languages(task, root, "test")
+            wanted = spec.eval_languages or have
+            for lang in wanted:
+                if lang not in have:
+                    raise XScaleError(
+                        f"eval_languages: {task.name} has no test data for {lang!r} under {root}"
+                        f" (available: {', '.join(have) or 'none'})"
+                    )
+                xdata.load_examples(task, "test", lang, root, limit=spec.hparams.max_eval_examples)
+            if not wanted:
+                raise XScaleError(f"{task.name}: no test data in any language under {root}")
+
+
+def _check_train_data(spec: StageSpec, task) -> None:
+    root = spec.data_root
+    lim = spec.hparams.max_train_examples
+    langs = train_languages(spec, task)
+    if not langs:
+        raise XScaleError(f"{task.name}: no training data under {root}")
+    for lang in langs:
+        if not xdata.load_examples(task, "train", lang, root, limit=lim):
+            raise XScaleError(f"{task.name}: no {lang} training examples under {root}")
+    xdata.load_examples(task, "dev", "en", root, limit=spec.hparams.max_eval_examples)
+
+
+def preflight_graph(graph: Graph) -> None:
+    """Every group's inputs checked once, before Ray starts or MLflow is written."""
+
+    seen = set()
+    for g in graph.groups.values():
+        sample = {k: v.values[0] for k, v in g.space.items()}
+        if g.samples:
+            sample = g.samples[0]
+        spec = g.stage(sample, "preflight" if g.parent else None)
+        ident = (spec.kind, spec.task, spec.data_root, spec.eval_languages, spec.model)
+        if ident in seen:
+            continue
+        seen.add(ident)
+        preflight([spec])

@@ -1,0 +1,99 @@
+"""Run one stage: pretrain (tiny sizes), intermediate, or target (train + zero-shot evaluation).
+
+    inputs ready?  ->  MLflow stage run (found again by key on a retry)  ->  DeepSpeed phase
+    ->  export encoder to model/  ->  evaluate  ->  result.json  ->  COMPLETE (last)
+
+Each stage reads its parent's `model/` folder (or a real size's hub id / local path), so a tiny
+size enters intermediate training through the same `from_pretrained` path a real size takes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from xscale.catalog.sizes import get_size
+from xscale.graph.stage import (
+    ATTEMPTS_FILE,
+    ERROR_FILE,
+    StageSpec,
+    is_complete,
+    mark_complete,
+    read_result,
+    stage_dir,
+)
+from xscale.stage.context import StageContext
+from xscale.tracking.client import Tracker, TrackingInfo
+from xscale.train.distributed import init_distributed, rank_world
+
+
+def set_threads(spec: StageSpec) -> None:
+    """One worker uses the CPUs its size asks for (Ray sets OMP_NUM_THREADS for its trials).
+    torch's default of every core oversubscribes the machine when stages run side by side."""
+    if "OMP_NUM_THREADS" in os.environ:
+        n = int(os.environ["OMP_NUM_THREADS"] or 1)
+    else:
+        n = get_size(spec.model).cpus_per_worker
+    import torch
+
+    torch.set_num_threads(max(1, n))
+
+
+def run_stage(
+    spec: StageSpec,
+    output_dir: Path,
+    tracking: TrackingInfo,
+    report=None,
+    eval_rounds: int = 1,
+) -> dict:
+    """Run `spec` unless its folder is already complete; returns its result.
+
+    `report(metrics)`, when given, receives the English dev metrics `eval_rounds` times during
+    training (Ray Tune's ASHA stops unpromising stages on them)."""
+
+    if not Path(output_dir).is_absolute():  # trial processes run in working dirs of their own
+        raise ValueError(f"{spec.label}: output_dir {output_dir} must be absolute here")
+    out = stage_dir(output_dir, spec)
+    if is_complete(out):
+        return read_result(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    set_threads(spec)
+    init_distributed()
+    rank, world = rank_world()
+    tracker = run_id = None
+    if rank == 0:
+        (out / "spec.json").write_text(json.dumps(spec.model_dump(mode="json"), indent=2))
+        with open(out / ATTEMPTS_FILE, "a") as f:  # one line per execution, for status/tests
+            f.write(json.dumps({"time": time.time(), "pid": os.getpid(), "world": world}) + "\n")
+        tracker = Tracker(tracking.uri, tracking.experiment, tracking.artifact_root)
+        run_id = tracker.stage_run(spec.key, spec.kind, spec.label, tracking.parent_run_id)
+    ctx = StageContext(spec, Path(output_dir), out, tracker, run_id, report, eval_rounds)
+    try:
+        if spec.kind == "pretrain":
+            from xscale.stage.pretrain import run_pretrain
+
+            result = run_pretrain(ctx)
+        else:
+            from xscale.stage.finetune import run_finetune
+
+            result = run_finetune(ctx)
+    except BaseException as e:
+        if rank == 0:
+            (out / ERROR_FILE).write_text(f"{type(e).__name__}: {e}\n")
+        if tracker is not None:
+            tracker.finish(run_id, "FAILED")
+        raise
+    if rank == 0:
+        result["mlflow_run_id"] = run_id
+        result["stage_seconds"] = time.perf_counter() - t0
+        (out / ERROR_FILE).unlink(missing_ok=True)
+        for ckpt in out.glob("ckpt*"):  # ckpt/, or ckpt-<lang>/ per in-language model
+            shutil.rmtree(ckpt, ignore_errors=True)
+        mark_complete(out, result)
+        tracker.log_artifact(run_id, out / "result.json")
+        tracker.finish(run_id, "FINISHED")
+    return result

@@ -1,0 +1,199 @@
+"""Reading what the user writes: YAML files (one-line errors naming the file, line and key), the
+path rule, and tracking URIs.
+
+Unknown keys are rejected and every error names the file and the key path, e.g.
+``trial.yaml: intermediate.learning_rat: unknown key``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ValidationError,
+    ValidationInfo,
+)
+
+from xscale.errors import XScaleError
+
+# Path rule. Every path a sweep file, a trial file or a flag names (output_dir, data roots,
+# model_path, a DeepSpeed recipe given as a path, the sqlite file of tracking_uri) is made
+# absolute once, when the file is loaded, against the directory the command runs in (as shell
+# paths are): `xscale sweep sweeps/smoke.yaml` run from the clone writes `./runs/smoke`. Trial
+# processes never see a relative path, so Ray Tune's per-trial working directories do not matter.
+DATA_ROOT_NAMES = ("hub", "fixtures")
+
+
+def absolute(value: str | Path, base: str | Path | None = None) -> str:
+    """`value` as an absolute path (`~` expanded), relative ones taken against `base` (default:
+    the current directory)."""
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = Path(base or Path.cwd()) / path
+    return str(Path(os.path.normpath(path)))
+
+
+def check_output_dir(path: str | Path, what: str) -> Path:
+    """Refuse an output folder that is a file, lies under a file, or cannot be written, before
+    anything is written (`what` names the key or flag, e.g. `sweeps/x.yaml: output_dir`)."""
+    path = Path(absolute(path))
+    if path.exists() and not path.is_dir():
+        raise XScaleError(f"{what}: {path} is a file, not a folder")
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise XScaleError(f"{what}: {path} cannot be created: {probe} is a file")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise XScaleError(f"{what}: {path} is not writable ({probe} does not allow writing)")
+    return path
+
+
+def _base(info: ValidationInfo) -> str | None:
+    """The directory relative paths resolve against; None when not loading user input."""
+    return (info.context or {}).get("base")
+
+
+def resolve_data_root(value: str, info: ValidationInfo) -> str:
+    base = _base(info)
+    if base is None or value in DATA_ROOT_NAMES:
+        return value
+    return absolute(value, base)
+
+
+def resolve_path(value: str | None, info: ValidationInfo) -> str | None:
+    base = _base(info)
+    if base is None or value is None:
+        return value
+    return absolute(value, base)
+
+
+def resolve_recipe(value: str | None, info: ValidationInfo) -> str | None:
+    """A DeepSpeed recipe is a name from deepspeed_configs/ or a path; paths become absolute."""
+    if value is None or _base(info) is None:
+        return value
+    if "/" in value or os.sep in value or Path(_base(info), value).is_file():
+        return absolute(value, _base(info))
+    return value
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    """First error of a pydantic ValidationError as `source: key.path: message`."""
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "<top level>"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    extra = f" (and {len(err.errors()) - 1} more errors)" if len(err.errors()) > 1 else ""
+    return f"{source}: {loc}: {msg}{extra}"
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML file's top-level mapping. Errors are one line naming the file (and line): a missing
+    file, bytes that are not UTF-8, invalid YAML, or a key given twice in one mapping (YAML
+    would silently keep the last one)."""
+
+    p = Path(path)
+    if not p.is_file():
+        raise XScaleError(f"{p}: no such file" if not p.exists() else f"{p}: not a file")
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = p.read_bytes()[: e.start].count(b"\n") + 1
+        raise XScaleError(f"{p}: line {line}: not UTF-8 text ({e.reason})") from None
+    except OSError as e:
+        raise XScaleError(f"{p}: cannot read ({e.strerror})") from None
+    try:
+        data = yaml.load(text, Loader=_unique_key_loader())
+    except _DuplicateKey as e:
+        raise XScaleError(f"{p}: line {e.line}: duplicate key {e.key!r}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise XScaleError(f"{p}:{where} invalid YAML: {getattr(e, 'problem', e)}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise XScaleError(f"{p}: expected a mapping of keys at the top level")
+    return data
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, line: int):
+        super().__init__(f"duplicate key {key!r} at line {line}")
+        self.key, self.line = key, line
+
+
+def _unique_key_loader():
+    """yaml.SafeLoader that refuses a key given twice in one mapping."""
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen: set = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    new = key not in seen
+                except TypeError:  # an unhashable key: SafeLoader reports it
+                    break
+                if not new:
+                    raise _DuplicateKey(key, key_node.start_mark.line + 1)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
+def parse(
+    model: type[BaseModel], data: dict[str, Any], source: str, base: str | Path | None = None
+):
+    """Validate `data` as `model`; relative paths resolve against `base` (see the path rule)."""
+    try:
+        return model.model_validate(data, context={"base": str(base or Path.cwd())})
+    except ValidationError as e:
+        raise XScaleError(format_validation_error(e, source)) from None
+
+
+def default_tracking_uri(output_dir: Path) -> str:
+    return f"sqlite:///{Path(output_dir).resolve() / 'mlflow.db'}"
+
+
+# Stores MLflow's client accepts out of the box (plugins may add more: give them as they are
+# spelled here, or run a tracking server and pass its http(s) address).
+TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks", "file")
+
+
+def normalize_tracking_uri(uri: str | None, base: str | None = None) -> str | None:
+    """Check a tracking URI's scheme and make a local store's path absolute (against `base`,
+    the directory the command runs in), so trial processes in other working directories write
+    to the same store: `sqlite:///runs/x.db` -> `sqlite:////abs/runs/x.db`. Raises ValueError
+    (one line) for a URI xscale cannot use."""
+    if uri is None:
+        return None
+    text = uri.strip()
+    scheme, sep, rest = text.partition(":")
+    scheme = scheme.lower()
+    if not sep or scheme not in TRACKING_SCHEMES or (scheme in ("sqlite", "file") and not rest):
+        raise ValueError(
+            f"{text!r} is not a tracking URI xscale can use; give sqlite:///path/to/mlflow.db"
+            " (a local store), http(s)://host:port (an MLflow server), or a database URI"
+            f" ({', '.join(TRACKING_SCHEMES)})"
+        )
+    if base is None:
+        return text
+
+    if scheme == "sqlite":
+        if not rest.startswith("///"):
+            raise ValueError(f"{text!r}: a sqlite URI is sqlite:///<path> (three slashes)")
+        path = rest[3:]
+        if path in ("", ":memory:"):
+            raise ValueError(f"{text!r}: give a file, e.g. sqlite:///runs/mlflow.db")
+        return f"sqlite:///{absolute(path, base)}"
+    if scheme == "file":
+        path = rest[2:] if rest.startswith("//") else rest
+        return Path(absolute(path, base)).as_uri()
+    return text

@@ -1,0 +1,1 @@
+"""MLflow: the client, and the one place metric and param names are made."""

@@ -1,0 +1,172 @@
+"""One phase's training loop on a DeepSpeed engine, readable top to bottom.
+
+    model + AdamW + linear warm-up/decay  --deepspeed.initialize-->  engine
+    for step in steps:   batch -> engine(batch) -> engine.backward(loss) -> engine.step()
+    every `checkpoint_every` steps: engine.save_checkpoint (resume starts from the last one)
+
+The batch order is a pure function of (seed, epoch), so a phase resumed from a checkpoint sees
+exactly the batches it would have seen. Under several workers each rank takes its slice of the
+global batch.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from xscale.train.distributed import rank_world
+from xscale.train.steps import steps_per_epoch, total_steps
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    resumed_from: int
+    final_loss: float
+    seconds: float
+    examples_per_s: float
+
+
+class TrainHparams(Protocol):
+    """What the loop reads of a phase's hyperparameters (`sweep.phases.TrainHparams` has them)."""
+
+    learning_rate: float
+    batch_size: int
+    epochs: float
+    max_steps: int | None
+    warmup_ratio: float
+    weight_decay: float
+    log_every: int
+    checkpoint_every: int
+
+
+def plan_steps(n_examples: int, hp: TrainHparams) -> tuple[int, int]:
+    """(steps per epoch, total steps) for a global batch of hp.batch_size."""
+    per_epoch = steps_per_epoch(n_examples, hp.batch_size)
+    return per_epoch, total_steps(per_epoch, hp.epochs, hp.max_steps)
+
+
+def batch_indices(step: int, n: int, batch_size: int, per_epoch: int, seed: int) -> list[int]:
+    epoch, j = divmod(step, per_epoch)
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    perm = torch.randperm(n, generator=g)
+    return perm[j * batch_size : (j + 1) * batch_size].tolist()
+
+
+def build_engine(model, hp: TrainHparams, total_steps: int, ds_config: dict):
+    import deepspeed
+
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": hp.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=hp.learning_rate,
+    )
+    warmup = int(total_steps * hp.warmup_ratio)
+
+    def schedule(step: int) -> float:  # linear warm-up, then linear decay to 0
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    engine, _, _, _ = deepspeed.initialize(
+        model=model, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config
+    )
+    return engine
+
+
+def _to_device(batch: dict, device) -> dict:
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def single_task_batches(features: list[dict], collate, hp: TrainHparams, seed: int):
+    """(get_batch, total steps) for one task: seeded epochs over `features`."""
+    rank, world = rank_world()
+    per_epoch, total = plan_steps(len(features), hp)
+
+    def get_batch(step: int):
+        idx = batch_indices(step, len(features), hp.batch_size, per_epoch, seed)
+        return collate([features[i] for i in idx[rank::world] or idx[:1]]), len(idx)
+
+    return get_batch, total
+
+
+def train(
+    engine,
+    total: int,
+    get_batch: Callable[[int], tuple[dict, int]],
+    hp: TrainHparams,
+    ckpt_dir: Path | None,
+    log: Callable[[int, int, float, float], None],
+    on_step: Callable[[int, int], None] | None = None,
+) -> TrainResult:
+    """Run steps [start, total) on `engine`; resumes from `ckpt_dir` when it holds a checkpoint.
+
+    `get_batch(step)` gives this rank's batch and the global batch's example count; it must be
+    a pure function of `step`, so a resumed phase sees exactly the batches it would have seen.
+    `log(step, total, loss, examples_per_s)` is called every `hp.log_every` steps and
+    `on_step(step, total)` after every step (e.g. for intermediate evaluation and reports).
+    """
+    start = 0
+    if ckpt_dir is not None and (ckpt_dir / "latest").is_file():
+        _, client = engine.load_checkpoint(str(ckpt_dir))
+        start = int((client or {}).get("step", 0))
+
+    engine.train()
+    t0, seen, loss_value = time.perf_counter(), 0, float("nan")
+    window_loss, window_n = 0.0, 0
+    for step in range(start, total):
+        batch, n = get_batch(step)
+        loss, _ = engine(_to_device(batch, engine.device))
+        engine.backward(loss)
+        engine.step()
+        seen += n
+        window_loss += loss.item()
+        window_n += 1
+        done = step + 1
+        if done % hp.log_every == 0 or done == total:
+            loss_value = window_loss / window_n
+            window_loss, window_n = 0.0, 0
+            log(done, total, loss_value, seen / max(1e-9, time.perf_counter() - t0))
+        if ckpt_dir is not None and hp.checkpoint_every and done % hp.checkpoint_every == 0:
+            save_checkpoint(engine, ckpt_dir, done)
+        if on_step is not None:
+            on_step(done, total)
+    seconds = time.perf_counter() - t0
+    return TrainResult(total, start, loss_value, seconds, seen / max(1e-9, seconds))
+
+
+def save_checkpoint(engine, ckpt_dir: Path, step: int) -> None:
+    """A resumable checkpoint; only the newest is kept."""
+    tag = f"step{step}"
+    engine.save_checkpoint(str(ckpt_dir), tag=tag, client_state={"step": step})
+    rank, _ = rank_world()
+    if rank == 0:
+        for old in ckpt_dir.glob("step*"):
+            if old.is_dir() and old.name != tag:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+@torch.no_grad()
+def predict(engine, features: list[dict], collate, predict_fn, batch_size: int) -> list:
+    """Predictions for every feature, in order (every rank computes all; ZeRO-3 needs them all
+    in each forward)."""
+    engine.eval()
+    out: list = []
+    for i in range(0, len(features), batch_size):
+        batch = _to_device(collate(features[i : i + batch_size]), engine.device)
+        _, logits = engine(batch)
+        out.extend(predict_fn(logits, batch))
+    engine.train()
+    return out
