@@ -1,11 +1,16 @@
-"""`Analysis`: every table of a sweep, built from its target-run records (`build_analysis`)."""
+"""`Analysis`: every table of a sweep, built from its target-run records (`build_analysis`).
+
+The tables are registered in one list, `TABLES`: its name (attribute and CSV file), how it is
+built (from the scored records and the tables before it), and its section in the report. A new
+table is one row here (and its builder in tables.py).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from xscale.analyze.names import Record
+from xscale.analyze.names import BASELINE, Record
 from xscale.analyze.scores import Scored, score_records
 from xscale.analyze.tables import (
     benefit_by_size,
@@ -19,19 +24,81 @@ from xscale.analyze.tables import (
     xtreme_table,
 )
 
+Rows = list[dict]
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str  # Analysis attribute; CSV file `<csv or name>.csv`
+    build: Callable[[Scored, dict[str, Rows]], Rows]  # (scored records, tables built before)
+    heading: str | None = None  # its report section; None: CSV only
+    note: str = ""  # a paragraph under the heading
+    optional: bool = False  # left out of the report when it has no rows
+    csv: str | None = None
+
+    @property
+    def csv_file(self) -> str:
+        return f"{self.csv or self.name}.csv"
+
+
+TABLES: tuple[Table, ...] = (
+    Table(
+        "cells",
+        lambda s, t: cell_table(s),
+        "Scores per cell (mean ± 95% CI half-width over seeds, t-distribution)",
+        "en = English score; non_en = mean over non-English languages; gap = en - non_en; "
+        "avg = mean over all languages. [n=k, m missing] = m seeds skipped.",
+    ),
+    Table("languages", lambda s, t: language_table(s)),
+    Table(
+        "gains",
+        lambda s, t: gain_table(s),
+        f"Gain of intermediate training over '{BASELINE}' (paired by seed)",
+        "mean gain ± 95% CI, paired t-test p-value (scipy.stats.ttest_rel).",
+    ),
+    Table(
+        "benefit",
+        lambda s, t: benefit_by_size(t["gains"]),
+        "Benefit of intermediate training by size (mean non-English gain over targets)",
+        csv="benefit_by_size",
+    ),
+    Table(
+        "xtreme",
+        lambda s, t: xtreme_table(t["cells"]),
+        "XTREME-style aggregates",
+        "Per task: mean over languages (and seeds); categories and overall: mean over "
+        "the tasks present; [n=k, m missing] = m tasks missing, named in tasks_missing.",
+    ),
+    Table(
+        "fits", lambda s, t: fit_table(s), "Gap and score vs model size: OLS on log10(model_params)"
+    ),
+    Table(
+        "in_language",
+        lambda s, t: in_language_table(s),
+        "In-language minus English zero-shot (paired by seed)",
+        optional=True,
+    ),
+    Table(
+        "robustness",
+        lambda s, t: robustness_table(s),
+        "Robustness: drop from clean to perturbed",
+        "drop = clean minus perturbed mean over the perturbation's languages.",
+        optional=True,
+    ),
+    Table("missing", lambda s, t: missing_cells(s)),  # reported in its own section, first
+)
+
 
 @dataclass
 class Analysis:
     scored: Scored
-    cells: list[dict]
-    languages: list[dict]
-    gains: list[dict]
-    benefit: list[dict]
-    xtreme: list[dict]
-    fits: list[dict]
-    in_language: list[dict]
-    robustness: list[dict]
-    missing: list[dict]
+    tables: dict[str, Rows]
+
+    def __getattr__(self, name: str) -> Rows:
+        tables = self.__dict__.get("tables", {})
+        if name in tables:
+            return tables[name]
+        raise AttributeError(name)
 
 
 def build_analysis(
@@ -40,17 +107,7 @@ def build_analysis(
     main_metrics: Mapping[str, str] | None = None,
 ) -> Analysis:
     scored = score_records(records, expected, main_metrics)
-    cells = cell_table(scored)
-    gains = gain_table(scored)
-    return Analysis(
-        scored,
-        cells,
-        language_table(scored),
-        gains,
-        benefit_by_size(gains),
-        xtreme_table(cells),
-        fit_table(scored),
-        in_language_table(scored),
-        robustness_table(scored),
-        missing_cells(scored),
-    )
+    tables: dict[str, Rows] = {}
+    for table in TABLES:
+        tables[table.name] = table.build(scored, tables)
+    return Analysis(scored, tables)

@@ -10,24 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xscale.analyze.analysis import Analysis
+from xscale.analyze.analysis import TABLES, Analysis
 from xscale.analyze.formatting import fmt, write_csv
-from xscale.analyze.names import BASELINE, MISSING
+from xscale.analyze.names import MISSING
 from xscale.analyze.plots import make_plots
 
-REPORT_FILES = (
-    "report.md",
-    "report.html",
-    "cells.csv",
-    "languages.csv",
-    "gains.csv",
-    "benefit_by_size.csv",
-    "xtreme.csv",
-    "fits.csv",
-    "in_language.csv",
-    "robustness.csv",
-    "missing.csv",
-)
+REPORT_FILES = ("report.md", "report.html", *(t.csv_file for t in TABLES))
 
 
 @dataclass
@@ -120,42 +108,14 @@ def report_blocks(
         blocks.append(Block("list", items=items))
     if a.scored.notes:
         blocks += [Block("h3", "Run selection notes"), Block("list", items=a.scored.notes)]
-    blocks += [
-        Block("h2", "Scores per cell (mean ± 95% CI half-width over seeds, t-distribution)"),
-        Block(
-            "p",
-            "en = English score; non_en = mean over non-English languages; gap = en - non_en; "
-            "avg = mean over all languages. [n=k, m missing] = m seeds skipped.",
-        ),
-        table_block(a.cells),
-        Block("h2", f"Gain of intermediate training over '{BASELINE}' (paired by seed)"),
-        Block("p", "mean gain ± 95% CI, paired t-test p-value (scipy.stats.ttest_rel)."),
-        table_block(a.gains),
-        Block(
-            "h2", "Benefit of intermediate training by size (mean non-English gain over targets)"
-        ),
-        table_block(a.benefit),
-        Block("h2", "XTREME-style aggregates"),
-        Block(
-            "p",
-            "Per task: mean over languages (and seeds); categories and overall: mean over "
-            "the tasks present; [n=k, m missing] = m tasks missing, named in tasks_missing.",
-        ),
-        table_block(a.xtreme),
-        Block("h2", "Gap and score vs model size: OLS on log10(model_params)"),
-        table_block(a.fits),
-    ]
-    if a.in_language:
-        blocks += [
-            Block("h2", "In-language minus English zero-shot (paired by seed)"),
-            table_block(a.in_language),
-        ]
-    if a.robustness:
-        blocks += [
-            Block("h2", "Robustness: drop from clean to perturbed"),
-            Block("p", "drop = clean minus perturbed mean over the perturbation's languages."),
-            table_block(a.robustness),
-        ]
+    for table in TABLES:
+        rows = a.tables[table.name]
+        if table.heading is None or (table.optional and not rows):
+            continue
+        blocks.append(Block("h2", table.heading))
+        if table.note:
+            blocks.append(Block("p", table.note))
+        blocks.append(table_block(rows))
     blocks.append(Block("h2", "Plots"))
     for path, caption in plots:
         blocks.append(Block("img", caption, items=[path]))
@@ -177,19 +137,8 @@ def write_report(
     for old in [*out_dir.glob("plot_*.png"), *(out_dir / f for f in REPORT_FILES)]:
         old.unlink(missing_ok=True)
     a = analysis
-    tables = {
-        "cells.csv": a.cells,
-        "languages.csv": a.languages,
-        "gains.csv": a.gains,
-        "benefit_by_size.csv": a.benefit,
-        "xtreme.csv": a.xtreme,
-        "fits.csv": a.fits,
-        "in_language.csv": a.in_language,
-        "robustness.csv": a.robustness,
-        "missing.csv": a.missing,
-    }
-    for name, rows in tables.items():
-        write_csv(out_dir / name, rows)
+    for table in TABLES:
+        write_csv(out_dir / table.csv_file, a.tables[table.name])
     images = make_plots(a, out_dir) if plots else []
     blocks = report_blocks(a, images, header)
     (out_dir / "report.md").write_text(render_markdown(blocks))
