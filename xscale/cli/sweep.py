@@ -41,7 +41,7 @@ def cmd_sweep(args) -> int:
     out = check_output_dir(cfg.output_path, f"{args.file}: output_dir")
     check_data_roots(cfg.data, args.file)
     graph = expand(cfg, train_size=data_train_size(cfg))
-    preflight_graph(cfg, graph)
+    preflight_graph(graph)
     # Ray first: a cluster that cannot be reached leaves nothing behind in the output folder
     start_ray(args.address, {m: dict(vars(cfg.resources_for(m))) for m in cfg.models})
     write_manifest(cfg, graph, args.file)
