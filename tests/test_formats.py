@@ -225,19 +225,26 @@ def test_tagging_labels_the_first_subword_of_each_word(tokenizer, encoder):
     assert fmt.score(PANX, wrong, [f])["f1"] == 0.0
 
 
-def test_tagging_truncation_keeps_whole_words_only(tokenizer, encoder):
+def test_tagging_long_sentence_is_cut_into_windows_covering_every_word(tokenizer, encoder):
     task = get_task("udpos")
     fmt = get_format(task)
     words = ["Anna", "buys", "apples", "."] * 20
-    ex = Example("long", "en", {"tokens": words, "tags": ["PROPN", "VERB", "NOUN", "PUNCT"] * 20})
-    (f,) = fmt.featurize(task, [ex], tokenizer, 24)
-    assert len(f["input_ids"]) == 24 and 0 < len(f["tags"]) < 80
-    assert f["tags"] == ex.fields["tags"][: len(f["tags"])]
-    _, _, preds = run_model(task, fmt, [f], encoder)
-    scores = fmt.score(task, preds, [f])
-    assert set(scores) == {"f1", "precision", "recall", "accuracy"}
-    perfect = [[UPOS_TAGS.index(t) for t in f["tags"]]]
-    assert fmt.score(task, perfect, [f])["accuracy"] == 100.0
+    tags = ["PROPN", "VERB", "NOUN", "PUNCT"] * 20
+    ex = Example("long", "en", {"tokens": words, "tags": tags})
+    feats = fmt.featurize(task, [ex], tokenizer, 24)
+    assert len(feats) > 1 and all(len(f["input_ids"]) <= 24 for f in feats)
+    covered = [w for f in feats for w in f["word_index"]]
+    assert covered == list(range(80))  # every word once, in order, windows back to back
+    assert [t for f in feats for t in f["tags"]] == tags
+    _, _, preds = run_model(task, fmt, feats, encoder)
+    assert set(fmt.score(task, preds, feats)) == {"f1", "precision", "recall", "accuracy"}
+    perfect = [[UPOS_TAGS.index(t) for t in f["tags"]] for f in feats]
+    assert fmt.score(task, perfect, feats)["accuracy"] == 100.0
+    # a wrong tag in the last window counts (truncation used to drop those words unscored):
+    # 1 word of 80 wrong -> accuracy 79/80 = 98.75
+    wrong = [list(p) for p in perfect]
+    wrong[-1][-1] = UPOS_TAGS.index("NOUN")  # the final "." tagged NOUN
+    assert fmt.score(task, wrong, feats)["accuracy"] == 100.0 * 79 / 80
 
 
 def test_ccg_label_set_comes_from_the_training_file(tokenizer, encoder, tmp_path):

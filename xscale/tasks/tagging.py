@@ -2,10 +2,13 @@
 
 example -> feature: the words encoded with ``is_split_into_words`` (each word on its own, as
 XTREME's run_tag tokenizes word by word; a word with no sub-word becomes <unk>, as there),
-truncated to max_length; the label (index in the label list) sits on the first sub-word of each
-word and -100 (ignored) everywhere else. Words cut off by truncation are left out of the
-scores, as XTREME's run_tag does. feature -> batch: right-padded tensors plus, per row, the
-positions of the words' first sub-words. Head: dropout -> Linear(hidden, n_labels) per token.
+the label (index in the label list) sits on the first sub-word of each word and -100 (ignored)
+everywhere else. A sentence longer than max_length sub-words is cut into consecutive windows of
+whole words (each window fits, with <s> and </s>), so every word of every sentence is
+predicted, and scored: XTREME's scorer reads every word of the exported file, and a word left
+unpredicted would be scored as a wrong default tag. feature -> batch: right-padded tensors plus,
+per row, the positions of the words' first sub-words. Head: dropout -> Linear(hidden, n_labels)
+per token.
 
 Scores (0-100): PAN-X entity F1 with seqeval (`metrics.seqeval_f1`); UD-POS what XTREME reports,
 seqeval F1 over the bare tags, with token accuracy beside it (`metrics.pos_accuracy_f1`); other
@@ -84,15 +87,17 @@ class TaggingFormat:
         return self.labels
 
     def featurize(self, task: Task, examples: list[Example], tokenizer, max_length: int):
+        """One feature per window of whole words (one window when the sentence fits); each
+        carries its sentence's index, the words it covers and, in its first window, the gold tags
+        of the whole sentence (what `score` and `export` line up with)."""
         if not examples:
             return []
         labels = self.label_list(task, examples)
         index = {t: i for i, t in enumerate(labels)}
         words = [list(e.fields["tokens"]) for e in examples]
-        enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length)
         features = []
         for i, ex in enumerate(examples):
-            tags = ex.fields["tags"]
+            tags = list(ex.fields["tags"])
             if task.labels:
                 unknown = [t for t in tags if t not in index]
                 if unknown:
@@ -100,35 +105,70 @@ class TaggingFormat:
                         f"{task.name}: example {ex.guid} has tag {unknown[0]!r}, not one of"
                         f" {', '.join(labels)}"
                     )
-            ids, word_ids = enc["input_ids"][i], enc.word_ids(i)
-            empty = self._empty_words(word_ids, len(words[i]), len(ids) >= max_length)
-            if empty:  # a word with no sub-word: <unk> stands for it (XTREME's run_tag)
-                fixed = [tokenizer.unk_token if j in empty else w for j, w in enumerate(words[i])]
-                one = tokenizer(
-                    [fixed], is_split_into_words=True, truncation=True, max_length=max_length
-                )
-                ids, word_ids = one["input_ids"][0], one.word_ids(0)
-            label_ids = [IGNORE] * len(ids)
-            starts, gold, kept = [], [], []
-            previous = None
-            for pos, w in enumerate(word_ids):
-                if w is not None and w != previous:
-                    label_ids[pos] = index.get(tags[w], IGNORE)
-                    starts.append(pos)
-                    gold.append(tags[w])
-                    kept.append(w)
-                previous = w
-            features.append(
-                {
+            spans = self.windows(tokenizer, words[i], max_length)
+            for k, (lo, hi) in enumerate(spans):
+                part = self._encode(tokenizer, words[i][lo:hi], max_length)
+                ids, word_ids = part
+                label_ids = [IGNORE] * len(ids)
+                starts, gold, kept = [], [], []
+                previous = None
+                for pos, w in enumerate(word_ids):
+                    if w is not None and w != previous:
+                        label_ids[pos] = index.get(tags[lo + w], IGNORE)
+                        starts.append(pos)
+                        gold.append(tags[lo + w])
+                        kept.append(lo + w)
+                    previous = w
+                feature = {
                     "input_ids": ids,
                     "labels": label_ids,
                     "word_starts": starts,
                     "tags": gold,
-                    "word_index": kept,  # which word each start is (for `export`)
+                    "word_index": kept,  # which word of the sentence each start is
                     "n_words": len(words[i]),
+                    "sentence": i,
                 }
-            )
+                if k == 0:
+                    feature["sentence_tags"] = tags
+                features.append(feature)
         return features
+
+    @staticmethod
+    def windows(tokenizer, words: list[str], max_length: int) -> list[tuple[int, int]]:
+        """[lo, hi) word spans, consecutive and covering every word, each encoding to at most
+        `max_length` tokens with the special tokens (a single word longer than that is its
+        own window, truncated to its first sub-words)."""
+        if not words:
+            return [(0, 0)]
+        budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
+        enc = tokenizer([words], is_split_into_words=True, add_special_tokens=False)
+        counts = [0] * len(words)
+        for w in enc.word_ids(0):
+            if w is not None:
+                counts[w] += 1
+        spans, lo, used = [], 0, 0
+        for j, n in enumerate(counts):
+            n = max(n, 1)  # a word with no sub-word becomes <unk>: one token
+            if used + n > budget and j > lo:
+                spans.append((lo, j))
+                lo, used = j, 0
+            used += n
+        spans.append((lo, len(words)))
+        return spans
+
+    def _encode(self, tokenizer, words: list[str], max_length: int) -> tuple[list, list]:
+        """(input ids, word id per position) of one window; a word with no sub-word becomes
+        <unk> (XTREME's run_tag), so every word has a first sub-word to carry its label."""
+        one = tokenizer([words], is_split_into_words=True, truncation=True, max_length=max_length)
+        ids, word_ids = one["input_ids"][0], one.word_ids(0)
+        empty = self._empty_words(word_ids, len(words), len(ids) >= max_length)
+        if empty:
+            fixed = [tokenizer.unk_token if j in empty else w for j, w in enumerate(words)]
+            one = tokenizer(
+                [fixed], is_split_into_words=True, truncation=True, max_length=max_length
+            )
+            ids, word_ids = one["input_ids"][0], one.word_ids(0)
+        return ids, word_ids
 
     @staticmethod
     def _empty_words(word_ids: list, n_words: int, truncated: bool) -> set[int]:
@@ -179,23 +219,35 @@ class TaggingFormat:
                 return tag
         return labels[0]
 
+    def sentences(
+        self, task: Task, predictions: list, features: list
+    ) -> tuple[list[list[str]], list[list[str]]]:
+        """(gold, predicted) tags per sentence, every word of it, windows merged back: exactly
+        the lines `export` writes and XTREME's scorer reads. A word without a prediction (none,
+        since windows cover every word; kept for features made elsewhere) gets `default_tag`."""
+        labels = self.label_list(task)
+        default = self.default_tag(labels)
+        gold: list[list[str]] = []
+        pred: list[list[str]] = []
+        current = None
+        for p, f in zip(predictions, features, strict=True):
+            sentence = f.get("sentence")
+            if sentence is None or sentence != current:
+                n_words = f.get("n_words", len(p))
+                gold.append(list(f.get("sentence_tags", f.get("tags", ()))))
+                pred.append([default] * n_words)
+                current = sentence
+            for w, j in zip(f.get("word_index", range(len(p))), p, strict=True):
+                pred[-1][w] = labels[j]
+        return gold, pred
+
     def export(self, task: Task, lang: str, predictions: list, features: list, out_dir) -> None:
         """XTREME's submission layout for tagging (udpos, panx): ``<out>/test-<lang>.tsv``, one
         predicted tag per line for every word of a sentence, in order, and a blank line after
-        each sentence (XTREME's ``evaluate.py`` reads it with ``read_tag``). Every word of the
-        input sentence gets a line, so the file lines up with XTREME's label file: a word cut
-        off by truncation (`max_length`), which has no prediction and is left out of `score`,
-        gets `default_tag` ("O" for PAN-X, "X" for UD-POS)."""
-
-        labels = self.label_list(task)
-        default = self.default_tag(labels)
+        each sentence (XTREME's ``evaluate.py`` reads it with ``read_tag``)."""
+        _, pred = self.sentences(task, predictions, features)
         lines = []
-        for pred, f in zip(predictions, features, strict=True):
-            n_words = f.get("n_words", len(pred))
-            where = f.get("word_index", range(len(pred)))
-            tags = [default] * n_words
-            for w, j in zip(where, pred, strict=True):
-                tags[w] = labels[j]
+        for tags in pred:
             lines.extend(f"{t}\n" for t in tags)
             lines.append("\n")
         out = Path(out_dir)
@@ -203,11 +255,10 @@ class TaggingFormat:
         (out / f"test-{lang}.tsv").write_text("".join(lines), encoding="utf-8")
 
     def score(self, task: Task, predictions: list, features: list[dict]) -> dict[str, float]:
+        """Scores over every word of every sentence (the exported file's lines)."""
         if not features:
             return {}
-        labels = self.label_list(task)
-        gold = [f["tags"] for f in features]
-        pred = [[labels[j] for j in p] for p in predictions]
+        gold, pred = self.sentences(task, predictions, features)
         if task.name == "udpos":
             return metrics.pos_accuracy_f1(gold, pred)
         if task.metric == "f1":
