@@ -172,11 +172,12 @@ def test_fixtures_are_what_the_generator_writes_and_small(tmp_path, monkeypatch)
 
 # --- the real files in ../shared/data -------------------------------------------------------
 @shared_data
-def test_real_xnli_row_index_split():
+def test_real_xnli_group_split():
     langs = available_languages(XNLI, SHARED, "dev")
     assert langs == ["en", "de", "es", "fr", "zh"]
     assert available_languages(XNLI, SHARED, "train") == langs
-    sizes = {"train": 1494, "dev": 249, "test": 747}  # 2490 rows: buckets 0-5 / 6 / 7-9
+    # 2490 rows in 830 premise triplets, each triplet in one split (bucket of its first row)
+    sizes = {"train": 1494, "dev": 249, "test": 747}
     assert sum(sizes.values()) == 2490
     split_rows = {}
     for split, n in sizes.items():
@@ -185,7 +186,7 @@ def test_real_xnli_row_index_split():
         assert len(en) == n
         assert {e.fields["label"] for e in en} == set(NLI_LABELS)
         split_rows[split] = {row_index(e) for e in en}
-        assert {i % 10 for i in split_rows[split]} == set(data.BUCKETS[split])
+        assert {(i - i % 3) % 10 for i in split_rows[split]} == set(data.BUCKETS[split])
         for exs in by_lang.values():  # parallel: same rows and labels in every language
             assert [row_index(e) for e in exs] == [row_index(e) for e in en]
             assert [e.fields["label"] for e in exs] == [e.fields["label"] for e in en]
@@ -199,14 +200,34 @@ def test_real_xnli_row_index_split():
 
 
 @shared_data
-def test_real_pawsx_row_index_split():
+def test_real_pawsx_group_split():
     assert available_languages(PAWSX, SHARED, "test") == ["en", "de", "es", "fr"]
-    for split, n in {"train": 1200, "dev": 200, "test": 600}.items():
+    # 2000 rows; rows sharing a sentence are grouped, so the split is not exactly 6:1:3
+    for split, n in {"train": 1234, "dev": 179, "test": 587}.items():
         for lang in ("en", "fr"):
             exs = load_examples(PAWSX, split, lang, SHARED)
             assert len(exs) == n
             assert {e.fields["label"] for e in exs} == {"0", "1"}
             assert not any(e.fields["text_b"].endswith("\r") for e in exs)
+
+
+@shared_data
+@pytest.mark.parametrize("task", [XNLI, PAWSX], ids=["xnli", "pawsx"])
+def test_no_english_test_sentence_is_in_training_or_selection_rows(task):
+    """Before the group split, 332 of 747 XNLI test rows shared their premise verbatim with a
+    training row (and 175 of 600 PAWS-X test rows their sentence1); their translations are the
+    other languages' test rows."""
+    norm = " ".join
+    seen = set()
+    for split in ("train", "dev"):
+        for e in load_examples(task, split, "en", SHARED):
+            seen |= {norm(e.fields[k].split()) for k in ("text_a", "text_b")}
+    test = load_examples(task, "test", "en", SHARED)
+    leaked = [e for e in test if {norm(e.fields[k].split()) for k in ("text_a", "text_b")} & seen]
+    assert len(test) > 500 and leaked == []
+    for lang in available_languages(task, SHARED, "test"):  # translations: the same rows
+        rows = [row_index(e) for e in load_examples(task, "test", lang, SHARED)]
+        assert rows == [row_index(e) for e in test]
 
 
 @shared_data
@@ -251,6 +272,26 @@ def write(path: Path, text: str) -> Path:
 
 def xnli_rows(n: int) -> str:
     return "".join(f"p{i}\th{i}\t{NLI_LABELS[i % 3]}\r\n" for i in range(n))
+
+
+def test_group_split_keeps_rows_sharing_a_sentence_together(tmp_path):
+    # rows 0-2 share a premise (bucket of row 0: train); row 7 reuses row 13's hypothesis, so
+    # 7 and 13 are one group in bucket 7 (test); row 16 repeats row 6's premise (dev)
+    rows = [(f"p{i}", f"h{i}") for i in range(20)]
+    rows[1] = rows[2] = ("p0", "h1b")
+    rows[7] = ("p7", "shared")
+    rows[13] = ("p13", "shared")
+    rows[16] = ("p6", "h16")
+    lines = [f"{a}\t{b}\t{NLI_LABELS[0]}" for a, b in rows]
+    write(tmp_path / "xtreme/xnli/dev-en.tsv", "".join(f"{x}\n" for x in lines))
+    write(tmp_path / "xtreme/xnli/dev-sw.tsv", "".join(f"sw-{x}\n" for x in lines))
+    for lang in ("en", "sw"):  # the groups come from English, in every language
+        got = {
+            s: [row_index(e) for e in load_examples(XNLI, s, lang, tmp_path)] for s in data.SPLITS
+        }
+        assert got["train"] == [0, 1, 2, 3, 4, 5, 10, 11, 12, 14, 15]
+        assert got["dev"] == [6, 16]
+        assert got["test"] == [7, 8, 9, 13, 17, 18, 19]
 
 
 def test_row_index_split_on_a_dev_only_folder(tmp_path):
@@ -324,6 +365,42 @@ def test_malformed_intermediate_files(tmp_path):
     write(tmp_path / "intermediate/sst2/train.tsv", "text\tlabel\ngood .\t1\nbad .\t0\nmeh\t2\n")
     with pytest.raises(XScaleError, match=r"train\.tsv:4: unknown label '2'"):
         load_examples(SST2, "train", "en", tmp_path)
+
+
+def test_tydiqa_selects_on_passages_held_out_of_its_training_file(tmp_path):
+    """The English dev split (model selection) is whole passages of the train file; the scored
+    test split is the dev file, never used for selection."""
+    import json
+
+    def squad(n_passages: int, prefix: str) -> dict:
+        paragraphs = []
+        for p in range(n_passages):
+            context = f"{prefix} passage {p} says the answer is here."
+            qas = [
+                {
+                    "id": f"{prefix}-{p}-{q}",
+                    "question": f"q{q}?",
+                    "answers": [{"text": "answer", "answer_start": context.index("answer")}],
+                }
+                for q in range(3)
+            ]
+            paragraphs.append({"context": context, "qas": qas})
+        return {"version": "1.1", "data": [{"title": prefix, "paragraphs": paragraphs}]}
+
+    train = tmp_path / "xtreme/tydiqa/tydiqa-goldp-v1.1-train/tydiqa.goldp.en.train.json"
+    test = tmp_path / "xtreme/tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.goldp.en.dev.json"
+    write(train, json.dumps(squad(40, "train")))
+    write(test, json.dumps(squad(5, "test")))
+    tydiqa = get_task("tydiqa")
+    got = {s: load_examples(tydiqa, s, "en", tmp_path) for s in data.SPLITS}
+    passages = {s: {e.fields["context"] for e in exs} for s, exs in got.items()}
+    assert len(got["train"]) + len(got["dev"]) == 120  # every training question, once
+    # passage p's questions are rows 3p..3p+2: dev when 3p = 6 mod 10 (p = 2, 12, 22, 32)
+    assert passages["dev"] == {
+        f"train passage {p} says the answer is here." for p in (2, 12, 22, 32)
+    }
+    assert not passages["train"] & passages["dev"]
+    assert all(c.startswith("test") for c in passages["test"]) and len(got["test"]) == 15
 
 
 def test_missing_file_names_path_and_task(tmp_path):

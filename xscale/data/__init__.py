@@ -12,8 +12,8 @@ A data root is one of
       <root>/xtreme/xquad/xquad.<lang>.json               SQuAD v1.1 json (test)
       <root>/xtreme/mlqa/MLQA_V1/test/test-context-<l>-question-<l>.json   (test; MLQA_V1/dev/
                                                           dev-context-... when there is no test/)
-      <root>/xtreme/tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.goldp.<lang>.dev.json   (test; en: dev)
-      <root>/xtreme/tydiqa/tydiqa-goldp-v1.1-train/tydiqa.goldp.en.train.json   (train)
+      <root>/xtreme/tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.goldp.<lang>.dev.json   (test)
+      <root>/xtreme/tydiqa/tydiqa-goldp-v1.1-train/tydiqa.goldp.en.train.json   (train, dev)
       <root>/xtreme/xcopa/test-<lang>.jsonl               XCOPA jsonl (or <lang>/test.<lang>.jsonl)
       <root>/xtreme/tatoeba/v1/tatoeba.<xxx>-eng.{<xxx>,eng}   aligned lines (test)
       <root>/xtreme/bucc2018/<lang>-en.{dev,test}.{<lang>,en,gold}   id TAB sentence; gold pairs
@@ -40,17 +40,19 @@ A data root is one of
 English training data of zero-shot targets. XQuAD and MLQA train (and select models) on SQuAD
 v1.1 and XCOPA on COPA, as XTREME(-R) does: their train and dev splits *are* the `squad` /
 `copa` task's (``registry.TRAINED_ON``); their own files give the test split. TyDiQA-GoldP
-trains on its own English training set (as XTREME) and, having no other dev data, uses its
-English evaluation file as the dev split.
+trains on its own English training set (as XTREME) and selects models on whole passages held
+out of that file (``rows.held_out_split``, about 10%): its English evaluation file is scored
+(``tydiqa.en``), so it is never the selection set.
 
-Row-index split (XNLI, PAWS-X, UD-POS, PAN-X). When a target task's folder holds only
+Group split (XNLI, PAWS-X, UD-POS, PAN-X). When a target task's folder holds only
 ``dev-<lang>.tsv`` files (no ``train-*.tsv`` and no ``test-*.tsv``), as the real XTREME dev files
-in ``../shared/data`` do, all three splits are cut from the dev files by row index (sentence index
-for tagging). Row i of every ``dev-<lang>.tsv`` goes to bucket ``i % 10``: buckets 0-5 are
-``train``, bucket 6 is ``dev``, buckets 7-9 are ``test``. For XNLI and PAWS-X row i is the same
-example in every language, so no example whose English original is trained on is ever
-evaluated, in any language. When the folder has ``train-*.tsv`` or ``test-*.tsv`` files, every
-split is read from its own files as they are.
+in ``../shared/data`` do, all three splits are cut from the dev files by groups of rows
+(`xtreme.split_buckets`): rows sharing a sentence are one group, and a group goes to the bucket
+``first_row % 10`` of its first row (buckets 0-5 ``train``, 6 ``dev``, 7-9 ``test``). For XNLI
+and PAWS-X row i is the same example in every language and the groups come from the English
+file, so no English test sentence, nor a translation of it, is trained on or used for
+selection. When the folder has ``train-*.tsv`` or ``test-*.tsv`` files, every split is read from
+its own files as they are.
 
 Retrieval tasks (BUCC, Tatoeba) are not trained: they have a test split only. ``load_examples``
 gives Tatoeba's aligned pairs and BUCC's gold pairs; ``load_bucc`` gives a BUCC corpus to mine.
@@ -61,7 +63,7 @@ Every error a user can fix (missing file, malformed row, unknown language) is an
 naming the task and the file (and line) at fault. Text files are split on "\\n" only: PAWS-X text
 can contain U+2028, which `str.splitlines()` would wrongly treat as a row break.
 
-Modules: `layout` (where each task's files are, the row-index split's buckets), `rows` (reading
+Modules: `layout` (where each task's files are, the group split's buckets), `rows` (reading
 and checking rows), `xtreme` (target-task folders and files, BUCC), `english` (English task
 files), `hub` (the Hugging Face hub) and `load` (`load_examples`). Every public name is
 importable from `xscale.data`.

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from xscale.data import readers
 from xscale.data.layout import CCG_LICENSE
-from xscale.data.rows import _label
+from xscale.data.rows import _label, held_out_split
 from xscale.errors import XScaleError
 from xscale.tasks.base import Example, Task
 
@@ -76,6 +76,8 @@ def _load_hub(task: Task, split: str, lang: str, limit: int | None) -> list[Exam
         fields = convert(task, row, where)
         guid = str(row["id"]) if "id" in row and task.format == "span_qa" else None
         examples.append(Example(guid or f"{task.name}-{split}-{lang}-{i}", lang, fields))
+    if task.name == "tydiqa" and split in ("train", "dev"):
+        examples = held_out_split(examples, split)
     return examples
 
 

@@ -1,5 +1,5 @@
 """Where each task's files live under a data root (see the package docstring for the layout),
-which languages a root has data for, and the row-index split's buckets."""
+which languages a root has data for, and the group split's buckets (xtreme.split_buckets)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ TRAIN_BUCKETS = range(0, 6)
 BUCKETS = {"train": frozenset(TRAIN_BUCKETS), "dev": frozenset({6}), "test": frozenset({7, 8, 9})}
 
 # Where each task's files live under a data root, and how they are laid out.
-# Folders of <split>-<lang>.tsv files (row-index split when only dev files are there).
+# Folders of <split>-<lang>.tsv files (group split when only dev files are there).
 PARALLEL_FOLDERS = {"xnli": "xtreme/xnli", "pawsx": "xtreme/pawsx"}
 TAGGING_FOLDERS = {"udpos": "xtreme/udpos", "panx": "xtreme/panx"}
 # English tasks: split -> candidate files under the root (the first one present is read).
@@ -176,8 +176,7 @@ def _split_path(task: Task, base: Path, split: str, lang: str) -> Path | None:
         return _test_file(task, base, lang)
     if task.name != "tydiqa" or lang != "en":
         return None  # (the train/dev splits of XQuAD, MLQA and XCOPA are delegated)
-    if split == "dev":
-        return _test_file(task, base, lang)
+    # train and dev are both cut from the English training file (rows.held_out_split)
     paths = [base / c for c in TYDIQA_TRAIN]
     return next((c for c in paths if c.is_file()), paths[0])
 

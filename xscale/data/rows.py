@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from xscale.errors import XScaleError
-from xscale.tasks.base import SPLITS, Task
+from xscale.tasks.base import SPLITS, Example, Task
 
 
 def _check_split(task: Task, split: str) -> None:
@@ -71,3 +71,44 @@ def _header_index(path: Path, header: list[str], wanted: tuple[str, ...]) -> lis
 
 def _pair(text_a: str, text_b: str, label: str) -> dict:
     return {"text_a": text_a.strip(), "text_b": text_b.strip(), "label": label}
+
+
+def _key(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _groups(sentences: list[tuple[str, ...]]) -> list[int]:
+    """For each row, the first row of its group (rows connected by any shared sentence)."""
+    parent = list(range(len(sentences)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    seen: dict[str, int] = {}
+    for i, row in enumerate(sentences):
+        for text in row:
+            k = _key(text)
+            if k in seen:
+                a, b = find(seen[k]), find(i)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+            else:
+                seen[k] = i
+    return [find(i) for i in range(len(sentences))]
+
+
+# TyDiQA-GoldP has no English dev set: XTREME evaluates on its dev files, so selecting on them
+# would score the selection set. xscale holds out whole passages of the English training file
+# instead: a passage's questions go to `dev` when the passage's first question's index is
+# 6 mod 10 (about 10%), to `train` otherwise.
+HELD_OUT_BUCKET = 6
+
+
+def held_out_split(examples: list[Example], split: str) -> list[Example]:
+    """`split` (train or dev) of a training file's span-QA examples, grouped by passage."""
+    first = _groups([(e.fields["context"],) for e in examples])
+    dev = [f % 10 == HELD_OUT_BUCKET for f in first]
+    return [e for e, d in zip(examples, dev) if d == (split == "dev")]

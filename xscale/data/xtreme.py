@@ -1,5 +1,5 @@
 """Local readers of the XTREME target tasks: XNLI / PAWS-X / UD-POS / PAN-X `<split>-<lang>.tsv`
-folders (row-index split when only dev files are there), the per-language test files of XQuAD,
+folders (group split when only dev files are there), the per-language test files of XQuAD,
 MLQA, TyDiQA-GoldP, XCOPA and Tatoeba, and BUCC's corpora and gold pairs."""
 
 from __future__ import annotations
@@ -17,13 +17,22 @@ from xscale.data.layout import (
     bucc_splits,
     resolve_root,
 )
-from xscale.data.rows import _cells, _check_language, _label, _missing, _pair, _read_rows
+from xscale.data.rows import (
+    _cells,
+    _check_language,
+    _groups,
+    _label,
+    _missing,
+    _pair,
+    _read_rows,
+    held_out_split,
+)
 from xscale.errors import XScaleError
 from xscale.tasks.base import Example, Task
 
 
 def _split_file(task: Task, folder: Path, split: str, lang: str) -> tuple[Path, bool]:
-    """(file to read, whether it holds the split as it is); row-index split otherwise."""
+    """(file to read, whether it holds the split as it is); the group split otherwise."""
     full = _has_full_splits(folder)
     path = folder / f"{split if full else 'dev'}-{lang}.tsv"
     if not path.is_file():
@@ -41,28 +50,74 @@ def _split_file(task: Task, folder: Path, split: str, lang: str) -> tuple[Path, 
     return path, full
 
 
+# --------------------------------------------------------------------------- the group split
+#
+# A folder holding only dev files is cut into train / dev / test by *groups* of rows: rows that
+# share a sentence (XNLI's premise triplets; PAWS-X pairs reusing a sentence; a tagging sentence
+# given twice) form one group, and a group's bucket is that of its first row, `first % 10`
+# (buckets 0-5 train, 6 dev, 7-9 test). Parallel tasks (XNLI, PAWS-X) take their groups from the
+# English file, whose row i every other language translates, so a row and its translations always
+# share a split: no test sentence, nor its translation, is trained on or used for selection.
+
+
+_GROUP_CACHE: dict[tuple, list[int]] = {}
+
+
+def _cached_groups(path: Path, read) -> list[int]:
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _GROUP_CACHE:
+        _GROUP_CACHE[key] = _groups(read(path))
+    return _GROUP_CACHE[key]
+
+
+def _pair_sentences(path: Path) -> list[tuple[str, ...]]:
+    return [tuple(line.split("\t")[:2]) for _, line in _read_rows(path)]
+
+
+def _tagging_sentences(path: Path) -> list[tuple[str, ...]]:
+    return [(" ".join(ex.fields["tokens"]),) for ex in readers.read_tagging(path, "en")]
+
+
+def split_buckets(task: Task, folder: Path, lang: str, n_rows: int) -> list[int]:
+    """The bucket (0-9) of each of the `n_rows` rows of `dev-<lang>.tsv` in `folder`."""
+    own = folder / f"dev-{lang}.tsv"
+    if task.format == "tagging":
+        first = _cached_groups(own, _tagging_sentences)
+    else:
+        english = folder / "dev-en.tsv"
+        first = _cached_groups(english, _pair_sentences) if english.is_file() else []
+        if len(first) != n_rows:  # no English file, or not row-parallel: the file's own rows
+            first = _cached_groups(own, _pair_sentences)
+    return [g % 10 for g in first]
+
+
 def _load_parallel(task: Task, folder: Path, split: str, lang: str) -> list[Example]:
     path, full = _split_file(task, folder, split, lang)
-    examples = []
-    for i, (number, line) in enumerate(_read_rows(path)):
+    rows = []
+    for number, line in _read_rows(path):
         a, b, label = _cells(path, number, line, 3)  # every row is checked, whatever the split
-        fields = _pair(a, b, _label(task, label.strip(), f"{path}:{number}"))
-        if not full and i % 10 not in BUCKETS[split]:
-            continue
-        examples.append(Example(f"{task.name}-{split}-{lang}-{i}", lang, fields))
-    return examples
+        rows.append(_pair(a, b, _label(task, label.strip(), f"{path}:{number}")))
+    buckets = None if full else split_buckets(task, folder, lang, len(rows))
+    return [
+        Example(f"{task.name}-{split}-{lang}-{i}", lang, fields)
+        for i, fields in enumerate(rows)
+        if buckets is None or buckets[i] in BUCKETS[split]
+    ]
 
 
 def _load_tagging(task: Task, folder: Path, split: str, lang: str) -> list[Example]:
     path, full = _split_file(task, folder, split, lang)
-    examples = []
-    for i, ex in enumerate(readers.read_tagging(path, lang)):
+    sentences = readers.read_tagging(path, lang)
+    for i, ex in enumerate(sentences):
         for tag in ex.fields["tags"]:
             _label(task, tag, f"{path} (sentence {i + 1})")
-        if not full and i % 10 not in BUCKETS[split]:
-            continue
-        examples.append(Example(f"{task.name}-{split}-{lang}-{i}", lang, ex.fields))
-    return examples
+    buckets = None if full else split_buckets(task, folder, lang, len(sentences))
+    return [
+        Example(f"{task.name}-{split}-{lang}-{i}", lang, ex.fields)
+        for i, ex in enumerate(sentences)
+        if buckets is None or buckets[i] in BUCKETS[split]
+    ]
 
 
 def _load_test_file(task: Task, base: Path, split: str, lang: str) -> list[Example]:
@@ -74,7 +129,10 @@ def _load_test_file(task: Task, base: Path, split: str, lang: str) -> list[Examp
         extra = f"; available: {', '.join(have)}" if have else ""
         raise XScaleError(f"task {task.name}: missing data file {path}{extra}")
     if task.format == "span_qa":
-        return readers.read_squad(path, lang)
+        examples = readers.read_squad(path, lang)
+        if task.name == "tydiqa" and split in ("train", "dev"):  # both from the train file
+            return held_out_split(examples, split)
+        return examples
     if task.name == "xcopa":
         return readers.read_copa(path, lang)
     return readers.read_tatoeba(path.parent, lang)

@@ -196,7 +196,8 @@ _TASKS = [
         hub=HubSource(
             "google-research-datasets/tydiqa",
             config="secondary_task",
-            splits={"train": "train", "dev": "validation", "test": "validation"},
+            # dev: passages held out of the train split (never the scored validation split)
+            splits={"train": "train", "dev": "train", "test": "validation"},
         ),
         description="TyDiQA-GoldP: typologically diverse extractive QA (gold passage), 9 languages;"
         " trained on its English training set",
