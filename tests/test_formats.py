@@ -17,7 +17,7 @@ from xscale.errors import XScaleError
 from xscale.stage.finetune import MultiTaskModel
 from xscale.tasks import Example, get_format
 from xscale.tasks.registry import PANX_TAGS, TASKS, UPOS_TAGS, get_task
-from xscale.tasks.retrieval import default_layer
+from xscale.tasks.retrieval import default_layer, task_defaults
 from xscale.tasks.span_qa import SpanQAFormat
 from xscale.tasks.tagging import IGNORE
 from xscale.train.model import load_tokenizer
@@ -314,6 +314,34 @@ def test_retrieval_is_not_trained_and_other_formats_are():
     with pytest.raises(XScaleError, match="only a test split"):
         load_examples(get_task("bucc"), "train", "de", FIXTURES)
     assert available_languages(get_task("tatoeba"), FIXTURES, "train") == []
+
+
+def test_retrieval_defaults_are_xtremes_scripts():
+    """run_bucc2018.sh: --pool_type cls --specific_layer 7 for every model; run_tatoeba.sh:
+    mean pooling, LAYER=7, 13 for XLM-R large."""
+    bucc, tatoeba = get_task("bucc"), get_task("tatoeba")
+    assert task_defaults(bucc, 12) == ("cls", 7) and task_defaults(bucc, 24) == ("cls", 7)
+    assert task_defaults(tatoeba, 12) == ("mean", 7) and task_defaults(tatoeba, 24) == ("mean", 13)
+    assert task_defaults(bucc, 2) == ("cls", 1)  # a tiny model: its last layer
+
+
+def test_retrieval_uses_the_task_default_unless_told_otherwise(tokenizer, encoder, monkeypatch):
+    fmt = get_format(get_task("bucc"))
+    seen = []
+    original = fmt.embed
+
+    def embed(encoder, tokenizer, texts, **kw):
+        seen.append((kw["layer"], kw["pooling"]))
+        return original(encoder, tokenizer, texts, **kw)
+
+    monkeypatch.setattr(fmt, "embed", embed)
+    fmt.evaluate(encoder, tokenizer, get_task("bucc"), FIXTURES, ["fr"], limit=30)
+    assert set(seen) == {(1, "cls")}  # the tiny encoder has 2 layers: layer 7 -> its last
+    seen.clear()
+    fmt.evaluate(
+        encoder, tokenizer, get_task("bucc"), FIXTURES, ["fr"], limit=30, layer=0, pooling="mean"
+    )
+    assert set(seen) == {(0, "mean")}
 
 
 def test_tatoeba_and_bucc_evaluate_on_fixtures(tokenizer, encoder):

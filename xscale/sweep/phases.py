@@ -39,10 +39,10 @@ class PhaseConfig(Strict):
     mlm_probability: float = Field(0.15, gt=0, lt=1)  # share of tokens masked (pretrain, MLM steps)
     mlm_languages: tuple[str, ...] = ("en", "de", "es", "fr", "zh")
     # Retrieval targets (BUCC, Tatoeba) are not trained: sentence embeddings are hidden states
-    # of one layer (default as XTREME's scripts: layer 7 of 12, i.e. num_layers // 2 + 1),
-    # mean-pooled over tokens (or the <s> token with `cls`).
+    # of one layer, pooled. Default (None): as XTREME's scripts run each task, BUCC the <s>
+    # state of layer 7, Tatoeba the mean of layer 7 (13 for 24 layers); see tasks/retrieval.py.
     retrieval_layer: int | None = Field(None, ge=0)
-    retrieval_pooling: Literal["mean", "cls"] = "mean"
+    retrieval_pooling: Literal["mean", "cls"] | None = None
 
 
 class PretrainConfig(PhaseConfig):

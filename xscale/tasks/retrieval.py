@@ -2,16 +2,20 @@
 
 No fine-tuning (``trains = False``): as XTREME, the (pretrained or intermediate-trained)
 encoder embeds each sentence by pooling the hidden states of one layer, and the embeddings are
-searched. Defaults follow XTREME's scripts (``--pool_type mean --specific_layer 7
---max_seq_length 512``):
+searched. Defaults per task are those of XTREME's scripts (`TASK_DEFAULTS`; both configurable
+with `retrieval_layer` / `retrieval_pooling`):
 
-- ``layer`` is XTREME's ``specific_layer``: a 0-based index into the transformer layers'
-  outputs, i.e. ``hidden_states[layer + 1]`` in Hugging Face terms (``hidden_states[0]`` is
-  the embedding output). Default ``default_layer(num_layers) = min(num_layers // 2 + 1,
-  num_layers - 1)``: 7 for 12-layer XLM-R base (XTREME's choice), 13 for large (24 layers),
-  19 for XL (36), 25 for XXL (48), the last layer for tiny models of 1-2 layers.
-- ``pooling="mean"``: the mean over non-padding tokens, <s> and </s> included (XTREME's
-  mean_pool_embedding); ``"cls"``: the <s> token's state.
+- BUCC (``scripts/run_bucc2018.sh``): ``--pool_type cls --specific_layer 7`` for every model:
+  the <s> token's state of layer 7.
+- Tatoeba (``scripts/run_tatoeba.sh``): mean pooling (``evaluate_retrieval.py``'s default),
+  ``LAYER=7``, and 13 for XLM-R large; ``default_layer`` keeps that relative depth for other
+  sizes: 19 for XL (36 layers), 25 for XXL (48).
+
+``layer`` is XTREME's ``specific_layer``: a 0-based index into the transformer layers' outputs,
+i.e. ``hidden_states[layer + 1]`` in Hugging Face terms (``hidden_states[0]`` is the embedding
+output); models with fewer layers (the tiny sizes) use their last. ``pooling="mean"``: the mean
+over non-padding tokens, <s> and </s> included (XTREME's mean_pool_embedding); ``"cls"``: the
+<s> token's state.
 
 Tatoeba: each English sentence queries the non-English ones by cosine similarity; accuracy
 (`metrics.tatoeba_accuracy`). BUCC: margin-based mining both ways (`metrics.mine_bucc`, k=4,
@@ -50,6 +54,20 @@ POOLINGS = ("mean", "cls")
 def default_layer(num_layers: int) -> int:
     """XTREME's layer 7 for 12 layers, the same relative depth for others (see module doc)."""
     return max(0, min(num_layers // 2 + 1, num_layers - 1))
+
+
+def _layer7(num_layers: int) -> int:
+    return max(0, min(7, num_layers - 1))
+
+
+# task -> (pooling, layer for a model of n layers), as XTREME's scripts run them
+TASK_DEFAULTS = {"bucc": ("cls", _layer7), "tatoeba": ("mean", default_layer)}
+
+
+def task_defaults(task: Task, num_layers: int) -> tuple[str, int]:
+    """(pooling, layer) XTREME uses for `task` on a model of `num_layers` layers."""
+    pooling, layer = TASK_DEFAULTS.get(task.name, ("mean", default_layer))
+    return pooling, layer(num_layers)
 
 
 class RetrievalFormat:
@@ -127,7 +145,7 @@ class RetrievalFormat:
         langs: list[str],
         *,
         layer: int | None = None,
-        pooling: str = "mean",
+        pooling: str | None = None,
         max_length: int = 512,
         batch_size: int = 32,
         limit: int | None = None,
@@ -139,8 +157,9 @@ class RetrievalFormat:
         `limit` keeps the first `limit` sentence pairs (Tatoeba) or the first `limit` sentences
         of each BUCC corpus (gold pairs outside them are dropped). With `pred_dir`, each
         language's predictions are also written there (layout in the module docstring)."""
-        if layer is None:
-            layer = default_layer(encoder.config.num_hidden_layers)
+        default_pooling, default = task_defaults(task, encoder.config.num_hidden_layers)
+        layer = default if layer is None else layer
+        pooling = default_pooling if pooling is None else pooling
         kw = dict(
             layer=layer,
             pooling=pooling,
