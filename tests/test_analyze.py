@@ -231,6 +231,30 @@ def test_xtreme_aggregates():
     assert x["cat:question_answering"].mean == pytest.approx(55)
     assert x["overall"].mean == pytest.approx((82 - 16 / 3 + 55) / 2)
     assert "cat:retrieval" not in x  # no retrieval task in the sweep
+    # XTREME-R groups the same tasks alike (xnli: classification, xquad: QA); its overall is
+    # over the XTREME-R tasks present, here both
+    r = row(a.xtreme_r, model_size="tiny-s", intermediate_task="none")
+    assert r["cat:classification"].mean == pytest.approx(82 - 16 / 3)
+    assert r["overall"].mean == pytest.approx((82 - 16 / 3 + 55) / 2)
+
+
+def test_xtreme_r_leaves_out_the_tasks_it_dropped():
+    from xscale.analyze.names import XTREME_R_CATEGORIES
+    from xscale.analyze.stats import summarize
+    from xscale.analyze.tables import xtreme_table
+
+    cells = [
+        {"train_languages": "en", "model_size": "s", "model_params": 1, "intermediate_task": "none",
+         "target_task": t, "avg": summarize([v])}
+        for t, v in (("xnli", 70.0), ("pawsx", 90.0), ("xcopa", 60.0), ("bucc", 10.0))
+    ]  # fmt: skip
+    rows = xtreme_table(cells, XTREME_R_CATEGORIES, ["xnli", "xcopa", "tatoeba"])
+    (r,) = rows
+    assert "pawsx" not in r and "bucc" not in r
+    assert r["cat:classification"].mean == pytest.approx(65.0)  # (70 + 60) / 2
+    assert r["overall"].mean == pytest.approx(65.0)
+    xtreme = xtreme_table(cells)[0]  # XTREME's grouping keeps PAWS-X and BUCC
+    assert xtreme["overall"].mean == pytest.approx((70 + 90 + 60 + 10) / 4)
 
 
 def test_gap_fits():

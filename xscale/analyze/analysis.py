@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from xscale.analyze.names import BASELINE, Record
+from xscale.analyze.names import BASELINE, XTREME_R_CATEGORIES, Record
 from xscale.analyze.scores import Scored, score_records
 from xscale.analyze.tables import (
     benefit_by_size,
@@ -68,6 +68,16 @@ TABLES: tuple[Table, ...] = (
         "XTREME-style aggregates",
         "Per task: mean over languages (and seeds); categories and overall: mean over "
         "the tasks present; [n=k, m missing] = m tasks missing, named in tasks_missing.",
+    ),
+    Table(
+        "xtreme_r",
+        lambda s, t: xtreme_table(
+            t["cells"], XTREME_R_CATEGORIES, [x for v in XTREME_R_CATEGORIES.values() for x in v]
+        ),
+        "XTREME-R aggregates",
+        "XTREME-R's ten tasks in its four categories (PAWS-X and BUCC left out); means over "
+        "the tasks present, the missing ones named in tasks_missing.",
+        optional=True,
     ),
     Table(
         "fits", lambda s, t: fit_table(s), "Gap and score vs model size: OLS on log10(model_params)"

@@ -27,6 +27,14 @@ CATEGORIES = {
     "question_answering": ("xquad", "mlqa", "tydiqa"),
     "retrieval": ("bucc", "tatoeba"),
 }
+# XTREME-R (Ruder et al. 2021): ten tasks in four categories; PAWS-X and BUCC are dropped, XCOPA,
+# Mewsli-X and LAReQA added. Its scores are means over the tasks of each category.
+XTREME_R_CATEGORIES = {
+    "classification": ("xnli", "xcopa"),
+    "structured_prediction": ("udpos", "panx"),
+    "question_answering": ("xquad", "mlqa", "tydiqa"),
+    "retrieval": ("mewslix", "lareqa", "tatoeba"),
+}
 
 Record = Mapping[str, Any]
 CellKey = tuple[str, str, str, str, str]  # size, intermediate, target, train_languages, seed
@@ -49,8 +57,8 @@ def main_metric(task: str, available: Iterable[str] = ()) -> str:
     )
 
 
-def category_of(task: str) -> str:
-    return next((c for c, tasks in CATEGORIES.items() if task in tasks), "other")
+def category_of(task: str, categories: Mapping[str, Iterable[str]] = CATEGORIES) -> str:
+    return next((c for c, tasks in categories.items() if task in tasks), "other")
 
 
 @dataclass(frozen=True)

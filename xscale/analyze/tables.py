@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from xscale.analyze.names import (
@@ -169,9 +169,17 @@ def benefit_by_size(gains: Sequence[dict]) -> list[dict]:
     return rows
 
 
-def xtreme_table(cells: Sequence[dict]) -> list[dict]:
+def xtreme_table(
+    cells: Sequence[dict],
+    categories: Mapping[str, Sequence[str]] = CATEGORIES,
+    only: Iterable[str] | None = None,
+) -> list[dict]:
     """Per size x intermediate x mode: per-task mean over languages (and seeds), the mean over
-    tasks, and per-category means; means over the tasks present, the missing ones named."""
+    tasks, and per-category means; means over the tasks present, the missing ones named.
+    `categories` is the benchmark's grouping (XTREME's by default, or XTREME-R's); `only` keeps
+    the benchmark's own tasks (None: every target task of the sweep)."""
+    keep = None if only is None else set(only)
+    cells = [c for c in cells if keep is None or c["target_task"] in keep]
     targets = sorted({c["target_task"] for c in cells})
     groups: dict[tuple, dict[str, float | None]] = defaultdict(dict)
     meta = {}
@@ -179,7 +187,10 @@ def xtreme_table(cells: Sequence[dict]) -> list[dict]:
         g = (c["train_languages"], c["model_size"], c["intermediate_task"])
         groups[g][c["target_task"]] = c["avg"].mean
         meta[g] = c["model_params"]
-    categories = [c for c in (*CATEGORIES, "other") if any(category_of(t) == c for t in targets)]
+    grouping = categories
+    categories = [
+        c for c in (*grouping, "other") if any(category_of(t, grouping) == c for t in targets)
+    ]
     rows = []
     for g, per_task in groups.items():
         row = {
@@ -192,7 +203,7 @@ def xtreme_table(cells: Sequence[dict]) -> list[dict]:
             row[t] = per_task.get(t)
         for cat in categories:
             row[f"cat:{cat}"] = mean_only(
-                [per_task.get(t) for t in targets if category_of(t) == cat]
+                [per_task.get(t) for t in targets if category_of(t, grouping) == cat]
             )
         row["overall"] = mean_only([per_task.get(t) for t in targets])
         row["tasks_missing"] = ", ".join(t for t in targets if per_task.get(t) is None)
