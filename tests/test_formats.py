@@ -605,3 +605,30 @@ def test_every_registered_task_has_a_format_and_known_layout():
             assert callable(getattr(fmt, method)), (task.name, method)
         assert task.metric in ("accuracy", "f1")
     json.dumps({t.name: t.languages for t in TASKS.values()})  # plain data
+
+
+@shared_data
+def test_real_xcopa_files_are_parallel_translations_of_copa():
+    """XTREME-R's XCOPA download: test-<lang>.jsonl (500 rows) per language, row i the same COPA
+    example translated, so its gold choice agrees in every language; models train on English
+    COPA (its train/dev splits are COPA's, registry.TRAINED_ON)."""
+    xcopa = get_task("xcopa")
+    langs = available_languages(xcopa, SHARED, "test")
+    assert langs == ["id", "it", "tr", "vi", "zh"]
+    by_lang = {lang: load_examples(xcopa, "test", lang, SHARED) for lang in langs}
+    first = by_lang["it"][0].fields
+    assert first["context"] == "L'oggetto era incartato nella plastica bollata."
+    assert first["question"] == "cause" and first["label"] == 0
+    labels = [e.fields["label"] for e in by_lang["it"]]
+    assert len(labels) == 500 and Counter(labels) == {0: 250, 1: 250}
+    questions = Counter(e.fields["question"] for e in by_lang["it"])
+    assert questions == {"cause": 246, "effect": 254}  # as in the file
+    for lang, exs in by_lang.items():  # the gold choice is the same in every translation
+        assert [e.fields["label"] for e in exs] == labels, lang
+        assert all(len(e.fields["choices"]) == 2 for e in exs)
+        assert {e.fields["question"] for e in exs} == {"cause", "effect"}
+    # (the question type itself differs in a few translations: tr 53 rows, vi and zh 4)
+    assert by_lang["zh"][0].fields["context"] != first["context"]
+    from xscale.data.layout import source_task
+
+    assert source_task(xcopa, "train").name == "copa"  # trained on English COPA
