@@ -296,3 +296,51 @@ def test_lang_summary():
     assert lang_summary({"en": 80.0}) == {"avg": 80.0, "avg_non_en": None, "gap_en": None}
     assert lang_summary({}) == {"avg": None, "avg_non_en": None, "gap_en": None}
     assert lang_summary({"en": 90.0, "de": None, "fr": 70.0})["gap_en"] == 20.0
+
+
+# ----------------------------------------------------------------------------- mAP@k (LAReQA)
+
+
+def test_average_precision_at_k_by_hand():
+    from xscale.tasks.metrics import average_precision_at_k
+
+    # relevant {1, 0} found at ranks 2 and 4: (1/2 + 2/4) / 2 = 0.5
+    assert average_precision_at_k([3, 1, 4, 0, 2], {0, 1}, 20) == 0.5
+    # cut at rank 3: only the rank-2 hit counts, over min(2, 3) = 2 relevant: 0.25
+    assert average_precision_at_k([3, 1, 4, 0, 2], {0, 1}, 3) == 0.25
+    # more relevant than k: normalised by k (two hits in the top 2 of 3 relevant, k=2: 1.0)
+    assert average_precision_at_k([5, 6, 7], {5, 6, 7}, 2) == 1.0
+    with pytest.raises(XScaleError, match="at least one relevant"):
+        average_precision_at_k([0, 1], set(), 20)
+
+
+def test_map_at_k_ranks_by_score_by_hand():
+    from xscale.tasks.metrics import map_at_k
+
+    scores = np.array([[0.1, 0.9, 0.3, 0.8, 0.2], [0.5, 0.1, 0.4, 0.3, 0.2]])
+    relevant = [frozenset({1, 3}), frozenset({1})]
+    # query 0: order 1, 3, ... -> AP 1; query 1: its answer ranked 5th -> AP 1/5
+    assert map_at_k(scores, relevant, 20) == {"map@20": pytest.approx(60.0)}
+    assert map_at_k(scores, relevant, 3) == {"map@3": pytest.approx(50.0)}  # 5th is past k
+    with pytest.raises(XScaleError, match="queries x pool"):
+        map_at_k(scores, relevant[:1])
+
+
+def test_map_at_k_equals_sklearn_average_precision_when_the_pool_is_within_k():
+    """XTREME's utils_lareqa scores with sklearn's average_precision_score over the whole pool;
+    with every candidate within k (and no ties) the two agree."""
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    from xscale.tasks.metrics import map_at_k
+
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(30, 18))
+    relevant = [
+        frozenset(rng.choice(18, size=rng.integers(1, 6), replace=False).tolist())
+        for _ in range(30)
+    ]
+    want = []
+    for row, rel in zip(scores, relevant):
+        y = np.zeros(18)
+        y[list(rel)] = 1
+        want.append(sklearn_metrics.average_precision_score(y, row))
+    assert map_at_k(scores, relevant, 20)["map@20"] == pytest.approx(100 * np.mean(want))

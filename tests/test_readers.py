@@ -352,3 +352,71 @@ def test_bucc_without_gold(tmp_path):
     write(tmp_path, "fr-en.test.en", "en-1\tYes\n")
     corpus = read_bucc(tmp_path, "fr", "test")
     assert corpus.gold is None and corpus.src_texts == ["Oui"]
+
+
+# ----------------------------------------------------------------------------- LAReQA
+
+
+def _xquad_r(questions: list[tuple[str, str, int]], context: str, breaks) -> dict:
+    qas = [
+        {"id": qid, "question": q, "answers": [{"text": "x", "answer_start": start}]}
+        for qid, q, start in questions
+    ]
+    para = {"context": context, "qas": qas, "sentence_breaks": breaks}
+    return {"version": "1.1", "data": [{"title": "t", "paragraphs": [para]}]}
+
+
+def test_xquad_r_pool_links_each_question_to_its_answer_in_every_language(tmp_path):
+    import json
+
+    from xscale.data.readers import read_xquad_r
+
+    en = "One. Two is here. Three."
+    de = "Eins. Zwei ist hier. Drei."
+    # q1's answer is in sentence 1 in both languages; q2's start (30) is in no sentence of en
+    files = {}
+    spans = {"en": [[0, 4], [5, 17], [18, 24]], "de": [[0, 5], [6, 20], [21, 26]]}
+    for lang, ctx, starts in (("en", en, (6, 30)), ("de", de, (7, 1))):
+        breaks = spans[lang]
+        path = tmp_path / f"{lang}.json"
+        qs = [("q1", f"{lang} where?", starts[0]), ("q2", f"{lang} what?", starts[1])]
+        path.write_text(json.dumps(_xquad_r(qs, ctx, breaks)), encoding="utf-8")
+        files[lang] = path
+    pool = read_xquad_r(files)
+    assert [c[0] for c in pool.candidates] == [
+        "en_1_0",
+        "en_1_1",
+        "en_1_2",
+        "de_1_0",
+        "de_1_1",
+        "de_1_2",
+    ]
+    assert pool.candidates[1][2] == "Two is here." and pool.candidates[4][2] == "Zwei ist hier."
+    assert pool.skipped == 1  # en q2 (start 30 is past the context's sentences)
+    assert [(q[0], q[1]) for q in pool.questions] == [("q1", "en"), ("q1", "de"), ("q2", "de")]
+    # q1 in either language: the answer sentence in en and in de; q2: de's sentence 0 only
+    assert pool.relevant == [frozenset({1, 4}), frozenset({1, 4}), frozenset({3})]
+
+
+@real
+@pytest.mark.shared_data
+def test_real_xquad_r_files():
+    from xscale.data.readers import read_xquad_r
+
+    langs = ("en", "de", "es", "el", "ru", "hi")
+    folder = XTREME / "lareqa" / "xquad-r"
+    pool = read_xquad_r({lang: folder / f"{lang}.json" for lang in langs})
+    per_lang = {lang: sum(1 for q in pool.questions if q[1] == lang) for lang in langs}
+    assert per_lang["en"] == 1190 and sum(per_lang.values()) + pool.skipped == 6 * 1190
+    assert sum(1 for c in pool.candidates if c[1] == "en") == 1180  # sentences of 240 paragraphs
+    # a question's relevant candidates: its answer sentence in each language it is found in
+    sizes = {len(r) for r in pool.relevant}
+    assert max(sizes) == 6 and all(
+        len({pool.candidates[j][1] for j in r}) == len(r) for r in pool.relevant
+    )
+    first = pool.questions[0]
+    assert first == (
+        "56beb4343aeaaa14008c925b",
+        "en",
+        "How many points did the Panthers defense surrender?",
+    )

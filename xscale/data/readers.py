@@ -426,3 +426,70 @@ def read_bucc(folder: str | Path, lang: str, split: str = "dev") -> BuccCorpus:
                 raise XScaleError(f"{gold_path}:{n}: id {missing!r} is not in its corpus")
             gold.add((s, t))
     return BuccCorpus(lang, split, src_ids, src_texts, trg_ids, trg_texts, gold)
+
+
+# --------------------------------------------------------------------------- LAReQA (XQuAD-R)
+
+
+@dataclass(frozen=True)
+class AnswerPool:
+    """LAReQA's retrieval data, as XTREME's ``utils_lareqa.load_data`` builds it: every question
+    of every language given, and the pool of every sentence of every paragraph of every language.
+    ``questions[i]`` = (xling id, language, text); ``candidates[j]`` = (uid, language, sentence,
+    context); ``relevant[i]`` = the candidate indices whose sentence holds the answer to question
+    i in *any* language (the same xling id), which is what makes the task language-agnostic."""
+
+    questions: list[tuple[str, str, str]]
+    candidates: list[tuple[str, str, str, str]]
+    relevant: list[frozenset[int]]
+    skipped: int  # questions whose answer start falls in no sentence (utils_lareqa skips them)
+
+
+def read_xquad_r(files: dict[str, str | Path]) -> AnswerPool:
+    """XQuAD-R files (`{lang: path}`, SQuAD JSON plus per-paragraph ``sentence_breaks``), read
+    into one multilingual pool. Candidate uid = ``<lang>_<paragraph number>_<sentence index>``,
+    numbering paragraphs from 1 in file order, as utils_lareqa does."""
+    questions: list[tuple[str, str, str]] = []
+    candidates: list[tuple[str, str, str, str]] = []
+    answer_of: dict[str, set[int]] = {}  # xling id -> candidate indices of its answer sentence
+    skipped = 0
+    for lang, path in files.items():
+        text = _read_text(path)
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise XScaleError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
+        articles = doc.get("data") if isinstance(doc, dict) else None
+        if not isinstance(articles, list):
+            raise XScaleError(f"{path}: not SQuAD format (no top-level 'data' list)")
+        n_para = 0
+        for a, article in enumerate(articles):
+            for p, para in enumerate(_get(article, "paragraphs", list, f"{path}: data[{a}]")):
+                where = f"{path}: data[{a}].paragraphs[{p}]"
+                n_para += 1
+                context = _get(para, "context", str, where)
+                breaks = _get(para, "sentence_breaks", list, where)
+                first = len(candidates)
+                for k, span in enumerate(breaks):
+                    if not (isinstance(span, list) and len(span) == 2):
+                        raise XScaleError(f"{where}.sentence_breaks[{k}]: expected [start, end]")
+                    start, end = span
+                    if not 0 <= start < end <= len(context):
+                        raise XScaleError(f"{where}.sentence_breaks[{k}]: {span} outside context")
+                    uid = f"{lang}_{n_para}_{k}"
+                    candidates.append((uid, lang, context[start:end], context))
+                for q, qa in enumerate(_get(para, "qas", list, where)):
+                    where_q = f"{where}.qas[{q}]"
+                    answers = _get(qa, "answers", list, where_q)
+                    if len(answers) != 1:
+                        raise XScaleError(f"{where_q}: LAReQA needs exactly one answer")
+                    start = _get(answers[0], "answer_start", int, f"{where_q}.answers[0]")
+                    hit = next((k for k, (s, e) in enumerate(breaks) if s <= start < e), None)
+                    if hit is None:
+                        skipped += 1
+                        continue
+                    xid = _get(qa, "id", str, where_q)
+                    questions.append((xid, lang, _get(qa, "question", str, where_q)))
+                    answer_of.setdefault(xid, set()).add(first + hit)
+    relevant = [frozenset(answer_of[xid]) for xid, _, _ in questions]
+    return AnswerPool(questions, candidates, relevant, skipped)

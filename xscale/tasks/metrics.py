@@ -27,7 +27,7 @@ import sys
 import unicodedata
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 
 import numpy as np
 
@@ -468,3 +468,38 @@ def lang_summary(per_lang: Mapping[str, float | None]) -> dict[str, float | None
     if "en" in scores and avg_non_en is not None:
         gap = scores["en"] - avg_non_en
     return {"avg": avg, "avg_non_en": avg_non_en, "gap_en": gap}
+
+
+# --------------------------------------------------------------------------- mAP@k (LAReQA)
+
+
+def average_precision_at_k(ranked: Sequence[int], relevant: Set[int], k: int) -> float:
+    """AP@k of one ranking: sum over ranks i <= k holding a relevant item of precision@i,
+    divided by min(|relevant|, k). With at most k relevant items (LAReQA: one answer sentence per
+    language, at most 11 <= 20) this is the average precision of sklearn's
+    ``average_precision_score`` (what XTREME's utils_lareqa computes) cut at rank k."""
+    if not relevant:
+        raise XScaleError("average precision needs at least one relevant item")
+    hits = 0
+    total = 0.0
+    for i, item in enumerate(ranked[:k], start=1):
+        if item in relevant:
+            hits += 1
+            total += hits / i
+    return total / min(len(relevant), k)
+
+
+def map_at_k(scores: np.ndarray, relevant: Sequence[Set[int]], k: int = 20) -> dict[str, float]:
+    """``{"map@<k>": ...}`` (0-100): mean over queries (rows of `scores`, one column per
+    candidate) of AP@k, candidates ranked by descending score (ties: lower index first).
+    XTREME-R reports LAReQA and Mewsli-X as mAP@20."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2 or scores.shape[0] != len(relevant):
+        raise XScaleError(
+            f"map_at_k: {scores.shape} scores for {len(relevant)} queries (want queries x pool)"
+        )
+    if not len(relevant):
+        return {f"map@{k}": 0.0}
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    aps = [average_precision_at_k(order[i].tolist(), rel, k) for i, rel in enumerate(relevant)]
+    return {f"map@{k}": 100.0 * float(np.mean(aps))}
