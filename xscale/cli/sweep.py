@@ -319,7 +319,7 @@ def cmd_analyze(args) -> int:
 
 
 def add_subcommands(command) -> None:
-    """Register the study commands with `command(name, func, **parser kwargs)` (see cli.py)."""
+    """Register the study commands with `command(name, func, **parser kwargs)` (cli/__init__.py)."""
     s = command(
         "sweep",
         cmd_sweep,

@@ -96,6 +96,18 @@ def _int_label(value: Any, n_choices: int, where: str) -> int:
 # --------------------------------------------------------------------------- span QA
 
 
+def _squad_articles(path: str | Path) -> list:
+    """The top-level ``data`` list of a SQuAD-format JSON file (one-line errors otherwise)."""
+    try:
+        doc = json.loads(_read_text(path))
+    except json.JSONDecodeError as e:
+        raise XScaleError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
+    articles = doc.get("data") if isinstance(doc, dict) else None
+    if not isinstance(articles, list):
+        raise XScaleError(f"{path}: not SQuAD format (no top-level 'data' list)")
+    return articles
+
+
 def read_squad(path: str | Path, lang: str) -> list[Example]:
     """SQuAD-format JSON: XQuAD, MLQA, TyDiQA-GoldP, SQuAD v1.1 and v2.0.
 
@@ -105,14 +117,7 @@ def read_squad(path: str | Path, lang: str) -> list[Example]:
     Note: XTREME's TyDiQA-GoldP dev files carry hidden labels (every answer is
     ``{"text": "", "answer_start": 0}``); they are returned as they are.
     """
-    text = _read_text(path)
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise XScaleError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
-    articles = doc.get("data") if isinstance(doc, dict) else None
-    if not isinstance(articles, list):
-        raise XScaleError(f"{path}: not SQuAD format (no top-level 'data' list)")
+    articles = _squad_articles(path)
     examples: list[Example] = []
     seen: set[str] = set()
     for a, article in enumerate(articles):
@@ -454,14 +459,7 @@ def read_xquad_r(files: dict[str, str | Path]) -> AnswerPool:
     answer_of: dict[str, set[int]] = {}  # xling id -> candidate indices of its answer sentence
     skipped = 0
     for lang, path in files.items():
-        text = _read_text(path)
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise XScaleError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
-        articles = doc.get("data") if isinstance(doc, dict) else None
-        if not isinstance(articles, list):
-            raise XScaleError(f"{path}: not SQuAD format (no top-level 'data' list)")
+        articles = _squad_articles(path)
         n_para = 0
         for a, article in enumerate(articles):
             for p, para in enumerate(_get(article, "paragraphs", list, f"{path}: data[{a}]")):
