@@ -320,8 +320,8 @@ def test_map_at_k_ranks_by_score_by_hand():
     scores = np.array([[0.1, 0.9, 0.3, 0.8, 0.2], [0.5, 0.1, 0.4, 0.3, 0.2]])
     relevant = [frozenset({1, 3}), frozenset({1})]
     # query 0: order 1, 3, ... -> AP 1; query 1: its answer ranked 5th -> AP 1/5
-    assert map_at_k(scores, relevant, 20) == {"map@20": pytest.approx(60.0)}
-    assert map_at_k(scores, relevant, 3) == {"map@3": pytest.approx(50.0)}  # 5th is past k
+    assert map_at_k(scores, relevant, 20) == {"map_at_20": pytest.approx(60.0)}
+    assert map_at_k(scores, relevant, 3) == {"map_at_3": pytest.approx(50.0)}  # 5th is past k
     with pytest.raises(XScaleError, match="queries x pool"):
         map_at_k(scores, relevant[:1])
 
@@ -343,4 +343,4 @@ def test_map_at_k_equals_sklearn_average_precision_when_the_pool_is_within_k():
         y = np.zeros(18)
         y[list(rel)] = 1
         want.append(sklearn_metrics.average_precision_score(y, row))
-    assert map_at_k(scores, relevant, 20)["map@20"] == pytest.approx(100 * np.mean(want))
+    assert map_at_k(scores, relevant, 20)["map_at_20"] == pytest.approx(100 * np.mean(want))

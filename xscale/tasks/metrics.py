@@ -490,16 +490,16 @@ def average_precision_at_k(ranked: Sequence[int], relevant: Set[int], k: int) ->
 
 
 def map_at_k(scores: np.ndarray, relevant: Sequence[Set[int]], k: int = 20) -> dict[str, float]:
-    """``{"map@<k>": ...}`` (0-100): mean over queries (rows of `scores`, one column per
-    candidate) of AP@k, candidates ranked by descending score (ties: lower index first).
-    XTREME-R reports LAReQA and Mewsli-X as mAP@20."""
+    """``{"map_at_<k>": ...}`` (0-100; MLflow metric names cannot hold "@"): mean over queries
+    (rows of `scores`, one column per candidate) of AP@k, candidates ranked by descending score
+    (ties: lower index first). XTREME-R reports LAReQA and Mewsli-X as mAP@20."""
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 2 or scores.shape[0] != len(relevant):
         raise XScaleError(
             f"map_at_k: {scores.shape} scores for {len(relevant)} queries (want queries x pool)"
         )
     if not len(relevant):
-        return {f"map@{k}": 0.0}
+        return {f"map_at_{k}": 0.0}
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     aps = [average_precision_at_k(order[i].tolist(), rel, k) for i, rel in enumerate(relevant)]
-    return {f"map@{k}": 100.0 * float(np.mean(aps))}
+    return {f"map_at_{k}": 100.0 * float(np.mean(aps))}
