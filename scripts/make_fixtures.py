@@ -28,6 +28,9 @@ Layout (as XTREME's download script and the GLUE/ANLI releases lay files out):
     intermediate/hellaswag/hellaswag_{train,val}.jsonl   HellaSwag jsonl
     xtreme/tatoeba/v1/tatoeba.<xxx>-eng.{<xxx>,eng}  aligned sentence files
     xtreme/bucc2018/<lang>-en.{dev,test}.{<lang>,en,gold}   BUCC 2018 layout
+    xtreme/lareqa/xquad-r/<lang>.json                XQuAD-R: the XQuAD files + sentence breaks
+    xtreme/mewslix/*.jsonl                           Mewsli-X release files (candidate set,
+                                                     Wikipedia pairs, WikiNews test mentions)
 """
 
 from __future__ import annotations
@@ -1126,6 +1129,17 @@ def text_key(s: str) -> str:
     return "".join(s.split()).lower()
 
 
+def json_strings(obj) -> list[str]:
+    """Every string of a JSON value, nested ones included (Mewsli-X rows nest their text)."""
+    if isinstance(obj, str):
+        return [obj]
+    if isinstance(obj, dict):
+        obj = list(obj.values())
+    if isinstance(obj, list):
+        return [s for x in obj for s in json_strings(x)]
+    return []
+
+
 def evaluation_sentences(out: Path) -> set[str]:
     """Every sentence of a dev or test file of any task, in any language (`text_key`s)."""
     keys: set[str] = set()
@@ -1145,8 +1159,7 @@ def evaluation_sentences(out: Path) -> set[str]:
         elif f.suffix == ".jsonl":
             for line in text.split("\n"):
                 if line.strip():
-                    row = json.loads(line)
-                    keys.update(text_key(v) for v in row.values() if isinstance(v, str))
+                    keys.update(text_key(v) for v in json_strings(json.loads(line)))
         elif "udpos" in f.parts or "panx" in f.parts or "ccg" in f.parts:
             for sent in text.split("\n\n"):
                 keys.add(text_key("".join(t.split("\t")[0] for t in sent.split("\n") if t)))
@@ -1244,7 +1257,11 @@ def squad_doc(paragraphs: list[dict]) -> str:
     return json.dumps({"version": "1.1", "data": data}, ensure_ascii=False) + "\n"
 
 
-def qa_paragraph(facts: list[Act], asked: list[tuple[int, str]], lang: str, prefix: str) -> dict:
+def qa_paragraph(
+    facts: list[Act], asked: list[tuple[int, str]], lang: str, prefix: str, breaks: bool = False
+) -> dict:
+    """A SQuAD paragraph of the facts' sentences; with `breaks`, XQuAD-R's ``sentences`` and
+    ``sentence_breaks`` too."""
     sentences = [render(f, lang) for f in facts]
     sep = "" if lang == "zh" else " "
     starts, at = [], 0
@@ -1267,7 +1284,11 @@ def qa_paragraph(facts: list[Act], asked: list[tuple[int, str]], lang: str, pref
                 "id": f"{prefix}-q{q}",
             }
         )
-    return {"context": context, "qas": qas}
+    para = {"context": context, "qas": qas}
+    if breaks:
+        para["sentences"] = sentences
+        para["sentence_breaks"] = [[a, a + len(x)] for a, x in zip(starts, sentences)]
+    return para
 
 
 def make_qa(out: Path, gen: Gen, sizes: dict[str, int]) -> None:
@@ -1294,6 +1315,14 @@ def make_qa(out: Path, gen: Gen, sizes: dict[str, int]) -> None:
             path = files.get(split, out / "xtreme" / "xquad" / f"xquad.{lang}.json")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(squad_doc(paragraphs), encoding="utf-8")
+            if split == "test":  # XQuAD-R (LAReQA): XQuAD with its sentence breaks
+                paragraphs = [
+                    qa_paragraph(facts, asked, lang, f"{split}-{i:04d}", breaks=True)
+                    for i, (facts, asked) in enumerate(items)
+                ]
+                path = out / "xtreme" / "lareqa" / "xquad-r" / f"{lang}.json"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(squad_doc(paragraphs), encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1620,6 +1649,8 @@ Regenerate (deterministic for a seed):
 | intermediate/hellaswag/hellaswag_{train,val}.jsonl | HellaSwag jsonl | {hellaswag} |
 | xtreme/tatoeba/v1/tatoeba.<xxx>-eng.{<xxx>,eng} | aligned lines; deu, spa, fra, cmn | {tatoeba} |
 | xtreme/bucc2018/<lang>-en.{dev,test}.{<lang>,en,gold} | BUCC 2018 files; de, fr, zh | {bucc} |
+| xtreme/lareqa/xquad-r/{en,de,es,zh}.json | XQuAD-R: XQuAD's fixture + sentence breaks | as XQuAD |
+| xtreme/mewslix/*.jsonl | Mewsli-X release schema (below) | {mewslix} |
 
 XNLI has every split in en, de, es, fr, zh (train-<lang> for lang != en is the translate-train
 set); PAWS-X in en, de, es, fr. The QA, tagging and multiple-choice sets have English train/dev
@@ -1630,7 +1661,107 @@ right choice of a multiple-choice item is what its premise entails, the others c
 (COPA's cause/effect word is random); the CCG tags follow one construction. Classification
 labels are balanced. The sentences are simple and formulaic: these files test plumbing and let
 tiny models learn something in minutes; they say nothing about real benchmark scores.
+Mewsli-X: 190 candidate entities (descriptions in en, de, es, fr; several share a name),
+English Wikipedia pairs (3 mentions per training entity; 30 dev entities), and WikiNews
+mentions of 40 test entities in each of en, de, es.
 """
+
+
+# ---------------------------------------------------------------------------------------------
+# Mewsli-X (its release's jsonl schema): people who habitually do one thing somewhere
+# ---------------------------------------------------------------------------------------------
+MEWSLIX_LANGS = ("en", "de", "es")  # the fixture languages that Mewsli-X has
+DESCRIPTION_LANGS = ("en", "de", "es", "fr")
+NEWS = {"en": "News", "de": "Nachrichten", "es": "Noticias", "fr": "Nouvelles"}
+
+
+def mewslix_entities(gen: Gen, n: int) -> list[dict]:
+    """`n` distinct (name, verb, noun, place) people; several share a name."""
+    seen, out = set(), []
+    while len(out) < n:
+        key = (gen.pick(NAMES), gen.pick(VERBS), gen.pick(NOUNS), gen.pick(PLACES))
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append({"entity_id": f"Q{1000 + len(out)}", "key": key})
+    return out
+
+
+def mewslix_entity(e: dict, lang: str) -> dict:
+    name, verb, noun, place = e["key"]
+    description = render(Act(name, verb, noun, place=place, habit=True), lang)
+    return {
+        "entity_id": e["entity_id"],
+        "title": subj_word(name, lang),
+        "description": description,
+        "description_url": f"https://{lang}.wikipedia.org/wiki/{e['entity_id']}",
+        "description_language": lang,
+        "sentence_spans": [[0, len(description)]],
+    }
+
+
+def mewslix_mention(gen: Gen, e: dict, lang: str, doc: str, k: int) -> tuple[dict, dict]:
+    """(context, mention): one news sentence in `lang` about the entity on some occasion."""
+    name, verb, noun, place = e["key"]
+    act = Act(name, verb, noun, count=gen.rng.randint(2, 6), place=place, time=gen.pick(TIMES))
+    text = f"{NEWS[lang]}: {render(act, lang)}"  # never a pretraining line (those have no prefix)
+    surface = subj_word(name, lang)
+    start = text.index(surface, len(NEWS[lang]))
+    context = {
+        "document_id": doc,
+        "document_url": f"https://{lang}.wikinews.org/wiki/{doc}",
+        "document_title": doc,
+        "section_title": "",
+        "language": lang,
+        "text": text,
+        "sentence_spans": [[0, len(text)]],
+    }
+    mention = {
+        "example_id": f"{doc}-{k}",
+        "entity_id": e["entity_id"],
+        "mention_span": {"text": surface, "start": start, "end": start + len(surface)},
+    }
+    return context, mention
+
+
+def make_mewslix(out: Path, gen: Gen, sizes: dict[str, int]) -> None:
+    """Entities split by id into train / dev / test (as Mewsli-X splits by QID); the candidate
+    set holds all of them, each described in a random language; Wikipedia pairs (English) for
+    train and dev, WikiNews mentions of the test entities in every fixture language."""
+    ents = mewslix_entities(gen, sum(sizes.values()))
+    parts = {}
+    at = 0
+    for split, n in sizes.items():
+        parts[split] = ents[at : at + n]
+        at += n
+    folder = out / "xtreme" / "mewslix"
+    folder.mkdir(parents=True, exist_ok=True)
+    cands = [mewslix_entity(e, gen.pick(DESCRIPTION_LANGS)) for e in ents]
+    lines = [json.dumps(c, ensure_ascii=False) for c in cands]
+    write_lines(folder / "candidate_set_entities.jsonl", lines)
+    for split in ("train", "dev"):
+        rows = []
+        for i, e in enumerate(parts[split]):
+            for k in range(3 if split == "train" else 1):
+                context, mention = mewslix_mention(gen, e, "en", f"wiki-{split}-{i:04d}", k)
+                rows.append(
+                    {
+                        "contextual_mention": {"context": context, "mention": mention},
+                        "entity": mewslix_entity(e, "en"),
+                    }
+                )
+        write_lines(
+            folder / f"wikipedia_pairs-{split}.jsonl",
+            [json.dumps(r, ensure_ascii=False) for r in rows],
+        )
+    rows = []
+    for lang in MEWSLIX_LANGS:
+        for i, e in enumerate(parts["test"]):
+            context, mention = mewslix_mention(gen, e, lang, f"news-{lang}-{i:04d}", 0)
+            rows.append({"context": context, "mentions": [mention]})
+    write_lines(
+        folder / "wikinews_mentions-test.jsonl", [json.dumps(r, ensure_ascii=False) for r in rows]
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -1653,6 +1784,7 @@ def main(argv: list[str] | None = None) -> None:
         "hellaswag": {"train": 160, "val": 40},
         "tatoeba": 80,
         "bucc": {"dev": (15, 25, 40), "test": (25, 40, 60)},
+        "mewslix": {"train": 120, "dev": 30, "test": 40},  # entities
     }
     nli_seen: set = set()  # MNLI and XNLI share no pair
     make_pretrain(out, Gen(args.seed), sizes["pretrain"])
@@ -1668,6 +1800,7 @@ def main(argv: list[str] | None = None) -> None:
     make_hellaswag(out, Gen(args.seed + 9), sizes["hellaswag"])
     make_tatoeba(out, Gen(args.seed + 10), sizes["tatoeba"])
     make_bucc(out, Gen(args.seed + 11), sizes["bucc"])
+    make_mewslix(out, Gen(args.seed + 12), sizes["mewslix"])
     kept = exclude_evaluation_text(out)
 
     def fmt(d):
@@ -1691,7 +1824,8 @@ def main(argv: list[str] | None = None) -> None:
         .replace("{xcopa}", str(sizes["copa"]["test"]))
         .replace("{hellaswag}", fmt(sizes["hellaswag"]))
         .replace("{tatoeba}", f"{sizes['tatoeba']} pairs per language")
-        .replace("{bucc}", " / ".join(f"{k} {g} gold pairs" for k, (g, _, _) in bucc)),
+        .replace("{bucc}", " / ".join(f"{k} {g} gold pairs" for k, (g, _, _) in bucc))
+        .replace("{mewslix}", fmt(sizes["mewslix"]) + " entities"),
         encoding="utf-8",
     )
     total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())

@@ -168,6 +168,37 @@ def test_missing_data_file(relative, xscale_cli, tmp_path, trial_yaml, data_copy
     assert_usage_error(proc, out, str(data_copy / relative))
 
 
+@pytest.mark.parametrize("task", ["lareqa", "mewslix"])
+def test_retrieval_pool_from_the_hub_is_refused_before_training(
+    task, xscale_cli, tmp_path, trial_yaml
+):
+    """LAReQA / Mewsli-X have no release-form hub copy: refused in preflight, before the hub
+    download of their training data and before anything trains."""
+    data = {"root": "hub", "tasks": {"pretrain": "fixtures"}}
+    proc, out = run_config(
+        xscale_cli, tmp_path, trial_yaml, intermediate_task="none", target_task=task, data=data
+    )
+    assert_usage_error(proc, out, f"task {task}", "download", f"data.tasks.{task}")
+
+
+def test_mewslix_mention_off_its_text(xscale_cli, tmp_path, trial_yaml, data_copy):
+    path = data_copy / "xtreme" / "mewslix" / "wikinews_mentions-test.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    row = json.loads(lines[5])
+    row["mentions"][0]["mention_span"]["start"] += 1
+    lines[5] = json.dumps(row)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    proc, out = run_config(
+        xscale_cli,
+        tmp_path,
+        trial_yaml,
+        intermediate_task="none",
+        target_task="mewslix",
+        data={"root": str(data_copy)},
+    )
+    assert_usage_error(proc, out, f"{path}:6.mentions[0]", "is not at")
+
+
 def test_data_root_that_is_not_a_folder(xscale_cli, tmp_path, trial_yaml):
     proc, out = run_config(xscale_cli, tmp_path, trial_yaml, data={"root": str(tmp_path / "no")})
     assert_usage_error(proc, out, str(tmp_path / "no"))

@@ -13,6 +13,7 @@ import torch
 
 from xscale import data
 from xscale.data import FIXTURES, HUB, available_languages, load_examples
+from xscale.data.rows import held_out_split
 from xscale.errors import XScaleError
 from xscale.stage.finetune import MultiTaskModel
 from xscale.tasks import Example, get_format
@@ -390,8 +391,13 @@ def test_fixture_qa():
     assert available_languages(xquad, FIXTURES, "test") == ["en", "de", "es", "zh"]
     assert available_languages(xquad, FIXTURES, "train") == ["en"]
     train = load_examples(SQUAD, "train", "en", FIXTURES)
-    assert len(train) == 240 and load_examples(xquad, "train", "en", FIXTURES) == train
-    assert len(load_examples(xquad, "dev", "en", FIXTURES)) == 60
+    assert len(train) == 240
+    # XQuAD trains on SQuAD and selects on passages held out of its training file (SQuAD's dev
+    # set holds XQuAD's English test questions): the two are SQuAD train's passage split
+    xtrain, xdev = (load_examples(xquad, s, "en", FIXTURES) for s in ("train", "dev"))
+    assert xtrain == held_out_split(train, "train") and xdev == held_out_split(train, "dev")
+    assert (len(xtrain), len(xdev)) == (192, 48)
+    assert not {e.fields["context"] for e in xtrain} & {e.fields["context"] for e in xdev}
     by_lang = {lang: load_examples(xquad, "test", lang, FIXTURES) for lang in ("en", "de", "zh")}
     assert [len(v) for v in by_lang.values()] == [60, 60, 60]
     assert [e.guid for e in by_lang["de"]] == [e.guid for e in by_lang["en"]]
@@ -603,7 +609,7 @@ def test_every_registered_task_has_a_format_and_known_layout():
         fmt = get_format(task)
         for method in ("featurize", "collate", "make_head", "loss", "predict", "score"):
             assert callable(getattr(fmt, method)), (task.name, method)
-        assert task.metric in ("accuracy", "f1")
+        assert task.metric in ("accuracy", "f1", "map_at_20")
     json.dumps({t.name: t.languages for t in TASKS.values()})  # plain data
 
 

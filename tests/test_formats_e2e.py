@@ -45,6 +45,8 @@ FIXTURE_LANGS = {
     "xcopa": ("zh",),
     "tatoeba": ("de", "es", "fr", "zh"),
     "bucc": ("de", "fr", "zh"),
+    "lareqa": ("en", "de", "es", "zh"),
+    "mewslix": ("en", "de", "es"),
 }
 # Metrics that are not 0-100 scores: BUCC's threshold is a raw margin score.
 NOT_A_SCORE = ("threshold",)
@@ -258,6 +260,59 @@ def test_retrieval_bucc_without_training(trial):
         assert all(len(p) == 2 and p[0] in src and p[1] in trg for p in pairs), lang
         assert len({p[0] for p in pairs}) == len(pairs)  # each sentence mined at most once
         assert set(logged) >= {f"bucc.{lang}.{m}" for m in ("f1", "precision", "recall")}
+
+
+# --------------------------------------------------------------------------- dual encoder
+
+
+def chance_map_at_20(pool_size: int, relevant: int) -> float:
+    """Expected mAP@20 (0-100) of a random ranking: rank i holds a relevant item with
+    probability r/N, and then precision@i averages 1 + (r-1)(i-1)/(N-1) hits over i ranks."""
+    n, r = pool_size, relevant
+    total = sum((r / n) * (1 + (r - 1) * (i - 1) / max(n - 1, 1)) / i for i in range(1, 21))
+    return 100.0 * total / min(r, 20)
+
+
+def check_pool_exports(t: Trial, task: str) -> dict:
+    """Each language's exported rankings score (dual_encoder.score_export, from the pool's gold)
+    exactly what the run logged; returns the logged metrics."""
+    from xscale.tasks.dual_encoder import score_export
+
+    logged = check_logged(t, task)
+    langs = list(FIXTURE_LANGS[task])
+    pool = xdata.load_pool(get_task(task), FIXTURES, langs, limit=MAX_EVAL)
+    ids = [c for c, _ in pool.candidates]
+    for lang in langs:
+        gold = {qid: {ids[j] for j in rel} for qid, _, rel in pool.queries[lang]}
+        path = t.predictions(task) / f"test-{lang}.jsonl"
+        assert all(len(json.loads(x)["ranking"]) == 20 for x in path.read_text().splitlines())
+        assert score_export(path, gold) == pytest.approx(logged[f"{task}.{lang}.map_at_20"])
+    return logged
+
+
+def test_dual_encoder_lareqa_trained_on_squad_pairs(trial):
+    t = trial("none-lareqa", intermediate_task="none", target_task="lareqa")
+    # LAReQA's target stage trains on English SQuAD, selecting on passages held out of it
+    train = xdata.load_examples(get_task("lareqa"), "train", "en", FIXTURES)
+    assert t.result("target")["train_examples"] == len(train)
+    assert {e.fields["context"] for e in train}.isdisjoint(
+        e.fields["context"] for e in xdata.load_examples(get_task("lareqa"), "dev", "en", FIXTURES)
+    )
+    check_pool_exports(t, "lareqa")
+
+
+def test_dual_encoder_mewslix_learns_above_chance(trial):
+    t = trial(
+        "none-mewslix",
+        intermediate_task="none",
+        target_task="mewslix",
+        target={"max_steps": 60, "batch_size": 16, "max_length": 96},
+    )
+    logged = check_pool_exports(t, "mewslix")
+    pool = xdata.load_pool(get_task("mewslix"), FIXTURES, ["en"])
+    chance = chance_map_at_20(len(pool.candidates), 1)  # one gold entity among 190: 1.9
+    for lang in FIXTURE_LANGS["mewslix"]:
+        assert logged[f"mewslix.{lang}.map_at_20"] > 3 * chance, (lang, logged)
 
 
 # --------------------------------------------------------------------------- mixture, MLM

@@ -17,6 +17,9 @@ A data root is one of
       <root>/xtreme/xcopa/test-<lang>.jsonl               XCOPA jsonl (or <lang>/test.<lang>.jsonl)
       <root>/xtreme/tatoeba/v1/tatoeba.<xxx>-eng.{<xxx>,eng}   aligned lines (test)
       <root>/xtreme/bucc2018/<lang>-en.{dev,test}.{<lang>,en,gold}   id TAB sentence; gold pairs
+      <root>/xtreme/lareqa/xquad-r/<lang>.json            XQuAD-R: SQuAD json + sentence_breaks
+      <root>/xtreme/mewslix/{candidate_set_entities,wikipedia_pairs-{train,dev},
+                            wikinews_mentions-test}.jsonl  Mewsli-X release files (data/pools.py)
       <root>/intermediate/mnli/{train,dev_matched,dev_mismatched}.tsv   GLUE MNLI tsv
       <root>/intermediate/anli/R1/{train,dev,test}.jsonl  ANLI v1.0 jsonl (label e/n/c)
       <root>/intermediate/anli/ANLI_analysis_r1_dev.csv   dev split, when there is no R1 folder
@@ -37,9 +40,12 @@ A data root is one of
   MNLI's dev split is dev_matched and its test split dev_mismatched (GLUE's test files have no
   labels); the hub task maps the same way. MNLI rows whose gold_label is "-" are skipped.
 
-English training data of zero-shot targets. XQuAD and MLQA train (and select models) on SQuAD
-v1.1 and XCOPA on COPA, as XTREME(-R) does: their train and dev splits *are* the `squad` /
-`copa` task's (``registry.TRAINED_ON``); their own files give the test split. TyDiQA-GoldP
+English training data of zero-shot targets. XQuAD, MLQA and LAReQA train on SQuAD v1.1 and
+XCOPA on COPA (and selects on COPA's dev set), as XTREME(-R) does: their training data *is* the
+`squad` / `copa` task's (``registry.TRAINED_ON``); their own files give the test split. The
+SQuAD-trained targets select models on passages held out of SQuAD's training file
+(``rows.held_out_split``, about 10%; ``registry.SELECT_ON_HELD_OUT``), never on SQuAD's dev
+set, which holds XQuAD's (and XQuAD-R's) English test questions. TyDiQA-GoldP
 trains on its own English training set (as XTREME) and selects models on whole passages held
 out of that file (``rows.held_out_split``, about 10%): its English evaluation file is scored
 (``tydiqa.en``), so it is never the selection set.
@@ -95,6 +101,7 @@ from xscale.data.layout import (
     source_task,
 )
 from xscale.data.load import load_examples
+from xscale.data.pools import load_pool
 from xscale.data.xtreme import load_bucc
 from xscale.tasks.base import SPLITS, Example, Task
 
@@ -126,6 +133,7 @@ __all__ = [
     "bucc_splits",
     "load_bucc",
     "load_examples",
+    "load_pool",
     "resolve_root",
     "source_task",
 ]

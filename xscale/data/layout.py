@@ -9,7 +9,7 @@ from xscale.data import readers
 from xscale.data.rows import _check_split
 from xscale.errors import XScaleError
 from xscale.tasks.base import SPLITS, Task
-from xscale.tasks.registry import TASKS, TRAINED_ON
+from xscale.tasks.registry import SELECT_ON_HELD_OUT, TASKS, TRAINED_ON
 
 FIXTURES = "fixtures"
 HUB = "hub"
@@ -60,6 +60,7 @@ TEST_FILES: dict[str, tuple[str, ...]] = {
     ),
     "tydiqa": ("xtreme/tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.goldp.{lang}.dev.json",),
     "xcopa": ("xtreme/xcopa/test-{lang}.jsonl", "xtreme/xcopa/{lang}/test.{lang}.jsonl"),
+    "lareqa": ("xtreme/lareqa/xquad-r/{lang}.json",),
     "tatoeba": (
         "xtreme/tatoeba/v1/tatoeba.{code}-eng.{code}",
         "xtreme/tatoeba/tatoeba.{code}-eng.{code}",
@@ -71,6 +72,14 @@ TYDIQA_TRAIN = (
     "xtreme/tydiqa/tydiqa-goldp-v1.1-train/tydiqa.en.train.json",
 )
 BUCC_FOLDER = "xtreme/bucc2018"
+# Mewsli-X, as XTREME's download script leaves it (readers.py describes the files)
+MEWSLIX_FOLDER = "xtreme/mewslix"
+MEWSLIX_FILES = {
+    "train": "wikipedia_pairs-train.jsonl",
+    "dev": "wikipedia_pairs-dev.jsonl",
+    "test": "wikinews_mentions-test.jsonl",
+    "candidates": "candidate_set_entities.jsonl",
+}
 CCG_LICENSE = (
     "CCGbank is licensed (LDC2005T13) and cannot be downloaded: convert it to 'token<TAB>supertag'"
     " lines, a blank line between sentences, and put them at {where}"
@@ -100,7 +109,7 @@ def available_languages(task: Task, root: str | Path, split: str) -> list[str]:
     if task.format == "retrieval" and split in SPLITS and split != "test":
         return []
     _check_split(task, split)
-    task = source_task(task, split)
+    task, split = source_split(task, split)
     where = resolve_root(root)
     if isinstance(where, str):
         if task.hub is None or split not in task.hub.splits:
@@ -119,6 +128,8 @@ def available_languages(task: Task, root: str | Path, split: str) -> list[str]:
         if split != "test":
             return []
         return [lang for lang in task.languages if bucc_splits(base, lang)]
+    if task.name == "mewslix":
+        return _mewslix_languages(task, base, split)
     path = _english_file(task, base, split)
     return ["en"] if path is not None and path.is_file() else []
 
@@ -130,6 +141,35 @@ def source_task(task: Task, split: str) -> Task:
     if split in ("train", "dev") and task.name in TRAINED_ON:
         return TASKS[TRAINED_ON[task.name]]
     return task
+
+
+def source_split(task: Task, split: str) -> tuple[Task, str]:
+    """(task, split) holding `task`'s `split`: `source_task`, and for the targets that select
+    on held-out training passages (`registry.SELECT_ON_HELD_OUT`) the source's train split for
+    their dev split (`load_examples` then keeps the held-out passages)."""
+    if split == "dev" and task.name in SELECT_ON_HELD_OUT:
+        return TASKS[TRAINED_ON[task.name]], "train"
+    return source_task(task, split), split
+
+
+def mewslix_file(base: Path, split: str) -> Path:
+    """The Mewsli-X file of `split` (train, dev, test or candidates) under a data folder."""
+    return base / MEWSLIX_FOLDER / MEWSLIX_FILES[split]
+
+
+_MEWSLIX_LANGS: dict[tuple[str, float], frozenset[str]] = {}
+
+
+def _mewslix_languages(task: Task, base: Path, split: str) -> list[str]:
+    path = mewslix_file(base, split)
+    if not path.is_file():
+        return []
+    if split != "test":
+        return ["en"]
+    key = (str(path), path.stat().st_mtime)
+    if key not in _MEWSLIX_LANGS:  # the languages of the mentions file, read once
+        _MEWSLIX_LANGS[key] = frozenset(m.lang for m in readers.read_mewslix_mentions(path))
+    return [lang for lang in task.languages if lang in _MEWSLIX_LANGS[key]]
 
 
 def bucc_splits(root: str | Path, lang: str) -> list[str]:

@@ -15,12 +15,14 @@ from xscale.data.layout import (
     TEST_FILES,
     _english_file,
     resolve_root,
-    source_task,
+    source_split,
 )
-from xscale.data.rows import _check_language, _check_split, _missing
+from xscale.data.pools import load_mewslix_pairs, pool_queries
+from xscale.data.rows import _check_language, _check_split, _missing, held_out_split
 from xscale.data.xtreme import _load_bucc_gold, _load_parallel, _load_tagging, _load_test_file
 from xscale.errors import XScaleError
 from xscale.tasks.base import Example, Task
+from xscale.tasks.registry import SELECT_ON_HELD_OUT
 
 
 def load_examples(
@@ -33,13 +35,21 @@ def load_examples(
     is_impossible (span QA); tokens, tags (tagging); context, question, choices, label (multiple
     choice); source, target (retrieval). `limit` keeps the first `limit` examples."""
     _check_split(task, split)
-    task = source_task(task, split)
+    target = task
+    task, read = source_split(task, split)
     _check_language(task, lang)
     where = resolve_root(root)
-    if isinstance(where, str):
-        examples = _load_hub(task, split, lang, limit)
+    if task.format == "dual_encoder" and read == "test":
+        return pool_queries(task, where, lang, limit)
+    held_out = target.name in SELECT_ON_HELD_OUT and split in ("train", "dev")
+    if task.name == "mewslix":
+        examples = load_mewslix_pairs(task, where, read)
+    elif isinstance(where, str):
+        examples = _load_hub(task, read, lang, None if held_out else limit)
     else:
-        examples = _load_local(task, Path(where), split, lang)
+        examples = _load_local(task, Path(where), read, lang)
+    if held_out:  # passages held out of the training file select the model (registry)
+        examples = held_out_split(examples, split)
     return examples if limit is None else examples[:limit]
 
 

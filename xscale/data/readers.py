@@ -448,6 +448,7 @@ class AnswerPool:
     candidates: list[tuple[str, str, str, str]]
     relevant: list[frozenset[int]]
     skipped: int  # questions whose answer start falls in no sentence (utils_lareqa skips them)
+    skipped_by_lang: dict[str, int]
 
 
 def read_xquad_r(files: dict[str, str | Path]) -> AnswerPool:
@@ -458,7 +459,9 @@ def read_xquad_r(files: dict[str, str | Path]) -> AnswerPool:
     candidates: list[tuple[str, str, str, str]] = []
     answer_of: dict[str, set[int]] = {}  # xling id -> candidate indices of its answer sentence
     skipped = 0
+    by_lang: dict[str, int] = {}
     for lang, path in files.items():
+        by_lang[lang] = 0
         articles = _squad_articles(path)
         n_para = 0
         for a, article in enumerate(articles):
@@ -485,9 +488,124 @@ def read_xquad_r(files: dict[str, str | Path]) -> AnswerPool:
                     hit = next((k for k, (s, e) in enumerate(breaks) if s <= start < e), None)
                     if hit is None:
                         skipped += 1
+                        by_lang[lang] += 1
                         continue
                     xid = _get(qa, "id", str, where_q)
                     questions.append((xid, lang, _get(qa, "question", str, where_q)))
                     answer_of.setdefault(xid, set()).add(first + hit)
     relevant = [frozenset(answer_of[xid]) for xid, _, _ in questions]
-    return AnswerPool(questions, candidates, relevant, skipped)
+    return AnswerPool(questions, candidates, relevant, skipped, by_lang)
+
+
+# --------------------------------------------------------------------------- Mewsli-X
+#
+# Mewsli-X (XTREME-R), the files of its release as XTREME's download script places them
+# (``<root>/xtreme/mewslix/``), one JSON object per line:
+#   candidate_set_entities.jsonl      an entity: entity_id, title, description (+ sentence_spans)
+#   wikipedia_pairs-{train,dev}.jsonl {"contextual_mention": {"context": C, "mention": M},
+#                                      "entity": E}   English Wikipedia, for fine-tuning
+#   wikinews_mentions-{dev,test}.jsonl {"context": C, "mentions": [M, ...]}   WikiNews, 11 langs
+# C = {"text", "language", "sentence_spans": [[start, end], ...], ...};
+# M = {"example_id", "entity_id", "mention_span": {"text", "start", "end"}}.
+# A mention is encoded with the sentence that holds it (``window_size=0`` in Mewsli-X's
+# schema.truncate), an entity with its title and description.
+
+
+@dataclass
+class EntityMention:
+    example_id: str
+    lang: str
+    mention: str
+    sentence: str  # the sentence of the context holding the mention's start
+    entity_id: str
+
+
+def _mention_sentence(context: dict, start: int, where: str) -> str:
+    text = _get(context, "text", str, where)
+    spans = context.get("sentence_spans") or [[0, len(text)]]
+    for span in spans:
+        if not (
+            isinstance(span, list) and len(span) == 2 and all(isinstance(x, int) for x in span)
+        ):
+            raise XScaleError(f"{where}.sentence_spans: expected [start, end] pairs, got {span!r}")
+        if span[0] <= start < span[1]:
+            return text[span[0] : span[1]]
+    raise XScaleError(f"{where}: mention start {start} lies in no sentence span")
+
+
+def _mention(context: dict, mention: dict, where: str) -> EntityMention:
+    span = _get(mention, "mention_span", dict, where)
+    start = _get(span, "start", int, f"{where}.mention_span")
+    text = _get(span, "text", str, f"{where}.mention_span")
+    full = _get(context, "text", str, where)
+    if not text:
+        raise XScaleError(f"{where}: empty mention text")
+    if not full:
+        raise XScaleError(
+            f"{where}: the context has no text (Mewsli-X's release leaves the WikiNews text out;"
+            " run its get-mewsli-x.sh, as XTREME's download script does, to fill it in)"
+        )
+    if full[start : start + len(text)] != text:
+        raise XScaleError(
+            f"{where}: mention {text!r} is not at {start} of the context text (is the WikiNews"
+            " text filled in? run Mewsli-X's get-mewsli-x.sh, as XTREME's download script does)"
+        )
+    sentence = _mention_sentence(context, start, where)
+    return EntityMention(
+        _get(mention, "example_id", str, where),
+        _get(context, "language", str, where),
+        text,
+        sentence,
+        _get(mention, "entity_id", str, where),
+    )
+
+
+def read_mewslix_entities(path: str | Path) -> list[tuple[str, str, str]]:
+    """The candidate set: (entity_id, title, description) per line, ids unique."""
+    out, seen = [], set()
+    for n, row in _jsonl(path):
+        where = f"{path}:{n}"
+        eid = _get(row, "entity_id", str, where)
+        if eid in seen:
+            raise XScaleError(f"{where}: entity {eid} is listed twice")
+        seen.add(eid)
+        out.append((eid, _get(row, "title", str, where), _get(row, "description", str, where)))
+    return out
+
+
+def read_mewslix_pairs(path: str | Path) -> list[Example]:
+    """Wikipedia (mention, entity) pairs: dual_encoder examples with ``query`` [mention,
+    sentence], ``candidate`` [title, description] and ``key`` the entity id."""
+    examples = []
+    for n, row in _jsonl(path):
+        where = f"{path}:{n}"
+        cm = _get(row, "contextual_mention", dict, where)
+        m = _mention(
+            _get(cm, "context", dict, f"{where}.contextual_mention"),
+            _get(cm, "mention", dict, f"{where}.contextual_mention"),
+            f"{where}.contextual_mention",
+        )
+        entity = _get(row, "entity", dict, where)
+        fields = {
+            "query": [m.mention, m.sentence],
+            "candidate": [
+                _get(entity, "title", str, f"{where}.entity"),
+                _get(entity, "description", str, f"{where}.entity"),
+            ],
+            "key": _get(entity, "entity_id", str, f"{where}.entity"),
+        }
+        examples.append(Example(m.example_id, "en", fields))
+    return examples
+
+
+def read_mewslix_mentions(path: str | Path) -> list[EntityMention]:
+    """WikiNews mentions of every language, in file order."""
+    out = []
+    for n, row in _jsonl(path):
+        where = f"{path}:{n}"
+        context = _get(row, "context", dict, where)
+        for i, mention in enumerate(_get(row, "mentions", list, where)):
+            if not isinstance(mention, dict):
+                raise XScaleError(f"{where}.mentions[{i}]: expected an object")
+            out.append(_mention(context, mention, f"{where}.mentions[{i}]"))
+    return out

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -33,7 +34,7 @@ from xscale.stage.context import StageContext, ds_config_for
 from xscale.stage.corpus import pretrain_files, read_lines
 from xscale.stage.inputs import eval_languages, train_languages
 from xscale.stage.mlm import MaskingCollate, masked_lm_loss
-from xscale.tasks import TaskFormat, get_format, trains
+from xscale.tasks import TaskFormat, format_info, get_format, trains
 from xscale.tasks.base import Task
 from xscale.tasks.perturb import applies_to, perturb_examples
 from xscale.tasks.registry import get_task
@@ -256,6 +257,8 @@ def evaluate_zero_shot(
     spec, hp = ctx.spec, ctx.hp
     ((name, d),) = fitted.data.items()
     pred_dir = ctx.out / "predictions" / name
+    if format_info(d.task).pooled:
+        return evaluate_pool(ctx, fitted, langs)
     scores: dict[str, dict[str, float]] = {}
 
     def run(examples):
@@ -275,6 +278,33 @@ def evaluate_zero_shot(
             p_feats, p_preds = run(perturb_examples(d.task, ex, p, spec.seed))
             scores[f"{lang}/{p}"] = d.fmt.score(d.task, p_preds, p_feats)
     return scores
+
+
+def evaluate_pool(ctx: StageContext, fitted: Fitted, langs: list[str]) -> dict:
+    """A pooled retrieval test (LAReQA, Mewsli-X): the trained encoder embeds the candidates of
+    every language once and each language's queries, `{lang: {metric: value}}`."""
+    spec, hp = ctx.spec, ctx.hp
+    ((name, d),) = fitted.data.items()
+    pool = xdata.load_pool(d.task, spec.data_root, langs, limit=hp.max_eval_examples)
+    for lang, n in pool.skipped.items():
+        if n:
+            say(fitted.label, f"{lang}: {n} queries left out (no answer sentence / entity)")
+    say(
+        fitted.label,
+        f"retrieval pool: {len(pool.candidates)} candidates, "
+        + ", ".join(f"{lang} {len(q)}" for lang, q in pool.queries.items())
+        + " queries",
+    )
+
+    def embed(texts):
+        feats = d.fmt.featurize_texts(texts, fitted.tokenizer, hp.max_length)
+        vecs = predict(
+            fitted.engine, feats, fitted.collates[name], d.fmt.predict, hp.batch_size * 2
+        )
+        return np.stack(vecs) if vecs else np.zeros((0, 1), dtype=np.float32)
+
+    pred_dir = ctx.out / "predictions" / name if ctx.rank0 else None
+    return d.fmt.evaluate_pool(d.task, pool, embed, pred_dir)
 
 
 def summarize_scores(task: Task, scores: dict[str, dict[str, float]], perturbations) -> dict:

@@ -14,7 +14,7 @@ from xscale.graph.expand import Graph
 from xscale.graph.stage import StageSpec
 from xscale.stage.corpus import corpus_files, pretrain_files
 from xscale.stage.inputs import train_languages
-from xscale.tasks import trains
+from xscale.tasks import format_info, trains
 from xscale.tasks.registry import get_task
 from xscale.train.model import check_available
 
@@ -43,23 +43,29 @@ def preflight(specs: list[StageSpec], check_weights: bool = True) -> None:
             check_available(spec.model_path or size.hub_id)
         if spec.hparams.continued_mlm > 0:
             pretrain_files(spec.mlm_root or spec.data_root, tuple(spec.hparams.mlm_languages))
+        if spec.kind == "target":  # test data first: local files, cheaper than a hub download
+            _check_test_data(spec, get_task(spec.task))
         for name in spec.tasks:
             task = get_task(name)
             if trains(task):
                 _check_train_data(spec, task)
-        if spec.kind == "target":
-            root = spec.data_root
-            have = xdata.available_languages(task, root, "test")
-            wanted = spec.eval_languages or have
-            for lang in wanted:
-                if lang not in have:
-                    raise XScaleError(
-                        f"eval_languages: {task.name} has no test data for {lang!r} under {root}"
-                        f" (available: {', '.join(have) or 'none'})"
-                    )
-                xdata.load_examples(task, "test", lang, root, limit=spec.hparams.max_eval_examples)
-            if not wanted:
-                raise XScaleError(f"{task.name}: no test data in any language under {root}")
+
+
+def _check_test_data(spec: StageSpec, task) -> None:
+    root = spec.data_root
+    have = xdata.available_languages(task, root, "test")
+    if not have and format_info(task).pooled:
+        xdata.load_pool(task, root, [])  # a pool outside the hub: says where its files come from
+    wanted = spec.eval_languages or have
+    for lang in wanted:
+        if lang not in have:
+            raise XScaleError(
+                f"eval_languages: {task.name} has no test data for {lang!r} under {root}"
+                f" (available: {', '.join(have) or 'none'})"
+            )
+        xdata.load_examples(task, "test", lang, root, limit=spec.hparams.max_eval_examples)
+    if not wanted:
+        raise XScaleError(f"{task.name}: no test data in any language under {root}")
 
 
 def _check_train_data(spec: StageSpec, task) -> None:

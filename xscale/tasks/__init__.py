@@ -44,17 +44,25 @@ def _retrieval():
     return RetrievalFormat
 
 
+def _dual_encoder():
+    from xscale.tasks.dual_encoder import DualEncoderFormat
+
+    return DualEncoderFormat
+
+
 @dataclass(frozen=True)
 class FormatInfo:
     """One row of the format table. `load` imports the module lazily (format modules import
     torch; `plan` and `status` must not). `trains`: False for formats evaluated without
     fine-tuning (retrieval). `text_fields`: the example fields text perturbations rewrite
-    (tagging perturbs its tokens one by one instead)."""
+    (tagging perturbs its tokens one by one instead). `pooled`: the test split is one retrieval
+    pool for every language (`data.load_pool`), scored by the format's `evaluate_pool`."""
 
     load: Callable[[], type]
     trains: bool = True
     text_fields: tuple[str, ...] = ()
     token_level: bool = False  # perturbations apply to `tokens`, keeping each token's tag
+    pooled: bool = False
 
 
 FORMATS: dict[str, FormatInfo] = {
@@ -64,6 +72,7 @@ FORMATS: dict[str, FormatInfo] = {
     "tagging": FormatInfo(_tagging, token_level=True),
     "multiple_choice": FormatInfo(_multiple_choice, text_fields=("context", "question", "choices")),
     "retrieval": FormatInfo(_retrieval, trains=False),
+    "dual_encoder": FormatInfo(_dual_encoder, pooled=True),
 }
 
 

@@ -23,11 +23,25 @@ class Example:
     - tagging: tokens [str], tags [str]
     - multiple_choice: context, question, choices [str], label (int)
     - retrieval: source (str), target (str)  (a parallel pair)
+    - dual_encoder: query [str, ...], candidate [str, ...] (text segments), key (the
+      candidate's identity); LAReQA trains on span_qa (SQuAD) examples, converted by the format
     """
 
     guid: str
     lang: str
     fields: dict[str, Any]
+
+
+@dataclass
+class RetrievalPool:
+    """A retrieval test set (LAReQA, Mewsli-X): one pool of candidates searched by the queries
+    of every language. ``candidates[j]`` = (id, text segments); ``queries[lang]`` = [(id, text
+    segments, indices of the relevant candidates)]; ``skipped[lang]``: queries left out (an
+    answer in no sentence, an entity outside the candidate set), counted, never silently."""
+
+    candidates: list[tuple[str, tuple[str, ...]]]
+    queries: dict[str, list[tuple[str, tuple[str, ...], frozenset[int]]]]
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,9 @@ PANX_LANGUAGES = (
 )  # fmt: skip
 # XCOPA (XTREME-R): no English test set; English training and dev data are COPA's.
 XCOPA_LANGUAGES = ("et", "ht", "id", "it", "qu", "sw", "ta", "th", "tr", "vi", "zh")
+# XQuAD-R (LAReQA): XQuAD's 11 languages; Mewsli-X: its 11 WikiNews languages.
+LAREQA_LANGUAGES = XQUAD_LANGUAGES
+MEWSLIX_LANGUAGES = ("en", "ar", "de", "es", "fa", "ja", "pl", "ro", "ta", "tr", "uk")
 BUCC_LANGUAGES = ("de", "fr", "ru", "zh")
 # XTREME's 36 Tatoeba languages (each paired with English); codes: data.readers.TATOEBA_CODES.
 TATOEBA_LANGUAGES = (
@@ -298,6 +301,27 @@ _TASKS = [
         hub=HubSource("cambridgeltl/xcopa", config="{lang}", splits={"test": "test"}),
         description="XCOPA: COPA translated into 11 languages; trained on English COPA",
     ),
+    # --- retrieval with a fine-tuned dual encoder (XTREME-R): one pool for every language
+    Task(
+        name="lareqa",
+        train_size=87_599,
+        format="dual_encoder",
+        metric="map_at_20",
+        languages=LAREQA_LANGUAGES,
+        roles=("target",),
+        description="LAReQA (XQuAD-R): language-agnostic answer-sentence retrieval from one"
+        " multilingual pool; trained on English SQuAD v1.1 question/answer-sentence pairs",
+    ),
+    Task(
+        name="mewslix",
+        train_size=167_719,
+        format="dual_encoder",
+        metric="map_at_20",
+        languages=MEWSLIX_LANGUAGES,
+        roles=("target",),
+        description="Mewsli-X: entity-mention retrieval (WikiNews, 11 languages) against 1M"
+        " entity descriptions; trained on English Wikipedia mention-entity pairs",
+    ),
     # --- retrieval: no fine-tuning, sentence embeddings from a middle layer
     Task(
         name="bucc",
@@ -323,9 +347,13 @@ _TASKS = [
 TASKS: dict[str, Task] = {t.name: t for t in _TASKS}
 
 # Target tasks whose (English) train and dev splits are another task's, as XTREME(-R) trains
-# them: XQuAD and MLQA on SQuAD v1.1, XCOPA on COPA. Their own files supply only the test split.
-# (TyDiQA-GoldP trains on its own English training set, as in XTREME.)
-TRAINED_ON: dict[str, str] = {"xquad": "squad", "mlqa": "squad", "xcopa": "copa"}
+# them: XQuAD, MLQA and LAReQA on SQuAD v1.1, XCOPA on COPA. Their own files supply only the
+# test split. (TyDiQA-GoldP trains on its own English training set, as in XTREME.)
+TRAINED_ON: dict[str, str] = {"xquad": "squad", "mlqa": "squad", "lareqa": "squad", "xcopa": "copa"}
+# Of those, the targets that select models on passages held out of the source's *training* file
+# (`data.rows.held_out_split`): SQuAD v1.1's dev set holds XQuAD's (and so XQuAD-R's) English
+# test questions, so it is never their selection set.
+SELECT_ON_HELD_OUT = frozenset({"xquad", "mlqa", "lareqa"})
 
 
 def get_task(name: str) -> Task:
