@@ -364,6 +364,22 @@ def test_plan_scaling_sweep_offline(tmp_path):
     assert not out.exists()
 
 
+def test_plan_xtreme_r_sweep_offline(tmp_path):
+    """The XTREME-R sweep plans offline although its LAReQA / Mewsli-X folder is not here."""
+    cfg = load_sweep(REPO / "sweeps" / "xtreme_r.yaml")
+    out = tmp_path / "out"
+    proc = run_cli("plan", "sweeps/xtreme_r.yaml", "--output-dir", str(out), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    chains = len(cfg.models) * len(cfg.intermediate_tasks) * len(cfg.seeds)  # 4 x 11 x 3
+    # nine trained targets, searched with 4 Optuna samples each; Tatoeba is evaluated only
+    want = {"intermediate": 4 * 10 * 3, "target": chains * (9 * cfg.search.num_samples + 1)}
+    want["all"] = want["intermediate"] + want["target"]
+    assert plan_counts(proc.stdout) == want, proc.stdout
+    for task in ("lareqa", "mewslix", "xcopa"):
+        assert f"target {task} <- mnli xlmr-xxl [en] seed2" in proc.stdout
+    assert not out.exists()
+
+
 def test_status_on_a_folder_that_is_not_a_sweep(tmp_path):
     proc = run_cli("status", str(tmp_path), timeout=60)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]

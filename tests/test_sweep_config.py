@@ -112,6 +112,23 @@ def test_scaling_axes():
     assert cfg.max_concurrent_trials == 8
 
 
+def test_xtreme_r_axes():
+    """XTREME-R's ten targets over the scaling study's sizes, intermediate tasks and seeds; the
+    two tasks without a release-form hub copy read from a data folder."""
+    cfg = load_sweep(SWEEPS / "xtreme_r.yaml")
+    scaling = load_sweep(SWEEPS / "scaling.yaml", check_registry=False)
+    assert cfg.models == scaling.models == ["xlmr-base", "xlmr-large", "xlmr-xl", "xlmr-xxl"]
+    assert cfg.intermediate_names == SCALING_INTERMEDIATE and cfg.seeds == [0, 1, 2]
+    assert cfg.target_tasks == [
+        "xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "mewslix", "lareqa", "tatoeba"
+    ]  # fmt: skip
+    from xscale.analyze.names import XTREME_R_CATEGORIES
+
+    assert sorted(cfg.target_tasks) == sorted(t for ts in XTREME_R_CATEGORIES.values() for t in ts)
+    assert cfg.data.root == "hub"
+    assert cfg.data.root_for("lareqa") == cfg.data.root_for("mewslix") != "hub"
+
+
 def test_search_demo():
     cfg = load_sweep(SWEEPS / "search_demo.yaml")
     assert cfg.search.method == "optuna" and cfg.search.num_samples == 3
