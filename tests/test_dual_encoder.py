@@ -5,6 +5,7 @@ real XQuAD-R pool (skipped when ../shared/data is absent)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import torch
 from conftest import SHARED_DATA, SHARED_DATA_REASON
 
 from xscale import data as xdata
-from xscale.data import FIXTURES, readers
+from xscale.data import FIXTURES, FIXTURES_DIR, mewslix_hub, readers
 from xscale.errors import XScaleError
 from xscale.tasks.base import Example, RetrievalPool
 from xscale.tasks.dual_encoder import (
@@ -216,10 +217,9 @@ def test_mewslix_reader_errors_name_file_and_line(tmp_path):
         readers.read_mewslix_entities(write_jsonl(tmp_path / "twice.jsonl", twice))
 
 
-def test_mewslix_and_lareqa_refuse_the_hub_with_download_instructions():
-    for name in ("lareqa", "mewslix"):
-        with pytest.raises(XScaleError, match="not on the Hugging Face hub.*download"):
-            xdata.load_pool(get_task(name), "hub", ["en"])
+def test_lareqa_refuses_the_hub_with_download_instructions():
+    with pytest.raises(XScaleError, match="not on the Hugging Face hub.*download.*data.tasks"):
+        xdata.load_pool(get_task("lareqa"), "hub", ["en"])
 
 
 # --------------------------------------------------------------------------- real XQuAD-R
@@ -241,3 +241,63 @@ def test_real_xquad_r_pool():
     # each question's relevant set: its answer sentence in every language of the pool
     for queries in pool.queries.values():
         assert all(len(rel) == len(langs) for _, _, rel in queries)
+
+
+# --------------------------------------------------------------------------- Mewsli-X hub copy
+
+
+def hub_mirror(tmp_path):
+    """The fixture files laid out as the hub copy: per-language test files, tar.gz archives."""
+    import tarfile
+
+    src = FIXTURES_DIR / "xtreme" / "mewslix"
+    mirror = tmp_path / "mirror"
+    by_lang: dict[str, list[str]] = {}
+    for line in (src / "wikinews_mentions-test.jsonl").read_text(encoding="utf-8").splitlines():
+        by_lang.setdefault(json.loads(line)["context"]["language"], []).append(line)
+    for lang, lines in by_lang.items():
+        path = mirror / mewslix_hub.TEST_FILE.format(lang=lang)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(x + "\n" for x in lines), encoding="utf-8")
+    release = {"train": "wikipedia_pairs-train.jsonl", "dev": "wikipedia_pairs-dev.jsonl",
+               "candidates": "candidate_set_entities.jsonl"}  # fmt: skip
+    for split, archive in mewslix_hub.ARCHIVES.items():
+        path = mirror / archive
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(path, "w:gz") as tar:
+            tar.add(src / release[split], arcname=Path(archive).name.removesuffix(".tar.gz"))
+    return mirror
+
+
+def test_mewslix_from_the_hub_copy_reads_as_the_download(tmp_path):
+    mirror = hub_mirror(tmp_path)
+    fetched = []
+
+    def download(filename):
+        fetched.append(filename)
+        if not (mirror / filename).is_file():
+            raise FileNotFoundError(filename)
+        return str(mirror / filename)
+
+    langs = ("en", "de", "es")
+    root = mewslix_hub.hub_root(langs, download, tmp_path / "cache")
+    task = get_task("mewslix")
+    got, want = (xdata.load_pool(task, r, list(langs)) for r in (root, FIXTURES))
+    assert got.candidates == want.candidates and got.queries == want.queries
+    for split in ("train", "dev"):
+        assert xdata.load_examples(task, split, "en", root) == xdata.load_examples(
+            task, split, "en", FIXTURES
+        )
+    n = len(fetched)
+    assert mewslix_hub.hub_root(langs, download, tmp_path / "cache") == root
+    assert len(fetched) == n  # assembled once, then read from the cache
+    # a language the copy does not have: one line naming the file and the dataset
+    with pytest.raises(XScaleError, match=r"wikinews_mentions/fa/test.jsonl of the hub dataset"):
+        mewslix_hub.hub_root(("en", "fa"), download, tmp_path / "other")
+    assert not list((tmp_path / "other").rglob("wikinews_mentions-test.jsonl"))
+
+
+def test_mewslix_hub_offline_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(XScaleError, match=r"could not fetch .* izhx/mewsli-x.*data.tasks.mewslix"):
+        mewslix_hub.hub_root(("en",), root=tmp_path)

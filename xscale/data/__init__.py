@@ -1,7 +1,9 @@
 """Loading task examples from a *data root*: the Hugging Face hub, the shipped fixtures or a folder.
 
 A data root is one of
-- ``"hub"``: ``datasets.load_dataset(<task.hub.dataset_id>, <config>, split=...)``;
+- ``"hub"``: ``datasets.load_dataset(<task.hub.dataset_id>, <config>, split=...)``; Mewsli-X's
+  hub copy is fetched file by file and assembled into the folder layout below
+  (``data.mewslix_hub``); LAReQA's XQuAD-R has no hub copy;
 - ``"fixtures"``: the synthetic data shipped in ``xscale/fixtures/data`` (see its README);
 - a folder in XTREME's download layout (files read by ``xscale.data.readers``)::
 

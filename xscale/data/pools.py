@@ -11,16 +11,17 @@ query (`tasks.base.RetrievalPool`), and Mewsli-X's English training pairs.
   entity descriptions of ``candidate_set_entities.jsonl`` (one relevant entity each), under
   ``<root>/xtreme/mewslix/``.
 
-Neither has a verified Hugging Face hub copy in its release form (XQuAD-R's sentence breaks,
-Mewsli-X's WikiNews text, which its release leaves out and its script fills in), so both are
-read from a data folder; the training data of LAReQA (SQuAD v1.1) may come from the hub.
+XQuAD-R (its sentence breaks) has no hub copy: it is read from a data folder, while LAReQA's
+training data (SQuAD v1.1) may come from the hub. Mewsli-X's release leaves the WikiNews text
+out (its script fills it in); with ``hub`` as its root, its hub copy is fetched and assembled
+into the release layout (`mewslix_hub`), then read like a download.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from xscale.data import readers
+from xscale.data import mewslix_hub, readers
 from xscale.data.layout import (
     MEWSLIX_FOLDER,
     TEST_FILES,
@@ -43,6 +44,8 @@ DOWNLOAD = {
 
 def _folder(task: Task, root) -> Path:
     where = resolve_root(root)
+    if isinstance(where, str) and task.name == "mewslix":
+        return mewslix_hub.hub_root(task.languages)
     if isinstance(where, str):
         raise XScaleError(
             f"task {task.name}: its evaluation files are not on the Hugging Face hub in release"

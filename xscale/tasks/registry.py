@@ -319,6 +319,8 @@ _TASKS = [
         metric="map_at_20",
         languages=MEWSLIX_LANGUAGES,
         roles=("target",),
+        # the hub copy's files, assembled into the release layout (data/mewslix_hub.py)
+        hub=HubSource("izhx/mewsli-x", splits={"train": "train", "dev": "dev", "test": "test"}),
         description="Mewsli-X: entity-mention retrieval (WikiNews, 11 languages) against 1M"
         " entity descriptions; trained on English Wikipedia mention-entity pairs",
     ),
