@@ -729,3 +729,28 @@ def test_a_crashed_stage_is_retried_from_its_checkpoint(tmp_path):
     result = json.loads((stage / "result.json").read_text())
     assert result["resumed_from_step"] >= 100 and result["steps"] == 600
     check_one_run_per_stage(out, "retry", set(planned_stages(path)))
+
+
+def test_second_sweep_on_a_busy_folder_refuses_with_one_line(tmp_path):
+    """A sweep's driver holds <output_dir>/SWEEP.lock; another sweep on the folder refuses at
+    once, naming the holder, and writes nothing."""
+    out = tmp_path / "out"
+    out.mkdir()
+    path = write_sweep(tmp_path / "s.yaml", out)
+    hold = (
+        "import sys, time; from xscale.graph.lock import FolderLock; "
+        "FolderLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(600)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(out / "SWEEP.lock")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        proc = run_cli("sweep", str(path), timeout=120)
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert proc.returncode == 2, proc.stderr
+        assert len(lines) == 1 and f"is in use by pid {holder.pid}" in lines[0], proc.stderr
+        assert "another --output-dir" in lines[0]
+        assert sorted(p.name for p in out.iterdir()) == ["SWEEP.lock"]  # nothing written
+    finally:
+        holder.kill()

@@ -15,9 +15,10 @@ from xscale.catalog.recipes import offload_mode, read_config, zero_stage
 from xscale.catalog.sizes import get_size, human_params
 from xscale.errors import XScaleError
 from xscale.graph.expand import data_train_size, expand
+from xscale.graph.lock import FolderLock
 from xscale.graph.manifest import graph_of, read_manifest, write_manifest
 from xscale.graph.selection import resolve
-from xscale.graph.stage import ERROR_FILE, read_stage_progress, stage_state
+from xscale.graph.stage import ERROR_FILE, is_complete, read_stage_progress, stage_state
 from xscale.runtime import verbosity
 from xscale.schedule.progress import SweepProgress
 from xscale.schedule.tune import log, plan_counts, run_sweep, start_ray
@@ -27,6 +28,8 @@ from xscale.sweep.phases import check_data_roots
 from xscale.sweep.schema import load_sweep
 from xscale.tasks.registry import TASKS
 from xscale.tracking.client import Tracker
+
+SWEEP_LOCK = "SWEEP.lock"  # held by the driver of the sweep running on the folder
 
 
 def _load(args):
@@ -42,6 +45,25 @@ def cmd_sweep(args) -> int:
     check_data_roots(cfg.data, args.file)
     graph = expand(cfg, train_size=data_train_size(cfg))
     preflight_graph(graph)
+    # One sweep per output folder: a second one refuses at once (its stages would be waited
+    # for one by one, each stage being locked by the process that runs it).
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    lock = FolderLock(out / SWEEP_LOCK, f"{args.file}: output_dir {out}")
+    try:
+        lock.acquire(wait=0)
+    except XScaleError as e:
+        hint = "wait for that sweep to end, or give another --output-dir"
+        raise XScaleError(f"{e}; {hint}") from None
+    try:
+        return _sweep_locked(args, cfg, out, graph)
+    finally:
+        lock.release()
+        if created and not any(out.iterdir()):  # nothing was written: leave no folder behind
+            out.rmdir()
+
+
+def _sweep_locked(args, cfg, out: Path, graph) -> int:
     # Ray first: a cluster that cannot be reached leaves nothing behind in the output folder
     start_ray(args.address, {m: dict(vars(cfg.resources_for(m))) for m in cfg.models})
     write_manifest(cfg, graph, args.file)
@@ -51,6 +73,9 @@ def cmd_sweep(args) -> int:
         name=f"sweep {cfg.name}",
         tags={"xscale.output_dir": str(out), "xscale.sweep_file": str(Path(args.file).resolve())},
     )
+    reconciled = tracker.reconcile(lambda key: is_complete(out / "stages" / key))
+    if reconciled:
+        log(f"{cfg.name}: {reconciled} complete stages' MLflow runs were still RUNNING: finished")
     tracker.log_params(
         parent,
         {

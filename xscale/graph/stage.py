@@ -28,6 +28,7 @@ from xscale.sweep.phases import PhaseConfig, PretrainConfig, Strict
 
 MARKER = "COMPLETE"
 ERROR_FILE = "error.txt"  # the last failure's one-line reason (removed when the stage completes)
+LOCK_FILE = "LOCK"  # held by the process running the stage (graph.lock)
 ATTEMPTS_FILE = "attempts.jsonl"  # one line per execution (time, pid, world size)
 STATES = ("done", "failed", "started", "left")
 
@@ -93,7 +94,79 @@ def stage_dir(output_dir: Path, spec: StageSpec) -> Path:
 
 
 def is_complete(path: Path) -> bool:
-    return (path / MARKER).is_file()
+    """The marker is there and every output it records has its recorded size (a cheap check;
+    `check_outputs(full=True)` hashes them)."""
+    return (Path(path) / MARKER).is_file() and check_outputs(path) is None
+
+
+# the outputs a marker records: the exported model and the result; checkpoints are removed
+RECORDED = ("model", "result.json")
+
+
+def _output_files(path: Path) -> list[Path]:
+    files = []
+    for name in RECORDED:
+        p = path / name
+        if p.is_file():
+            files.append(p)
+        elif p.is_dir():
+            files.extend(sorted(f for f in p.rglob("*") if f.is_file()))
+    return files
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_marker(path: Path) -> dict | None:
+    """The marker's record ({"files": {relative path: {"size", "sha256"}}}); {} for a marker of
+    an earlier xscale (no record: trusted as it is); None when there is no marker."""
+    try:
+        text = (Path(path) / MARKER).read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, UnicodeDecodeError):
+        return {"files": {"<marker>": {"size": -1}}}  # unreadable: matches nothing
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return {} if text.strip() == "ok" else {"files": {"<marker>": {"size": -1}}}
+    return record if isinstance(record, dict) else {"files": {"<marker>": {"size": -1}}}
+
+
+def check_outputs(path: Path, full: bool = False) -> str | None:
+    """None if the stage's outputs are what its marker recorded, else why not (one phrase).
+    Sizes always; with `full`, SHA-256 of every file too."""
+    path = Path(path)
+    record = read_marker(path)
+    if record is None:
+        return "no COMPLETE marker"
+    files = record.get("files", {}) if record else {}
+    for rel, want in files.items():
+        p = path / rel
+        try:
+            size = p.stat().st_size
+        except OSError:
+            return f"{rel} is missing"
+        if size != want.get("size"):
+            return f"{rel} has {size} bytes, {want.get('size')} recorded"
+        if full and _sha256(p) != want.get("sha256"):
+            return f"{rel} does not match its recorded SHA-256"
+    return None
+
+
+def invalidate(path: Path, reason: str) -> None:
+    """Set a complete stage back to not complete (its marker kept aside, with the reason)."""
+    path = Path(path)
+    try:
+        (path / MARKER).replace(path / f"{MARKER}.invalid")
+    except FileNotFoundError:
+        return
+    (path / f"{MARKER}.invalid.reason").write_text(reason + "\n", encoding="utf-8")
 
 
 def stage_state(path: Path) -> str:
@@ -110,10 +183,18 @@ def stage_state(path: Path) -> str:
 
 
 def mark_complete(path: Path, result: dict) -> None:
-    """Write the result, then the marker, last and atomically."""
-    (path / "result.json").write_text(json.dumps(result, indent=2, sort_keys=True))
+    """Write the result, then the marker (last and atomically), recording the size and SHA-256
+    of every output (`check_outputs` verifies them before reuse)."""
+    path = Path(path)
+    tmp = path / "result.json.tmp"
+    tmp.write_text(json.dumps(result, indent=2, sort_keys=True))
+    tmp.replace(path / "result.json")
+    files = {
+        str(f.relative_to(path)): {"size": f.stat().st_size, "sha256": _sha256(f)}
+        for f in _output_files(path)
+    }
     tmp = path / (MARKER + ".tmp")
-    tmp.write_text("ok\n")
+    tmp.write_text(json.dumps({"files": files, "time": time.time()}, indent=2))
     tmp.replace(path / MARKER)
 
 

@@ -34,6 +34,7 @@ def run_trial(
         name=f"trial {cfg.model} {cfg.intermediate_task} -> {cfg.target_task} seed{cfg.seed}",
         tags={"xscale.output_dir": str(output_dir.resolve())},
     )
+    tracker.reconcile(lambda key: is_complete(output_dir / "stages" / key))
     info = TrackingInfo(uri, experiment, parent, artifacts)
     results: dict[str, dict] = {}
     status = "FAILED"

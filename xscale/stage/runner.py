@@ -16,15 +16,22 @@ import time
 from pathlib import Path
 
 from xscale.catalog.sizes import get_size
+from xscale.errors import XScaleError
+from xscale.graph.lock import FolderLock
 from xscale.graph.stage import (
     ATTEMPTS_FILE,
     ERROR_FILE,
+    LOCK_FILE,
+    MARKER,
     StageSpec,
+    check_outputs,
+    invalidate,
     is_complete,
     mark_complete,
     read_result,
     stage_dir,
 )
+from xscale.runtime import say
 from xscale.stage.context import StageContext
 from xscale.tracking.client import Tracker, TrackingInfo
 from xscale.train.distributed import init_distributed, rank_world
@@ -59,8 +66,52 @@ def run_stage(
     out = stage_dir(output_dir, spec)
     if is_complete(out):
         return read_result(out)
-    out.mkdir(parents=True, exist_ok=True)
+    lock = None
+    if _launch_rank() == 0:  # the process that writes the stage folder owns it while it runs
+        out.mkdir(parents=True, exist_ok=True)
+        lock = FolderLock(out / LOCK_FILE, f"stage {spec.label} ({out})")
+        lock.acquire(say=lambda line: say(spec.label, line))
+    try:
+        return _run_locked(spec, Path(output_dir), out, tracking, report, eval_rounds)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _launch_rank() -> int:
+    """This process's rank before `init_distributed` (a launcher's RANK; 0 for a lone run)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    return int(os.environ.get("RANK", "0") or 0)
+
+
+def _verify_parent(spec: StageSpec, output_dir: Path) -> None:
+    """A parent's outputs are hashed against its marker before this stage builds on them; a
+    mismatch sets the parent back to not complete, so the next run of the sweep re-runs it."""
+    if spec.parent is None:
+        return
+    parent = Path(output_dir) / "stages" / spec.parent
+    reason = check_outputs(parent, full=True)
+    if reason is not None:
+        invalidate(parent, reason)
+        raise XScaleError(
+            f"{spec.label}: parent stage {spec.parent}: its outputs do not match their record"
+            f" ({reason}); it is marked not complete and re-runs on the next run of the sweep"
+        )
+
+
+def _run_locked(spec, output_dir: Path, out: Path, tracking, report, eval_rounds) -> dict:
+    if (out / MARKER).exists():
+        reason = check_outputs(out)
+        if reason is None:  # completed by another process while this one waited for the lock
+            return read_result(out)
+        say(spec.label, f"re-running: its outputs do not match their record ({reason})")
+        invalidate(out, reason)
     t0 = time.perf_counter()
+    if _launch_rank() == 0:
+        _verify_parent(spec, output_dir)
     set_threads(spec)
     init_distributed()
     rank, world = rank_world()
@@ -71,7 +122,7 @@ def run_stage(
             f.write(json.dumps({"time": time.time(), "pid": os.getpid(), "world": world}) + "\n")
         tracker = Tracker(tracking.uri, tracking.experiment, tracking.artifact_root)
         run_id = tracker.stage_run(spec.key, spec.kind, spec.label, tracking.parent_run_id)
-    ctx = StageContext(spec, Path(output_dir), out, tracker, run_id, report, eval_rounds)
+    ctx = StageContext(spec, output_dir, out, tracker, run_id, report, eval_rounds)
     try:
         if spec.kind == "pretrain":
             from xscale.stage.pretrain import run_pretrain
@@ -91,9 +142,11 @@ def run_stage(
         result["mlflow_run_id"] = run_id
         result["stage_seconds"] = time.perf_counter() - t0
         (out / ERROR_FILE).unlink(missing_ok=True)
+        mark_complete(out, result)
+        # a kill from here on leaves a complete stage whose run may still say RUNNING:
+        # `Tracker.reconcile` finishes it on the next run
         for ckpt in out.glob("ckpt*"):  # ckpt/, or ckpt-<lang>/ per in-language model
             shutil.rmtree(ckpt, ignore_errors=True)
-        mark_complete(out, result)
         tracker.log_artifact(run_id, out / "result.json")
         tracker.finish(run_id, "FINISHED")
     return result

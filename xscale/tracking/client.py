@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,23 @@ def _quiet() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+@contextmanager
+def _sqlite_lock(uri: str):
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    db = Path(uri[len("sqlite:///") :])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 class Tracker:
     """Thin wrapper over `MlflowClient`: no global active-run state, safe in worker processes."""
 
@@ -49,15 +67,34 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         self.uri = tracking_uri
-        self.client = MlflowClient(tracking_uri)
-        exp = self.client.get_experiment_by_name(experiment)
-        if exp is None:
-            location = Path(artifact_root).resolve().as_uri() if artifact_root else None
-            self.experiment_id = self.client.create_experiment(
-                experiment, artifact_location=location
-            )
-        else:
-            self.experiment_id = exp.experiment_id
+        # Two processes opening a new sqlite store at once both run MLflow's schema migrations
+        # ("duplicate column name"): opening the store is serialised by a file lock.
+        with _sqlite_lock(tracking_uri):
+            self.client = MlflowClient(tracking_uri)
+            exp = self.client.get_experiment_by_name(experiment)
+            if exp is None:
+                location = Path(artifact_root).resolve().as_uri() if artifact_root else None
+                self.experiment_id = self.client.create_experiment(
+                    experiment, artifact_location=location
+                )
+            else:
+                self.experiment_id = exp.experiment_id
+
+    def reconcile(self, is_complete) -> int:
+        """Finish the stage runs still RUNNING whose stage is complete (`is_complete(key)`): a
+        process killed between a stage's COMPLETE marker and its run's end. Returns how many."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"attributes.status = 'RUNNING' and tags.`{RUN_KIND}` = 'stage'",
+            max_results=5000,
+        )
+        n = 0
+        for run in runs:
+            key = run.data.tags.get(STAGE_KEY)
+            if key and is_complete(key):
+                self.client.set_terminated(run.info.run_id, status="FINISHED")
+                n += 1
+        return n
 
     def _find(self, tag: str, value: str):
         runs = self.client.search_runs(

@@ -8,6 +8,8 @@ the encoder is exported, so the next phase starts with a fresh head (jiant's par
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 from xscale.catalog.sizes import hub_unavailable_message
@@ -79,6 +81,13 @@ def export_encoder(engine, out_dir: Path, tokenizer) -> None:
     else:
         state = submodule.state_dict()
     if not dist.is_initialized() or dist.get_rank() == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        submodule.save_pretrained(str(out_dir), state_dict=state)
-        tokenizer.save_pretrained(str(out_dir))
+        # written under a temporary name, then renamed: a model/ folder is whole or absent
+        out_dir = Path(out_dir)
+        tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        submodule.save_pretrained(str(tmp), state_dict=state)
+        tokenizer.save_pretrained(str(tmp))
+        if out_dir.exists():  # a re-run's earlier export (the stage was not complete)
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
