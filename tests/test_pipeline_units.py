@@ -3,6 +3,7 @@ keys, trial expansion, MLflow run reuse, and the shipped top-level configs."""
 
 from __future__ import annotations
 
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -144,3 +145,32 @@ def test_readme_has_the_two_setup_commands_and_ci_runs_the_test_one():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     makefile = (ROOT / "Makefile").read_text()
     assert "sweeps/smoke.yaml" in makefile
+
+
+def _cluster_commands(key: str) -> list[str]:
+    return yaml.safe_load((ROOT / "cluster.yaml").read_text())[key]
+
+
+def test_cluster_setup_fails_when_the_shared_mount_fails(tmp_path):
+    """Run the mount command in bash with `sudo`, `mount` and `mountpoint` stubbed: a mount
+    that fails must fail the node's set-up (Ray stops on a failing setup command)."""
+    (cmd,) = [c for c in _cluster_commands("setup_commands") if "/shared" in c]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in {"sudo": 'exec "$@"', "mount": "exit 32", "mountpoint": "exit 1"}.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    cmd = cmd.replace("/shared", str(tmp_path / "shared"))
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    failed = subprocess.run(["bash", "-c", cmd], env=env, capture_output=True)
+    assert failed.returncode != 0
+    (bin_dir / "mount").write_text("#!/bin/sh\nexit 0\n")  # mounted: set-up goes on
+    (bin_dir / "mountpoint").write_text("#!/bin/sh\nexit 0\n")
+    assert subprocess.run(["bash", "-c", cmd], env=env, capture_output=True).returncode == 0
+
+
+def test_cluster_dashboard_listens_on_loopback_only():
+    text = (ROOT / "cluster.yaml").read_text()
+    starts = _cluster_commands("head_start_ray_commands")
+    assert any("--dashboard-host=127.0.0.1" in c for c in starts)
+    assert "0.0.0.0" not in "\n".join(starts) and "ray dashboard cluster.yaml" in text

@@ -754,3 +754,30 @@ def test_second_sweep_on_a_busy_folder_refuses_with_one_line(tmp_path):
         assert sorted(p.name for p in out.iterdir()) == ["SWEEP.lock"]  # nothing written
     finally:
         holder.kill()
+
+
+@pytest.mark.parametrize(
+    "extra, env, needle",
+    [
+        # a Ray that does not come up in time (as on a loaded machine): a bounded wait
+        ((), {"XSCALE_RAY_START_TIMEOUT": "0.5"}, "Ray did not start within 0 s"),
+        # nothing listens there
+        (("--address", "127.0.0.1:9"), {"XSCALE_RAY_START_TIMEOUT": "20"}, "--address 127.0.0.1:9"),
+    ],
+    ids=["start-timeout", "unreachable-address"],
+)
+def test_ray_start_failure_is_one_line_and_writes_nothing(tmp_path, extra, env, needle):
+    out = tmp_path / "out"
+    path = write_sweep(tmp_path / "s.yaml", out)
+    proc = subprocess.run(
+        sweep_cmd("sweep", str(path), *extra),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=REPO,
+        env={**os.environ, **env},
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert len(lines) == 1 and needle in lines[0], proc.stderr[-3000:]
+    assert not out.exists()  # no sweep.json, no MLflow store, no parent run

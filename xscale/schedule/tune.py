@@ -19,8 +19,11 @@ sweep resumes.
 from __future__ import annotations
 
 import os
+import socket
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -249,39 +252,121 @@ def start_ray(address: str | None, resources: dict[str, dict]) -> None:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Ray's C++ core writes its retry warnings straight to stderr; errors are reported here
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
     if ray.is_initialized():
         return
+    limit = float(os.environ.get(RAY_START_TIMEOUT_ENV) or RAY_START_TIMEOUT)
+    where = f"--address {address}" if address else "a local Ray"
+    if address and ":" in address:  # host:port: a quick check that something listens there
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=min(limit, 10.0)).close()
+        except (OSError, ValueError) as e:
+            raise XScaleError(
+                f"{where}: cannot connect to the Ray cluster (nothing answers at {address}:"
+                f" {type(e).__name__}: {e}); is the head node up (ray up cluster.yaml)?"
+            ) from None
+    try:
+        with _interrupt_after(limit), _stderr_kept(verbosity() < 2):
+            _ray_init(ray, address, resources)
+    except KeyboardInterrupt:
+        if not getattr(_interrupt_after, "fired", False):
+            raise  # the user's Ctrl-C
+        _shutdown_quietly(ray)
+        raise XScaleError(
+            f"{where}: Ray did not start within {limit:.0f} s (a loaded machine or an"
+            f" unreachable cluster); set {RAY_START_TIMEOUT_ENV} to wait longer"
+        ) from None
+    except Exception as e:  # noqa: BLE001 - any start-up failure becomes one line
+        _shutdown_quietly(ray)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        hint = (
+            "; on a cluster with token auth the driver needs RAY_AUTH_MODE=token and the"
+            " cluster's token (~/.ray/auth_token)"
+            if address
+            else ""
+        )
+        verb = "cannot connect to the Ray cluster" if address else "Ray failed to start"
+        raise XScaleError(f"{where}: {verb} ({type(e).__name__}: {first}){hint}") from None
+
+
+RAY_START_TIMEOUT_ENV = "XSCALE_RAY_START_TIMEOUT"
+RAY_START_TIMEOUT = 120.0  # seconds for ray.init, local start or connection
+
+
+class _interrupt_after:
+    """Interrupt the main thread (KeyboardInterrupt) if the block runs past `seconds`: Ray's
+    own start-up retries run for minutes (its maintainers suggest this for a bounded wait)."""
+
+    fired = False
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def __enter__(self):
+        import _thread
+        import threading
+
+        def fire():
+            _interrupt_after.fired = True
+            _thread.interrupt_main()
+
+        _interrupt_after.fired = False
+        self.timer = threading.Timer(self.seconds, fire)
+        self.timer.daemon = True
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.timer.cancel()
+        return False
+
+
+@contextmanager
+def _stderr_kept(redirect: bool):
+    """Ray's C++ core writes retry warnings to file descriptor 2 while it starts; they go to a
+    temporary file instead (failures are reported as one line by the caller)."""
+    if not redirect:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _shutdown_quietly(ray) -> None:
+    try:
+        ray.shutdown()
+    except Exception:  # noqa: BLE001 - cleaning up after a failed start
+        pass
+
+
+def _ray_init(ray, address: str | None, resources: dict[str, dict]) -> None:
     if address:
         extra = {}
         if address.split(":")[0] in ("127.0.0.1", "localhost"):
             extra["_node_ip_address"] = "127.0.0.1"  # else the driver binds the external address
-        try:
-            ray.init(
-                address=address,
-                log_to_driver=verbosity() >= 2,
-                logging_level="ERROR",
-                **extra,
-            )
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise XScaleError(
-                f"--address {address}: cannot connect to the Ray cluster ({first}); on a"
-                " cluster with token auth the driver needs RAY_AUTH_MODE=token and the"
-                " cluster's token (~/.ray/auth_token)"
-            ) from None
-    else:
-        need = max(
-            (r["workers"] * r["cpus"] + 1 for r in resources.values() if r["workers"] > 1),
-            default=0,
-        )
-        ray.init(
-            address="local",  # a new local Ray, even if `ray start` left one running here
-            num_cpus=max(os.cpu_count() or 1, need),
-            include_dashboard=False,
-            log_to_driver=verbosity() >= 2,
-            logging_level="ERROR",
-            _node_ip_address="127.0.0.1",
-        )
+        ray.init(address=address, log_to_driver=verbosity() >= 2, logging_level="ERROR", **extra)
+        return
+    need = max(
+        (r["workers"] * r["cpus"] + 1 for r in resources.values() if r["workers"] > 1),
+        default=0,
+    )
+    ray.init(
+        address="local",  # a new local Ray, even if `ray start` left one running here
+        num_cpus=max(os.cpu_count() or 1, need),
+        include_dashboard=False,
+        log_to_driver=verbosity() >= 2,
+        logging_level="ERROR",
+        _node_ip_address="127.0.0.1",
+    )
 
 
 class StageSearcher:
