@@ -61,7 +61,8 @@ def replace_line(path: Path, index: int, text: str) -> int:
 
 NAME_CASES = {
     "unknown size": ({"model": "tiny-zz"}, ("'tiny-zz'", "tiny-xs", "xlmr-base")),
-    "unknown target task": ({"target_task": "xnlii"}, ("'xnlii'", "xnli")),
+    "unknown target task": ({"target_task": "xnlii"}, ("target_task", "'xnlii'", "xnli")),
+    "unknown intermediate task": ({"intermediate_task": "mnlii"}, ("intermediate_task", "'mnlii'")),
     "target task as target": ({"target_task": "mnli"}, ("'mnli'", "target")),
     "target task as intermediate": ({"intermediate_task": "xquad"}, ("'xquad'", "intermediate")),
     "unknown eval language": ({"eval_languages": ["en", "qq"]}, ("'qq'", "xnli")),
@@ -197,6 +198,16 @@ def test_mewslix_mention_off_its_text(xscale_cli, tmp_path, trial_yaml, data_cop
         data={"root": str(data_copy)},
     )
     assert_usage_error(proc, out, f"{path}:6.mentions[0]", "is not at")
+
+
+@pytest.mark.parametrize("relative", ["xtreme/xnli/test-de.tsv", "intermediate/mnli/train.tsv"])
+def test_data_file_that_is_not_utf8(relative, xscale_cli, tmp_path, trial_yaml, data_copy):
+    path = data_copy / relative
+    lines = path.read_bytes().split(b"\n")
+    lines[6] = b"caf\xe9\t" + lines[6]  # Latin-1, not UTF-8, on line 7
+    path.write_bytes(b"\n".join(lines))
+    proc, out = run_config(xscale_cli, tmp_path, trial_yaml, data={"root": str(data_copy)})
+    assert_usage_error(proc, out, f"{path}:7", "not valid UTF-8")
 
 
 def test_data_root_that_is_not_a_folder(xscale_cli, tmp_path, trial_yaml):

@@ -5,12 +5,13 @@ each task to its reader, which gives examples or (index, fields) rows."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 from xscale.data import readers
-from xscale.data.rows import _cells, _header_index, _label, _pair, _read_rows
+from xscale.data.rows import _cells, _header_index, _label, _pair, _read_rows, read_utf8
 from xscale.errors import XScaleError
 from xscale.tasks.base import Example, Task
 
@@ -21,7 +22,7 @@ def _read_glue_pairs(
     task: Task, path: Path, columns: tuple[str, str, str], skip: str | None = None
 ) -> list[tuple[int, dict]]:
     """A GLUE pair tsv; quotes are literal text (QUOTE_NONE), columns found by header name."""
-    with path.open(encoding="utf-8", newline="") as f:
+    with io.StringIO(read_utf8(path), newline="") as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
         if header is None:
@@ -81,7 +82,7 @@ def _anli_label(task: Task, letter, where: str) -> str:
 
 def _read_anli_csv(task: Task, path: Path) -> list[tuple[int, dict]]:
     """The ANLI analysis csv: fields may hold quoted newlines, so read it with the csv module."""
-    with path.open(encoding="utf-8", newline="") as f:
+    with io.StringIO(read_utf8(path), newline="") as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None:

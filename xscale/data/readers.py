@@ -18,22 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xscale.data.rows import read_utf8
 from xscale.errors import XScaleError
 from xscale.tasks.base import Example
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _read_text(path: str | Path) -> str:
-    path = Path(path)
-    if not path.is_file():
-        raise XScaleError(f"{path}: file not found")
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise XScaleError(f"{path}:{line}: not valid UTF-8 ({e.reason})") from None
+_read_text = read_utf8
 
 
 def _lines(path: str | Path) -> list[str]:

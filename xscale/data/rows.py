@@ -38,13 +38,26 @@ def _label(task: Task, value: str, where: str) -> str:
     return value
 
 
+def read_utf8(path: str | Path) -> str:
+    """The file's text; one line naming the file and line when it is missing or not UTF-8."""
+    path = Path(path)
+    if not path.is_file():
+        raise XScaleError(f"{path}: file not found")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise XScaleError(f"{path}:{line}: not valid UTF-8 ({e.reason})") from None
+
+
 def _missing(task: Task, path: Path) -> XScaleError:
     return XScaleError(f"task {task.name}: missing data file {path}")
 
 
 def _read_rows(path: Path) -> Iterator[tuple[int, str]]:
     """(1-based line number, line) for each non-empty line; split on '\\n' only."""
-    text = path.read_text(encoding="utf-8")
+    text = read_utf8(path)
     if text.startswith("\ufeff"):
         text = text[1:]
     for number, line in enumerate(text.split("\n"), start=1):
