@@ -781,3 +781,21 @@ def test_ray_start_failure_is_one_line_and_writes_nothing(tmp_path, extra, env, 
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert len(lines) == 1 and needle in lines[0], proc.stderr[-3000:]
     assert not out.exists()  # no sweep.json, no MLflow store, no parent run
+
+
+@pytest.mark.parametrize(
+    "resources, needle",
+    [
+        ({"tiny-xs": {"gpus": 1}}, "resources.tiny-xs: a worker needs 1 CPUs and 1 GPUs"),
+        ({"tiny-xs": {"cpus": 4096}}, "resources.tiny-xs: a worker needs 4096 CPUs"),
+    ],
+    ids=["gpus-where-there-are-none", "more-cpus-than-any-node"],
+)
+def test_resources_no_node_has_are_refused_on_a_local_ray(tmp_path, resources, needle):
+    out = tmp_path / "out"
+    path = write_sweep(tmp_path / "s.yaml", out, resources=resources)
+    proc = run_cli("sweep", str(path), timeout=180)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert len(lines) == 1 and needle in lines[0] and str(path) in lines[0], proc.stderr[-3000:]
+    assert not out.exists()

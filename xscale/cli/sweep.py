@@ -21,7 +21,7 @@ from xscale.graph.selection import resolve
 from xscale.graph.stage import ERROR_FILE, is_complete, read_stage_progress, stage_state
 from xscale.runtime import verbosity
 from xscale.schedule.progress import SweepProgress
-from xscale.schedule.tune import log, plan_counts, run_sweep, start_ray
+from xscale.schedule.tune import check_resources, log, plan_counts, run_sweep, start_ray
 from xscale.stage.preflight import preflight_graph
 from xscale.sweep.io import absolute, check_output_dir
 from xscale.sweep.phases import check_data_roots
@@ -65,7 +65,10 @@ def cmd_sweep(args) -> int:
 
 def _sweep_locked(args, cfg, out: Path, graph) -> int:
     # Ray first: a cluster that cannot be reached leaves nothing behind in the output folder
-    start_ray(args.address, {m: dict(vars(cfg.resources_for(m))) for m in cfg.models})
+    resources = {m: dict(vars(cfg.resources_for(m))) for m in cfg.models}
+    start_ray(args.address, resources)
+    # a local Ray is all there is; a cluster's autoscaler may still add a node that fits
+    check_resources(resources, args.file, autoscaling=bool(args.address))
     write_manifest(cfg, graph, args.file)
     tracker = Tracker(cfg.resolved_tracking_uri, cfg.name, out / "mlartifacts")
     parent = tracker.parent_run(

@@ -291,6 +291,30 @@ def start_ray(address: str | None, resources: dict[str, dict]) -> None:
         raise XScaleError(f"{where}: {verb} ({type(e).__name__}: {first}){hint}") from None
 
 
+def check_resources(resources: dict[str, dict], source: str, autoscaling: bool) -> None:
+    """Refuse (or, on a cluster that may still add nodes, warn about) a size whose worker
+    needs more CPUs or GPUs than any node of the connected Ray has: its trials would wait for
+    good. `resources`: {size: {"cpus", "gpus", "workers", ...}} per worker."""
+    import ray
+
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    best_cpu = max((r.get("CPU", 0) for r in nodes), default=0)
+    best_gpu = max((r.get("GPU", 0) for r in nodes), default=0)
+    for size, r in resources.items():
+        fits = any(n.get("CPU", 0) >= r["cpus"] and n.get("GPU", 0) >= r["gpus"] for n in nodes)
+        if fits:
+            continue
+        line = (
+            f"{source}: resources.{size}: a worker needs {r['cpus']} CPUs and {r['gpus']} GPUs,"
+            f" and no node of this Ray has that (the largest: {best_cpu:g} CPUs,"
+            f" {best_gpu:g} GPUs)"
+        )
+        if autoscaling:
+            log(f"warning: {line}; its stages wait until the autoscaler adds such a node")
+        else:
+            raise XScaleError(line + "; lower resources in the sweep file or add such a node")
+
+
 RAY_START_TIMEOUT_ENV = "XSCALE_RAY_START_TIMEOUT"
 RAY_START_TIMEOUT = 120.0  # seconds for ray.init, local start or connection
 
