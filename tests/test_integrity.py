@@ -186,3 +186,63 @@ def test_corrupt_parent_is_rerun_and_a_kill_before_finish_is_reconciled(
     assert attempts(stage_dir(out, target)) == 1  # complete, reused: not retrained
     (run,) = stage_runs(out, "xscale", target.key)
     assert run.info.status == "FINISHED"  # reconciled
+
+
+# --------------------------------------------------------------------------- resume checkpoints
+
+SAVE_ZERO2 = """
+import os, sys, torch
+os.environ.setdefault("DS_ACCELERATOR", "cpu")
+from xscale.train.distributed import init_distributed
+init_distributed()
+import deepspeed
+from pathlib import Path
+from xscale.train.loop import save_checkpoint
+model = torch.nn.Linear(8, 4)
+cfg = {"train_micro_batch_size_per_gpu": 2, "zero_optimization": {"stage": 2},
+       "optimizer": {"type": "AdamW", "params": {"lr": 1e-3}}}
+engine, *_ = deepspeed.initialize(model=model, model_parameters=model.parameters(), config=cfg)
+engine.backward(engine(torch.randn(2, 8)).sum())
+engine.step()
+save_checkpoint(engine, Path(sys.argv[1]), 3)
+"""
+
+
+class Planted:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+@pytest.fixture(scope="module")
+def zero2_checkpoint(tmp_path_factory) -> Path:
+    ckpt = tmp_path_factory.mktemp("resume") / "ckpt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", SAVE_ZERO2, str(ckpt)],
+        capture_output=True, text=True, cwd=REPO_ROOT, env=env, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return ckpt
+
+
+def test_a_deepspeed_checkpoint_is_accepted_and_a_planted_pickle_refused(
+    zero2_checkpoint, tmp_path, monkeypatch
+):
+    import shutil
+
+    import torch
+
+    from xscale.train.loop import check_checkpoint
+
+    check_checkpoint(zero2_checkpoint)  # ZeRO-2's model and optimizer states: data only
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(zero2_checkpoint, ckpt)
+    monkeypatch.chdir(tmp_path)
+    (victim,) = list((ckpt / "step3").glob("*optim_states.pt"))
+    torch.save({"optimizer_state_dict": Planted()}, victim)  # someone wrote the output folder
+    with pytest.raises(XScaleError, match=rf"{victim}: the checkpoint references .*system"):
+        check_checkpoint(ckpt)
+    assert not (tmp_path / "PWNED").exists()  # scanned, never executed
+    (ckpt / "latest").write_text("../../elsewhere")
+    with pytest.raises(XScaleError, match="not a checkpoint of this stage"):
+        check_checkpoint(ckpt)

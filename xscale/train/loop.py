@@ -20,6 +20,7 @@ from typing import Protocol
 
 import torch
 
+from xscale.errors import XScaleError
 from xscale.train.distributed import rank_world
 from xscale.train.steps import steps_per_epoch, total_steps
 
@@ -120,6 +121,7 @@ def train(
     """
     start = 0
     if ckpt_dir is not None and (ckpt_dir / "latest").is_file():
+        check_checkpoint(ckpt_dir)  # DeepSpeed unpickles with weights_only=False
         _, client = engine.load_checkpoint(str(ckpt_dir))
         start = int((client or {}).get("step", 0))
 
@@ -145,6 +147,51 @@ def train(
             on_step(done, total)
     seconds = time.perf_counter() - t0
     return TrainResult(total, start, loss_value, seconds, seen / max(1e-9, seconds))
+
+
+# Classes DeepSpeed (0.18) pickles into its optimizer states, beyond what torch.load's
+# weights_only unpickler allows: plain data holders, no code runs when they are rebuilt.
+CHECKPOINT_GLOBALS = frozenset(
+    {
+        "deepspeed.runtime.fp16.loss_scaler.LossScaler",
+        "deepspeed.runtime.fp16.loss_scaler.DynamicLossScaler",
+        "deepspeed.runtime.zero.config.ZeroStageEnum",
+        "deepspeed.utils.tensor_fragment.fragment_address",
+    }
+)
+
+
+def check_checkpoint(ckpt_dir: Path) -> None:
+    """Refuse a resume checkpoint that could run code when loaded.
+
+    DeepSpeed loads ``ckpt/<tag>/*.pt`` with ``torch.load(weights_only=False)``, so a file
+    planted in an output folder someone else can write would run as this process. Before it
+    does, every file's pickle is scanned without being executed
+    (``torch.serialization.get_unsafe_globals_in_checkpoint``): anything it references beyond
+    torch's weights-only allowlist and `CHECKPOINT_GLOBALS` refuses the resume, as does a tag
+    in ``latest`` that is not a step folder of `ckpt_dir`."""
+    import re
+
+    ckpt_dir = Path(ckpt_dir)
+    tag = (ckpt_dir / "latest").read_text(encoding="utf-8", errors="replace").strip()
+    if not re.fullmatch(r"step\d+", tag) or not (ckpt_dir / tag).is_dir():
+        raise XScaleError(
+            f"{ckpt_dir / 'latest'}: names {tag!r}, not a checkpoint of this stage (step<N>/);"
+            f" delete {ckpt_dir} to start the stage over"
+        )
+    for f in sorted((ckpt_dir / tag).iterdir()):
+        if f.suffix != ".pt":
+            continue
+        try:
+            unsafe = set(torch.serialization.get_unsafe_globals_in_checkpoint(str(f)))
+        except Exception as e:  # noqa: BLE001 - not a torch file at all
+            raise XScaleError(f"{f}: not a readable checkpoint ({type(e).__name__})") from None
+        if unsafe - CHECKPOINT_GLOBALS:
+            raise XScaleError(
+                f"{f}: the checkpoint references {', '.join(sorted(unsafe - CHECKPOINT_GLOBALS))},"
+                f" which xscale does not unpickle (it could run code); delete {ckpt_dir} to"
+                " start the stage over"
+            )
 
 
 def save_checkpoint(engine, ckpt_dir: Path, step: int) -> None:
