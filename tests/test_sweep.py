@@ -78,10 +78,26 @@ def sweep_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "xscale.cli", *args]
 
 
-def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None):
+def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None, env: dict | None = None):
     return subprocess.run(
-        sweep_cmd(*args), capture_output=True, text=True, timeout=timeout, cwd=cwd or REPO
+        sweep_cmd(*args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd or REPO,
+        env={**os.environ, **env} if env else None,
     )
+
+
+# Secrets a cluster's environment holds; the shared sweep runs with them set, and nothing it
+# writes may contain them (params, tags, artifacts, stage folders, Ray's result files).
+SECRETS = {
+    "HF_TOKEN": "hf_SECRETtokenVALUE123",
+    "AWS_SECRET_ACCESS_KEY": "awsSECRETkeyVALUE456",
+    "AWS_ACCESS_KEY_ID": "AKIASECRETVALUE789",
+    "MLFLOW_TRACKING_PASSWORD": "mlflowSECRETpassword",
+    "WANDB_API_KEY": "wandbSECRETapikey000",
+}
 
 
 def attempts(stage: Path) -> int:
@@ -395,9 +411,20 @@ def shared_sweep(tmp_path_factory):
     """tiny-xs: pretrain -> mnli -> {xnli, pawsx}, run to completion once."""
     root = tmp_path_factory.mktemp("shared")
     path = write_sweep(root / "shared.yaml", "out", name="shared")  # a relative output_dir
-    proc = run_cli("sweep", "shared.yaml", timeout=300, cwd=root)
+    proc = run_cli("sweep", "shared.yaml", timeout=300, cwd=root, env=SECRETS)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return path, root / "out"
+
+
+@pytest.mark.slow
+def test_secrets_in_the_environment_reach_nothing_the_sweep_writes(shared_sweep):
+    _, out = shared_sweep
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.name == "mlflow.db" for p in files) and any("ray_results" in str(p) for p in files)
+    for p in files:
+        data = p.read_bytes()
+        for name, value in SECRETS.items():
+            assert value.encode() not in data, (name, p)
 
 
 @pytest.mark.slow
