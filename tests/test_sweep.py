@@ -826,3 +826,31 @@ def test_resources_no_node_has_are_refused_on_a_local_ray(tmp_path, resources, n
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert len(lines) == 1 and needle in lines[0] and str(path) in lines[0], proc.stderr[-3000:]
     assert not out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["status", "analyze"])
+@pytest.mark.parametrize("which", ["sweep.json", "spec.json"])
+def test_corrupt_records_under_status_and_analyze_are_one_line(
+    shared_sweep, tmp_path, command, which
+):
+    import shutil
+
+    _, out = shared_sweep
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("ray_results", "ray_train"))
+    if which == "sweep.json":
+        bad = copy / "sweep.json"
+    else:
+        bad = sorted((copy / "stages").glob("tar-*/spec.json"))[0]
+    bad.write_text(bad.read_text()[:40])  # cut short, as by a full disk
+    before = sorted(p.relative_to(copy) for p in copy.rglob("*"))
+    proc = run_cli(command, str(copy), timeout=300)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    if which == "spec.json":  # neither reads a complete stage's spec: the answer stands
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert len(lines) == 1 and str(bad) in lines[0], proc.stderr[-3000:]
+    assert sorted(p.relative_to(copy) for p in copy.rglob("*")) == before  # nothing written
