@@ -181,7 +181,7 @@ def xscale_argv():
 def xscale_cli():
     """`xscale_cli(*args, env=None, timeout=...)`: run the CLI in a subprocess, capture text."""
 
-    def run(*args: str, env: dict | None = None, timeout: float = 300, cwd=None):
+    def run(*args: str, env: dict | None = None, timeout: float = 900, cwd=None):
         full_env = dict(os.environ)
         full_env.update(env or {})
         return subprocess.run(

@@ -78,7 +78,14 @@ def sweep_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "xscale.cli", *args]
 
 
-def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None, env: dict | None = None):
+# Hang guards, not speed limits: a tiny sweep takes 1-2 minutes on an idle 2-core machine and
+# several times that on a loaded one (issue 12: the suite must get slower, not red, under load).
+SWEEP_TIMEOUT = 1200
+
+
+def run_cli(
+    *args: str, timeout: float = SWEEP_TIMEOUT, cwd: Path | None = None, env: dict | None = None
+):
     return subprocess.run(
         sweep_cmd(*args),
         capture_output=True,
@@ -411,7 +418,7 @@ def shared_sweep(tmp_path_factory):
     """tiny-xs: pretrain -> mnli -> {xnli, pawsx}, run to completion once."""
     root = tmp_path_factory.mktemp("shared")
     path = write_sweep(root / "shared.yaml", "out", name="shared")  # a relative output_dir
-    proc = run_cli("sweep", "shared.yaml", timeout=300, cwd=root, env=SECRETS)
+    proc = run_cli("sweep", "shared.yaml", timeout=SWEEP_TIMEOUT, cwd=root, env=SECRETS)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return path, root / "out"
 
@@ -480,7 +487,7 @@ def test_relative_paths_from_a_temporary_working_directory(tmp_path):
         intermediate_tasks=["none"],
         target_tasks=["xnli"],
     )
-    proc = run_cli("sweep", "sweeps/rel.yaml", timeout=300, cwd=work)
+    proc = run_cli("sweep", "sweeps/rel.yaml", timeout=SWEEP_TIMEOUT, cwd=work)
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = work / "runs" / "rel"
     status = json.loads(run_cli("status", "runs/rel", "--json", cwd=work).stdout)
@@ -490,11 +497,13 @@ def test_relative_paths_from_a_temporary_working_directory(tmp_path):
     assert len(done) == 2 and not running
     before = {k: attempts(out / "stages" / k) for k in done}
 
-    flagged = run_cli("sweep", "sweeps/rel.yaml", "--output-dir", "other/o", timeout=300, cwd=work)
+    flagged = run_cli(
+        "sweep", "sweeps/rel.yaml", "--output-dir", "other/o", timeout=SWEEP_TIMEOUT, cwd=work
+    )
     assert flagged.returncode == 0, flagged.stderr[-4000:]
     assert len(stage_states(work / "other" / "o")[0]) == 2
 
-    again = run_cli("sweep", "sweeps/rel.yaml", timeout=300, cwd=work)
+    again = run_cli("sweep", "sweeps/rel.yaml", timeout=SWEEP_TIMEOUT, cwd=work)
     assert again.returncode == 0, again.stderr[-4000:]
     assert "ran 0," in again.stderr, again.stderr[-2000:]
     assert {k: attempts(out / "stages" / k) for k in done} == before
@@ -630,7 +639,7 @@ def test_sweep_resumes_after_the_driver_is_killed(tmp_path):
     assert 1 <= len(in_progress) <= 2, in_progress  # at most max_concurrent_trials
     assert any(k.startswith("int-") for k in in_progress), in_progress
 
-    again = run_cli("sweep", str(path), timeout=300, cwd=tmp_path)
+    again = run_cli("sweep", str(path), timeout=SWEEP_TIMEOUT, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-4000:]
 
     planned = planned_stages(path)
@@ -660,7 +669,7 @@ def test_optuna_search_with_asha_selects_the_best_stage(tmp_path):
         search={"method": "optuna", "num_samples": 3},
         scheduler={"type": "asha", "max_t": 3, "grace_period": 1},
     )
-    proc = run_cli("sweep", str(path), timeout=300, cwd=tmp_path)
+    proc = run_cli("sweep", str(path), timeout=SWEEP_TIMEOUT, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]
 
     graph = expand(load_sweep(path))
@@ -699,13 +708,14 @@ def test_multi_worker_size_runs_as_a_torch_trainer(tmp_path):
     )
     proc, log = start_sweep(path, tmp_path / "sweep.log")  # log closed below
     try:
-        # A TorchTrainer starts its workers in ~15 s; none in 60 s means it waits on resources.
+        # A TorchTrainer starts its workers in ~15 s on an idle machine; none in 240 s (room for
+        # a loaded one) means it waits on resources that never come.
         start, first_attempt = time.monotonic(), None
         while proc.poll() is None:
             if first_attempt is None and list(out.glob("stages/*/attempts.jsonl")):
                 first_attempt = time.monotonic()
-            assert first_attempt or time.monotonic() - start < 60, "no worker started in 60 s"
-            assert time.monotonic() - start < 300, "sweep did not finish in 300 s"
+            assert first_attempt or time.monotonic() - start < 240, "no worker started in 240 s"
+            assert time.monotonic() - start < SWEEP_TIMEOUT, "sweep did not finish"
             time.sleep(0.5)
     finally:
         log.close()
@@ -745,7 +755,7 @@ def test_a_crashed_stage_is_retried_from_its_checkpoint(tmp_path):
         (stage,) = [p.parents[1] for p in out.glob("stages/int-*/ckpt/latest")]
         pid = json.loads((stage / "attempts.jsonl").read_text().splitlines()[0])["pid"]
         os.kill(pid, signal.SIGKILL)  # the trial's worker process, not the driver
-        proc.wait(timeout=300)
+        proc.wait(timeout=SWEEP_TIMEOUT)
     finally:
         log.close()
         if proc.poll() is None:
@@ -845,7 +855,7 @@ def test_corrupt_records_under_status_and_analyze_are_one_line(
         bad = sorted((copy / "stages").glob("tar-*/spec.json"))[0]
     bad.write_text(bad.read_text()[:40])  # cut short, as by a full disk
     before = sorted(p.relative_to(copy) for p in copy.rglob("*"))
-    proc = run_cli(command, str(copy), timeout=300)
+    proc = run_cli(command, str(copy), timeout=SWEEP_TIMEOUT)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     if which == "spec.json":  # neither reads a complete stage's spec: the answer stands
