@@ -18,10 +18,12 @@ sweep resumes.
 
 from __future__ import annotations
 
+import _thread
 import os
 import socket
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -329,9 +331,6 @@ class _interrupt_after:
         self.seconds = seconds
 
     def __enter__(self):
-        import _thread
-        import threading
-
         def fire():
             _interrupt_after.fired = True
             _thread.interrupt_main()

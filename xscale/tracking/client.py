@@ -12,6 +12,7 @@ batch_size, epochs, zero_stage.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import time
@@ -47,8 +48,6 @@ def _sqlite_lock(uri: str):
     if not uri.startswith("sqlite:///"):
         yield
         return
-    import fcntl
-
     db = Path(uri[len("sqlite:///") :])
     db.parent.mkdir(parents=True, exist_ok=True)
     with open(db.with_name(db.name + ".lock"), "a") as f:

@@ -11,6 +11,7 @@ global batch.
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -170,8 +171,6 @@ def check_checkpoint(ckpt_dir: Path) -> None:
     (``torch.serialization.get_unsafe_globals_in_checkpoint``): anything it references beyond
     torch's weights-only allowlist and `CHECKPOINT_GLOBALS` refuses the resume, as does a tag
     in ``latest`` that is not a step folder of `ckpt_dir`."""
-    import re
-
     ckpt_dir = Path(ckpt_dir)
     tag = (ckpt_dir / "latest").read_text(encoding="utf-8", errors="replace").strip()
     if not re.fullmatch(r"step\d+", tag) or not (ckpt_dir / tag).is_dir():
