@@ -25,12 +25,9 @@ from xscale.tasks.base import Example
 # --------------------------------------------------------------------------- helpers
 
 
-_read_text = read_utf8
-
-
 def _lines(path: str | Path) -> list[str]:
     """The file's lines without their "\\n" (and "\\r"); no phantom line after a final "\\n"."""
-    lines = _read_text(path).split("\n")
+    lines = read_utf8(path).split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
@@ -91,7 +88,7 @@ def _int_label(value: Any, n_choices: int, where: str) -> int:
 def _squad_articles(path: str | Path) -> list:
     """The top-level ``data`` list of a SQuAD-format JSON file (one-line errors otherwise)."""
     try:
-        doc = json.loads(_read_text(path))
+        doc = json.loads(read_utf8(path))
     except json.JSONDecodeError as e:
         raise XScaleError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
     articles = doc.get("data") if isinstance(doc, dict) else None

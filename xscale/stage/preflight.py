@@ -15,7 +15,7 @@ from xscale.graph.stage import StageSpec
 from xscale.stage.corpus import corpus_files, pretrain_files
 from xscale.stage.inputs import train_languages
 from xscale.tasks import format_info, trains
-from xscale.tasks.registry import TASKS, get_task
+from xscale.tasks.registry import get_task
 from xscale.train.model import check_available
 
 
@@ -27,14 +27,15 @@ def preflight(specs: list[StageSpec], check_weights: bool = True) -> None:
         get_size(spec.model)
         load_ds_config(spec.deepspeed_config, micro_batch_size=spec.hparams.batch_size)
         for name in spec.tasks if spec.kind != "pretrain" else []:
-            if name not in TASKS:  # the trial key (or flag) the name came from
+            try:
+                task = get_task(name)
+            except XScaleError as e:  # name the trial key (and flag) the name came from
                 key = (
                     "target_task (--target)"
                     if spec.kind == "target"
                     else "intermediate_task (--intermediate)"
                 )
-                raise XScaleError(f"{key}: {get_task_error(name)}")
-            task = get_task(name)
+                raise XScaleError(f"{key}: {e}") from None
             if spec.kind not in task.roles:
                 article = "an" if spec.kind[0] in "aeiou" else "a"
                 raise XScaleError(
@@ -56,14 +57,6 @@ def preflight(specs: list[StageSpec], check_weights: bool = True) -> None:
             task = get_task(name)
             if trains(task):
                 _check_train_data(spec, task)
-
-
-def get_task_error(name: str) -> str:
-    try:
-        get_task(name)
-    except XScaleError as e:
-        return str(e)
-    return ""
 
 
 def _check_test_data(spec: StageSpec, task) -> None:
