@@ -548,6 +548,29 @@ def _names(procs: list) -> list[str]:
     return sorted(names)
 
 
+def non_loopback_listeners(procs: list) -> list[tuple[str, str, int]]:
+    """(process, address, port) of every listening TCP socket of `procs` not bound to loopback
+    (an IPv4-mapped 127.0.0.1 on a dual-stack socket is loopback)."""
+    import ipaddress
+
+    import psutil
+
+    found = []
+    for p in procs:
+        try:
+            conns, name = p.net_connections(kind="inet"), p.name()
+        except psutil.Error:
+            continue
+        for c in conns:
+            if c.status != psutil.CONN_LISTEN:
+                continue
+            ip = ipaddress.ip_address(c.laddr.ip.split("%")[0])
+            mapped = getattr(ip, "ipv4_mapped", None)
+            if not (ip.is_loopback or (mapped is not None and mapped.is_loopback)):
+                found.append((name, c.laddr.ip, c.laddr.port))
+    return found
+
+
 def start_sweep(path: Path, log_path: Path) -> tuple[subprocess.Popen, object]:
     """`xscale sweep path` in the background, in its own process group (so a test can kill the
     driver alone), output to `log_path`; returns the process and the open log."""
@@ -574,6 +597,12 @@ def _kill_all(proc: subprocess.Popen, descendants: list) -> None:
     if proc.poll() is None:
         proc.kill()
     proc.wait(timeout=30)
+
+
+def psutil_process(pid: int):
+    import psutil
+
+    return psutil.Process(pid)
 
 
 def _descendants(pid: int) -> list:
@@ -610,6 +639,8 @@ def test_sweep_resumes_after_the_driver_is_killed(tmp_path):
             assert time.monotonic() < deadline, "no stage completed in time"
             time.sleep(0.1)
         descendants = _descendants(proc.pid)
+        # a local sweep's Ray (GCS, raylet, trial workers, agents) listens on loopback only
+        exposed = non_loopback_listeners([psutil_process(proc.pid), *descendants])
         os.kill(proc.pid, signal.SIGKILL)  # the driver only
         proc.wait(timeout=30)
         # Ray's processes should go away with the driver; the trial workers must, before the
@@ -633,6 +664,7 @@ def test_sweep_resumes_after_the_driver_is_killed(tmp_path):
         )
         _kill_all(proc, descendants)
         time.sleep(1)
+    assert not exposed, f"the sweep's processes listen beyond loopback: {exposed}"
     done_at_kill, in_progress = stage_states(out)
     assert set(done) <= done_at_kill
     # Trial workers outlive the driver by a second or two and may finish a stage meanwhile.
@@ -864,3 +896,64 @@ def test_corrupt_records_under_status_and_analyze_are_one_line(
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert len(lines) == 1 and str(bad) in lines[0], proc.stderr[-3000:]
     assert sorted(p.relative_to(copy) for p in copy.rglob("*")) == before  # nothing written
+
+
+LOCAL_RAY_PROBE = """
+import json, sys, time
+import psutil, ray
+from xscale.schedule.tune import start_ray
+
+start_ray(None, {"tiny-xs": {"cpus": 1, "gpus": 0, "workers": 1}})
+ray.get(ray.remote(lambda: 1).remote())  # a worker process, as a trial starts one
+procs = [psutil.Process(), *psutil.Process().children(recursive=True)]
+print(json.dumps([[p.pid, p.name()] for p in procs]))
+sys.stdout.flush()
+sys.stdin.readline()  # the test inspects the sockets, then lets Ray shut down
+ray.shutdown()
+"""
+
+
+def test_local_ray_listens_on_loopback_only(tmp_path):
+    """`start_ray` without --address (every local sweep): its GCS, raylet, workers and agents
+    accept connections on loopback only (Ray 2.60 binds every interface unless told
+    otherwise, although xscale passes 127.0.0.1 as the node address)."""
+    import psutil
+
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LOCAL_RAY_PROBE],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
+    try:
+        listed = json.loads(proc.stdout.readline() or "[]")
+        assert listed, "the probe did not start Ray"
+        procs = [psutil.Process(pid) for pid, _ in listed if psutil.pid_exists(pid)]
+        names = {name for _, name in listed}
+        assert {"gcs_server", "raylet"} <= names, names
+        listening = [p for p in procs if _listens(p)]
+        assert len(listening) >= 3, "expected the GCS, raylet and workers to listen"
+        exposed = non_loopback_listeners(procs)
+        assert not exposed, f"local Ray listens beyond loopback: {exposed}"
+    finally:
+        if proc.poll() is None:
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _listens(p) -> bool:
+    import psutil
+
+    try:
+        return any(c.status == psutil.CONN_LISTEN for c in p.net_connections(kind="inet"))
+    except psutil.Error:
+        return False

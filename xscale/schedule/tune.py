@@ -382,6 +382,7 @@ def _ray_init(ray, address: str | None, resources: dict[str, dict]) -> None:
         (r["workers"] * r["cpus"] + 1 for r in resources.values() if r["workers"] > 1),
         default=0,
     )
+    _loopback_only(ray)
     ray.init(
         address="local",  # a new local Ray, even if `ray start` left one running here
         num_cpus=max(os.cpu_count() or 1, need),
@@ -390,6 +391,23 @@ def _ray_init(ray, address: str | None, resources: dict[str, dict]) -> None:
         logging_level="ERROR",
         _node_ip_address="127.0.0.1",
     )
+
+
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def _loopback_only(ray) -> None:
+    """Keep a private local Ray on loopback. Ray 2.60 turns `_node_ip_address="127.0.0.1"`
+    into the machine's external address (`services.resolve_ip_for_localhost`), and its GCS,
+    raylet, workers and runtime-env agent then listen on every interface; with clusters
+    disabled (`RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`, read into `ray_constants` when Ray is
+    imported) the node's address is loopback and every server binds 127.0.0.1 only. Set for
+    the processes Ray starts (the environment) and for this one (the constant, since Ray may
+    be imported already). Never for `--address`: a cluster's nodes must reach each other."""
+    os.environ[LOOPBACK_ENV] = "0"
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 class StageSearcher:
