@@ -4,19 +4,12 @@ one for a lone process; rank and world size; a clean shutdown."""
 from __future__ import annotations
 
 import os
-import socket
 
 import torch
 import torch.distributed as dist
 
 from xscale.catalog.recipes import skip_shm_comm_build
 from xscale.runtime import cpu_accelerator_if_no_gpu
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def device_type() -> str:
@@ -26,23 +19,26 @@ def device_type() -> str:
 def init_distributed() -> None:
     """Join (or, for a single process, create) the process group DeepSpeed needs.
 
-    Launchers (torchrun, deepspeed, Ray Train) set these variables; a lone process gets
-    rank 0 of 1 on a free loopback port. Without them DeepSpeed goes looking for mpi4py.
+    Launchers (torchrun, deepspeed, Ray Train) set MASTER_ADDR, RANK and WORLD_SIZE, and the
+    group rendezvous there. A lone process is rank 0 of 1 with an in-process store: torch's
+    TCP rendezvous store would listen on every network interface for a group of one (DeepSpeed
+    still reads RANK, WORLD_SIZE and LOCAL_RANK, so they are set; without them it goes looking
+    for mpi4py).
     """
 
     cpu_accelerator_if_no_gpu()
     import deepspeed
 
     skip_shm_comm_build()  # a ~30 s JIT build of an op ZeRO training never uses
+    backend = "nccl" if device_type() == "cuda" else "gloo"
     if not dist.is_initialized():  # else a launcher (e.g. Ray Train) made the group already
-        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-        os.environ.setdefault("MASTER_PORT", str(_free_port()))
+        lone = "MASTER_ADDR" not in os.environ and os.environ.get("WORLD_SIZE", "1") == "1"
         os.environ.setdefault("RANK", "0")
         os.environ.setdefault("WORLD_SIZE", "1")
         os.environ.setdefault("LOCAL_RANK", "0")
-    deepspeed.init_distributed(
-        dist_backend="nccl" if device_type() == "cuda" else "gloo", verbose=False
-    )
+        if lone:
+            dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
+    deepspeed.init_distributed(dist_backend=backend, verbose=False)
 
 
 def shutdown_distributed() -> None:
