@@ -957,3 +957,37 @@ def _listens(p) -> bool:
         return any(c.status == psutil.CONN_LISTEN for c in p.net_connections(kind="inet"))
     except psutil.Error:
         return False
+
+
+LONE_RANK_PROBE = """
+import json, torch, psutil
+import torch.distributed as dist
+from xscale.train.distributed import init_distributed, rank_world
+init_distributed()
+t = torch.ones(1)
+dist.all_reduce(t)  # the group works (DeepSpeed's ZeRO calls collectives on a world of one)
+conns = psutil.Process().net_connections(kind="inet")
+listening = [[c.laddr.ip, c.laddr.port] for c in conns if c.status == "LISTEN"]
+print(json.dumps([rank_world(), listening]))
+"""
+
+
+def test_a_lone_stage_process_group_listens_on_loopback_only():
+    """Every single-worker stage is rank 0 of 1: its process group needs no TCP rendezvous
+    (torch's TCPStore listens on every interface), so nothing it opens is reachable from
+    outside."""
+    import ipaddress
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MASTER_ADDR", "WORLD_SIZE", "RANK")}
+    proc = subprocess.run(
+        [sys.executable, "-c", LONE_RANK_PROBE],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (rank_world, listening) = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert rank_world == [0, 1]
+    for ip, port in listening:
+        assert ipaddress.ip_address(ip).is_loopback, f"listens on {ip}:{port}"
