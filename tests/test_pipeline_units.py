@@ -103,23 +103,6 @@ def test_real_size_has_no_pretrain_stage():
     assert stages[0].parent is None and stages[0].deepspeed_config == "zero2_bf16.json"
 
 
-def test_tracker_reuses_a_stage_run(tmp_path):
-    from xscale.tracking.client import Tracker
-
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    t = Tracker(uri, "exp", tmp_path / "art")
-    parent = t.parent_run("uid-1", "sweep")
-    assert t.parent_run("uid-1", "sweep") == parent
-    a = t.stage_run("key-a", "target", "target a", parent)
-    t.log_params(a, {"seed": 0})
-    t.log_params(a, {"seed": 0, "model_size": "tiny-xs"})  # a retry logs only what is missing
-    b = Tracker(uri, "exp").stage_run("key-a", "target", "target a", parent)
-    assert a == b
-    run = t.client.get_run(a)
-    assert run.data.tags["mlflow.parentRunId"] == parent
-    assert run.data.params == {"seed": "0", "model_size": "tiny-xs"}
-
-
 def test_example_trial_file_loads():
     cfg = load_trial(ROOT / "examples" / "trial.yaml")
     assert cfg.model == "tiny-s" and cfg.data.root == "fixtures"

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -23,11 +24,19 @@ from xscale.runtime import verbosity
 from xscale.schedule.progress import SweepProgress
 from xscale.schedule.tune import check_resources, log, plan_counts, run_sweep, start_ray
 from xscale.stage.preflight import preflight_graph
-from xscale.sweep.io import absolute, check_output_dir
+from xscale.sweep.io import absolute, check_output_dir, normalize_tracking_uri
 from xscale.sweep.phases import check_data_roots
 from xscale.sweep.schema import load_sweep
 from xscale.tasks.registry import TASKS
-from xscale.tracking.client import Tracker
+from xscale.tracking.client import TrackingInfo
+from xscale.tracking.journal import pending
+from xscale.tracking.upload import (
+    catch_up,
+    folder_journals,
+    open_parent,
+    pending_line,
+    sync_folder,
+)
 
 SWEEP_LOCK = "SWEEP.lock"  # held by the driver of the sweep running on the folder
 
@@ -70,25 +79,32 @@ def _sweep_locked(args, cfg, out: Path, graph) -> int:
     # a local Ray is all there is; a cluster's autoscaler may still add a node that fits
     check_resources(resources, args.file, autoscaling=bool(args.address))
     write_manifest(cfg, graph, args.file)
-    tracker = Tracker(cfg.resolved_tracking_uri, cfg.name, out / "mlartifacts")
-    parent = tracker.parent_run(
-        uid=f"sweep-{cfg.name}-{out}",
-        name=f"sweep {cfg.name}",
-        tags={"xscale.output_dir": str(out), "xscale.sweep_file": str(Path(args.file).resolve())},
+    uri = cfg.resolved_tracking_uri
+    report, finished = catch_up(out, uri, cfg.name, lambda key: is_complete(out / "stages" / key))
+    if report.sent:
+        log(f"{cfg.name}: tracking: uploaded {report.sent} events that earlier runs had kept")
+    if finished:
+        log(f"{cfg.name}: {finished} complete stages' MLflow runs were still RUNNING: finished")
+    uid = f"sweep-{cfg.name}-{out}"
+    parent = open_parent(
+        out,
+        uri,
+        cfg.name,
+        uid,
+        f"sweep {cfg.name}",
+        {"xscale.output_dir": str(out), "xscale.sweep_file": str(Path(args.file).resolve())},
+        say=lambda line: log(f"{cfg.name}: {line}", always=True),
     )
-    reconciled = tracker.reconcile(lambda key: is_complete(out / "stages" / key))
-    if reconciled:
-        log(f"{cfg.name}: {reconciled} complete stages' MLflow runs were still RUNNING: finished")
-    tracker.log_params(
-        parent,
+    parent.params(
         {
             "models": ",".join(cfg.models),
             "intermediate_tasks": ",".join(cfg.intermediate_names),
             "target_tasks": ",".join(cfg.target_tasks),
             "seeds": ",".join(map(str, cfg.seeds)),
             "train_languages": ",".join(cfg.train_languages),
-        },
+        }
     )
+    tracking = TrackingInfo(uri, cfg.name, uid, str(out / "mlartifacts"))
     t0 = time.time()
     c = plan_counts(cfg, graph)
     log(
@@ -108,14 +124,18 @@ def _sweep_locked(args, cfg, out: Path, graph) -> int:
     status, counts = "FAILED", {"ran": 0, "failed": 0, "blocked": 0}
     try:
         with progress:
-            counts = run_sweep(cfg, graph, tracker, parent, address=args.address, progress=progress)
+            counts = run_sweep(cfg, graph, tracking, address=args.address, progress=progress)
         status = "FINISHED" if not counts["failed"] and not counts["blocked"] else "FAILED"
     finally:
-        tracker.finish(parent, status)
+        parent.finish(status)
+        parent.close()
+        line = pending_line(out, sync_folder(out))
+        if line:
+            log(line, always=True)
     log(
         f"{cfg.name}: {status.lower()} in {time.time() - t0:.0f}s: ran {counts['ran']}, "
         f"failed {counts['failed']}, blocked by a failed parent {counts['blocked']}; "
-        f"results in {cfg.resolved_tracking_uri}",
+        f"results in {uri}",
         always=True,
     )
     if status != "FINISHED":
@@ -278,6 +298,7 @@ def sweep_status(out: Path) -> dict:
             stages.append(row)
     total = sum(c["stages"] for c in kinds.values())
     done = sum(c["done"] for c in kinds.values())
+    unsent = [n for n in (pending(j) for j in folder_journals(out)) if n]
     return {
         "name": m["name"],
         "output_dir": str(out),
@@ -288,6 +309,7 @@ def sweep_status(out: Path) -> dict:
         "kinds": kinds,
         "stages": stages,
         "failed": failed,
+        "tracking_unsent": {"runs": len(unsent), "events": sum(unsent)},
     }
 
 
@@ -315,6 +337,37 @@ def cmd_status(args) -> int:
             print(f"  running/stopped {row['label']}{where}")
     for row in st["failed"]:
         print(f"  failed {row['key']}: {row['error']}")
+    unsent = st["tracking_unsent"]
+    if unsent["runs"]:
+        print(
+            f"  tracking: {unsent['events']} events of {unsent['runs']} runs not yet in MLflow"
+            f" (uploading, or kept while the server was down: xscale sync {out})"
+        )
+    return 0
+
+
+# ---------------------------------------------------------------------------- sync
+
+
+def cmd_sync(args) -> int:
+    out = Path(absolute(args.dir))
+    if not out.is_dir() or not ((out / "stages").is_dir() or (out / "tracking").is_dir()):
+        raise XScaleError(f"sync: {out}: not the output folder of an xscale run or sweep")
+    uri = None
+    if args.tracking_uri:
+        try:
+            uri = normalize_tracking_uri(args.tracking_uri, str(Path.cwd()))
+        except ValueError as e:
+            raise XScaleError(f"--tracking-uri: {e}") from None
+    report = sync_folder(out, uri)
+    line = pending_line(out, report, hint=False)
+    if line:
+        print(f"sync: sent {report.sent} events; {line}; run it again later", file=sys.stderr)
+        return 1
+    if not report.sent:
+        print(f"sync: nothing to send; every journal of {out} is in MLflow")
+    else:
+        print(f"sync: sent {report.sent} events of {report.runs} runs; {out} is all in MLflow")
     return 0
 
 
@@ -377,6 +430,19 @@ def add_subcommands(command) -> None:
     s = command("status", cmd_status, help="progress of a running or finished sweep")
     s.add_argument("dir", help="the sweep's output_dir")
     s.add_argument("--json", action="store_true", help="print the status as JSON (for scripts)")
+
+    s = command(
+        "sync",
+        cmd_sync,
+        help="upload what runs kept in their tracking journals (e.g. while MLflow was down)",
+        description=(
+            "Stages and sweeps log to a journal in their folder first and upload it in the "
+            "background; events a tracking server did not take are kept there. This sends "
+            "them, once each. The next run or sweep on the folder does the same at its start."
+        ),
+    )
+    s.add_argument("dir", help="the output folder of a sweep or run")
+    s.add_argument("--tracking-uri", help="send to this store instead of the one each run used")
 
     s = command("analyze", cmd_analyze, help="scale-versus-gap report from a sweep's MLflow runs")
     s.add_argument("dir", nargs="?", help="sweep output_dir (reads <dir>/mlflow.db)")

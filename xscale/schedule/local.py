@@ -11,7 +11,8 @@ from xscale.runtime import say
 from xscale.stage.preflight import preflight
 from xscale.sweep.io import default_tracking_uri
 from xscale.sweep.trial import TrialConfig
-from xscale.tracking.client import Tracker, TrackingInfo
+from xscale.tracking.client import TrackingInfo
+from xscale.tracking.upload import catch_up, open_parent, pending_line, sync_folder
 
 
 def run_trial(
@@ -27,15 +28,23 @@ def run_trial(
     output_dir.mkdir(parents=True, exist_ok=True)
     uri = tracking_uri or default_tracking_uri(output_dir)
     artifacts = str(output_dir / "mlartifacts")
-    tracker = Tracker(uri, experiment, output_dir / "mlartifacts")
     target = specs[-1]
-    parent = tracker.parent_run(
-        uid=f"trial-{target.key}",
-        name=f"trial {cfg.model} {cfg.intermediate_task} -> {cfg.target_task} seed{cfg.seed}",
-        tags={"xscale.output_dir": str(output_dir.resolve())},
+    uid = f"trial-{target.key}"
+    report, finished = catch_up(
+        output_dir, uri, experiment, lambda key: is_complete(output_dir / "stages" / key)
     )
-    tracker.reconcile(lambda key: is_complete(output_dir / "stages" / key))
-    info = TrackingInfo(uri, experiment, parent, artifacts)
+    if finished:
+        say("trial", f"{finished} complete stages' MLflow runs were still RUNNING: finished")
+    parent = open_parent(
+        output_dir,
+        uri,
+        experiment,
+        uid,
+        f"trial {cfg.model} {cfg.intermediate_task} -> {cfg.target_task} seed{cfg.seed}",
+        {"xscale.output_dir": str(output_dir.resolve())},
+        say=lambda line: say("trial", line),
+    )
+    info = TrackingInfo(uri, experiment, uid, artifacts)
     results: dict[str, dict] = {}
     status = "FAILED"
     try:
@@ -49,6 +58,10 @@ def run_trial(
             results[spec.kind] = run_stage(spec, output_dir, info)
         status = "FINISHED"
     finally:
-        tracker.finish(parent, status)
+        parent.finish(status)
+        parent.close()
         shutdown_distributed()
+        line = pending_line(output_dir, sync_folder(output_dir))
+        if line:
+            say("trial", line)
     return results

@@ -519,19 +519,12 @@ def plan_counts(cfg: SweepConfig, graph: Graph) -> dict[str, float]:
 def run_sweep(
     cfg: SweepConfig,
     graph: Graph,
-    tracker,
-    parent_run_id: str,
+    tracking: TrackingInfo,
     address=None,
     progress: SweepProgress | None = None,
 ) -> dict:
     """Run the graph to the end; returns counts {ran, failed, blocked}."""
     out = cfg.output_path
-    tracking = {
-        "uri": tracker.uri,
-        "experiment": cfg.name,
-        "parent_run_id": parent_run_id,
-        "artifact_root": str(out / "mlartifacts"),
-    }
     if progress is None:
         c = plan_counts(cfg, graph)
         progress = SweepProgress(
@@ -548,7 +541,7 @@ def run_sweep(
         start_ray(address, resources)
     base_ctx = {
         "output_dir": str(out),
-        "tracking": tracking,
+        "tracking": asdict(tracking),
         "groups": {},
         "parent_stage": {},
         "resources": resources,

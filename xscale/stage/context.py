@@ -13,7 +13,7 @@ from pathlib import Path
 from xscale.catalog.recipes import load_ds_config
 from xscale.graph.stage import StageSpec, write_stage_progress
 from xscale.stage.inputs import model_source
-from xscale.tracking.client import Tracker
+from xscale.tracking.upload import RunLog
 from xscale.train.distributed import device_type, rank_world
 
 
@@ -25,8 +25,7 @@ class StageContext:
     spec: StageSpec
     output_dir: Path  # the sweep's folder (parents' outputs are under its stages/)
     out: Path  # this stage's folder
-    tracker: Tracker | None = None
-    run_id: str | None = None
+    runlog: RunLog | None = None  # the stage's MLflow run (rank 0 only)
     report: Callable[[dict], None] | None = None  # English dev metrics, `eval_rounds` times
     eval_rounds: int = 1
 
@@ -43,12 +42,12 @@ class StageContext:
         return model_source(self.spec, self.output_dir)
 
     def log_params(self, params: dict) -> None:
-        if self.tracker is not None:
-            self.tracker.log_params(self.run_id, params)
+        if self.runlog is not None:
+            self.runlog.params(params)
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        if self.tracker is not None:
-            self.tracker.log_metrics(self.run_id, metrics, step)
+        if self.runlog is not None:
+            self.runlog.metrics(metrics, step)
 
     def progress(self, step: int, total: int, loss: float, phase: str = "") -> None:
         """The running phase's position in `<stage>/progress.json` (for `xscale status`)."""

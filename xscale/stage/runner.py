@@ -1,7 +1,8 @@
 """Run one stage: pretrain (tiny sizes), intermediate, or target (train + zero-shot evaluation).
 
-    inputs ready?  ->  MLflow stage run (found again by key on a retry)  ->  DeepSpeed phase
-    ->  export encoder to model/  ->  evaluate  ->  result.json  ->  COMPLETE (last)
+    inputs ready?  ->  the stage's tracking journal (its MLflow run, found again by key on a
+    retry, uploaded in the background)  ->  DeepSpeed phase  ->  export encoder to model/
+    ->  evaluate  ->  result.json  ->  COMPLETE (last)  ->  the run FINISHED
 
 Each stage reads its parent's `model/` folder (or a real size's hub id / local path), so a tiny
 size enters intermediate training through the same `from_pretrained` path a real size takes.
@@ -33,7 +34,9 @@ from xscale.graph.stage import (
 )
 from xscale.runtime import say
 from xscale.stage.context import StageContext
-from xscale.tracking.client import Tracker, TrackingInfo
+from xscale.tracking.client import PARENT_UID, RUN_KIND, STAGE_KEY, STAGE_KIND, TrackingInfo
+from xscale.tracking.journal import JOURNAL, RunRef
+from xscale.tracking.upload import RunLog
 from xscale.train.distributed import init_distributed, rank_world
 
 
@@ -115,14 +118,13 @@ def _run_locked(spec, output_dir: Path, out: Path, tracking, report, eval_rounds
     set_threads(spec)
     init_distributed()
     rank, world = rank_world()
-    tracker = run_id = None
+    runlog = None
     if rank == 0:
         (out / "spec.json").write_text(json.dumps(spec.model_dump(mode="json"), indent=2))
         with open(out / ATTEMPTS_FILE, "a") as f:  # one line per execution, for status/tests
             f.write(json.dumps({"time": time.time(), "pid": os.getpid(), "world": world}) + "\n")
-        tracker = Tracker(tracking.uri, tracking.experiment, tracking.artifact_root)
-        run_id = tracker.stage_run(spec.key, spec.kind, spec.label, tracking.parent_run_id)
-    ctx = StageContext(spec, output_dir, out, tracker, run_id, report, eval_rounds)
+        runlog = stage_runlog(spec, out, tracking)
+    ctx = StageContext(spec, output_dir, out, runlog, report, eval_rounds)
     try:
         if spec.kind == "pretrain":
             from xscale.stage.pretrain import run_pretrain
@@ -135,11 +137,12 @@ def _run_locked(spec, output_dir: Path, out: Path, tracking, report, eval_rounds
     except BaseException as e:
         if rank == 0:
             (out / ERROR_FILE).write_text(f"{type(e).__name__}: {e}\n")
-        if tracker is not None:
-            tracker.finish(run_id, "FAILED")
+        if runlog is not None:
+            runlog.finish("FAILED")
+            runlog.close()
         raise
     if rank == 0:
-        result["mlflow_run_id"] = run_id
+        result["mlflow_run_id"] = runlog.wait_for_run()
         result["stage_seconds"] = time.perf_counter() - t0
         (out / ERROR_FILE).unlink(missing_ok=True)
         mark_complete(out, result)
@@ -147,6 +150,24 @@ def _run_locked(spec, output_dir: Path, out: Path, tracking, report, eval_rounds
         # `Tracker.reconcile` finishes it on the next run
         for ckpt in out.glob("ckpt*"):  # ckpt/, or ckpt-<lang>/ per in-language model
             shutil.rmtree(ckpt, ignore_errors=True)
-        tracker.log_artifact(run_id, out / "result.json")
-        tracker.finish(run_id, "FINISHED")
+        runlog.artifact(out / "result.json")
+        runlog.finish("FINISHED")
+        runlog.close()
     return result
+
+
+def stage_runlog(spec: StageSpec, out: Path, tracking: TrackingInfo) -> RunLog:
+    """The stage's MLflow run, through its journal `<stage>/tracking.jsonl`: nested under the
+    sweep's run, tagged with the stage's key and kind."""
+    ref = RunRef(
+        uri=tracking.uri,
+        experiment=tracking.experiment,
+        tag=STAGE_KEY,
+        value=spec.key,
+        name=spec.label,
+        tags={STAGE_KIND: spec.kind, RUN_KIND: "stage"},
+        artifact_root=tracking.artifact_root,
+        parent_tag=PARENT_UID if tracking.parent_uid else None,
+        parent_value=tracking.parent_uid,
+    )
+    return RunLog(out / JOURNAL, ref, say=lambda line: say(spec.label, line))

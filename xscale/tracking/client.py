@@ -2,8 +2,11 @@
 
 Defaults to a sqlite store at `<output_dir>/mlflow.db` with artifacts in
 `<output_dir>/mlartifacts`, so no server is needed; `--tracking-uri` points at a server.
-Stage runs are found again by their `xscale.stage_key` tag, so a stage that is retried or resumed
-logs into the run it already has: one MLflow run per stage, however often it starts.
+Stages and sweeps never call MLflow while they train: they log to a journal
+(`tracking/journal.py`) that `tracking/upload.py` sends through the `Tracker` below. Runs are
+found again by their tags (`xscale.stage_key` for a stage, `xscale.parent_uid` for a sweep or
+trial), so a stage that is retried or resumed logs into the run it already has: one MLflow run
+per stage, however often it starts.
 
 Params logged on every stage run, with the same names (the MLflow UI compares on them):
 model_size, model_params, intermediate_task, target_task, train_languages, seed, learning_rate,
@@ -15,7 +18,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,15 +26,17 @@ STAGE_KEY = "xscale.stage_key"
 STAGE_KIND = "xscale.stage_kind"
 RUN_KIND = "xscale.run_kind"
 PARENT = "mlflow.parentRunId"
+PARENT_UID = "xscale.parent_uid"
 
 
 @dataclass(frozen=True)
 class TrackingInfo:
-    """Where a stage logs: the store, the experiment, and the sweep's (or trial's) parent run."""
+    """Where a stage logs: the store, the experiment, the sweep's (or trial's) run by its
+    `xscale.parent_uid` tag, and the artifact root of a new experiment."""
 
     uri: str
     experiment: str
-    parent_run_id: str | None = None
+    parent_uid: str | None = None
     artifact_root: str | None = None
 
 
@@ -62,8 +66,9 @@ class Tracker:
     """Thin wrapper over `MlflowClient`: no global active-run state, safe in worker processes."""
 
     def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path | None = None):
-        _quiet()
         from mlflow.tracking import MlflowClient
+
+        _quiet()  # after the import: importing mlflow sets its loggers to INFO
 
         self.uri = tracking_uri
         # Two processes opening a new sqlite store at once both run MLflow's schema migrations
@@ -95,36 +100,12 @@ class Tracker:
                 n += 1
         return n
 
-    def _find(self, tag: str, value: str):
+    def find(self, tag: str, value: str):
+        """The run tagged `tag` = `value` in this experiment, or None."""
         runs = self.client.search_runs(
             [self.experiment_id], filter_string=f"tags.`{tag}` = '{value}'", max_results=2
         )
         return runs[0] if runs else None
-
-    def parent_run(self, uid: str, name: str, tags: dict[str, str] | None = None) -> str:
-        """The parent run identified by `uid` (tag xscale.parent_uid), created if absent."""
-        found = self._find("xscale.parent_uid", uid)
-        if found is not None:
-            if found.info.status != "RUNNING":
-                self.client.update_run(found.info.run_id, status="RUNNING")
-            return found.info.run_id
-        run = self.client.create_run(
-            self.experiment_id,
-            run_name=name,
-            tags={"xscale.parent_uid": uid, RUN_KIND: "sweep", **(tags or {})},
-        )
-        return run.info.run_id
-
-    def stage_run(self, key: str, kind: str, name: str, parent_id: str | None) -> str:
-        found = self._find(STAGE_KEY, key)
-        if found is not None:
-            self.client.update_run(found.info.run_id, status="RUNNING")
-            return found.info.run_id
-        tags = {STAGE_KEY: key, STAGE_KIND: kind, RUN_KIND: "stage"}
-        if parent_id:
-            tags[PARENT] = parent_id
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
-        return run.info.run_id
 
     def log_params(self, run_id: str, params: dict) -> None:
         """Params are write-once in MLflow; on a retried run only the missing ones are logged."""
@@ -134,17 +115,3 @@ class Tracker:
         new = [Param(k, str(v)) for k, v in params.items() if k not in have]
         if new:
             self.client.log_batch(run_id, params=new)
-
-    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
-        for i in range(0, len(items), 900):
-            self.client.log_batch(run_id, metrics=items[i : i + 900])
-
-    def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(run_id, str(path), artifact_path)
-
-    def finish(self, run_id: str, status: str = "FINISHED") -> None:
-        self.client.set_terminated(run_id, status=status)

@@ -1,0 +1,149 @@
+"""A real `mlflow server` stops while a trial trains and starts again afterwards: the trial
+finishes at its own pace with one line about it, nothing is lost, and the next run of the same
+command uploads what was kept, each event once (issue 11, item 4).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(store: Path, port: int, log: Path) -> subprocess.Popen:
+    store.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        str(Path(sys.executable).with_name("mlflow")),
+        "server",
+        "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
+        "--default-artifact-root", (store / "artifacts").as_uri(),
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--workers", "1",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, stdout=open(log, "a"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"mlflow server exited: {log.read_text()[-2000:]}"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.5)
+    stop_server(proc)
+    pytest.fail(f"mlflow server did not answer in 180 s: {log.read_text()[-2000:]}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """As a crash or a lost host would: the whole process group, at once."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=60)
+
+
+def sent(journal: Path) -> int:
+    cursor = journal.with_name("tracking.sent.json")
+    if not cursor.is_file():
+        return 0
+    return max((v["seq"] for v in json.loads(cursor.read_text()).values()), default=0)
+
+
+def test_trial_finishes_while_the_server_is_down_and_uploads_once_it_is_back(
+    tmp_path, trial_yaml, xscale_argv, xscale_cli
+):
+    from mlflow import MlflowClient
+
+    from xscale.graph.expand import trial_stages
+    from xscale.graph.stage import stage_dir
+    from xscale.sweep.trial import load_trial
+    from xscale.tracking.journal import pending
+
+    port, store, log = free_port(), tmp_path / "server", tmp_path / "server.log"
+    uri = f"http://127.0.0.1:{port}"
+    config = trial_yaml(
+        tmp_path / "t.yaml",
+        intermediate_task="none",
+        target={"epochs": 20, "max_steps": 150, "log_every": 5, "max_eval_examples": 30},
+    )
+    out = tmp_path / "out"
+    pretrain, target = trial_stages(load_trial(config))
+    journal = stage_dir(out, target) / "tracking.jsonl"
+    args = ("run", "--config", str(config), "--output-dir", str(out), "--tracking-uri", uri)
+
+    server = start_server(store, port, log)
+    trial = subprocess.Popen(
+        xscale_argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while sent(journal) < 3:  # the target stage's run exists and has logged some steps
+            assert trial.poll() is None, trial.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "the target stage never logged"
+            time.sleep(0.2)
+        stop_server(server)
+        t_down = time.monotonic()
+        stdout, stderr = trial.communicate(timeout=600)
+        after_down = time.monotonic() - t_down
+    finally:
+        if trial.poll() is None:
+            trial.kill()
+        stop_server(server)
+    assert trial.returncode == 0, stderr[-3000:]
+    assert "Traceback" not in stderr
+    # training did not wait on MLflow's retries (minutes): what was left of 150 tiny steps
+    # plus evaluation, and one bounded last upload attempt per run
+    assert after_down < 120, f"{after_down:.0f} s after the server stopped"
+    assert "unreachable" in stderr and "xscale sync" in stderr
+    kept = pending(journal)
+    assert kept > 0, "nothing was kept for later"
+    result = json.loads((stage_dir(out, target) / "result.json").read_text())
+    assert result["metrics"]["xnli.en.accuracy"] >= 0  # the stage finished and scored
+
+    server = start_server(store, port, log)  # back, same store
+    try:
+        again = xscale_cli(*args, timeout=600)  # the same command: uploads, then reuses
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert pending(journal) == 0
+        assert "nothing to send" in xscale_cli("sync", str(out), timeout=120).stdout
+
+        client = MlflowClient(uri)
+        exp = client.get_experiment_by_name("xscale")
+        runs = client.search_runs([exp.experiment_id], max_results=100)
+        stages = {r.data.tags.get("xscale.stage_key"): r for r in runs}
+        parents = [r for r in runs if r.data.tags.get("xscale.run_kind") == "sweep"]
+        assert len(runs) == 3 and len(parents) == 1  # one run per stage, one trial run
+        for spec in (pretrain, target):
+            run = stages[spec.key]
+            assert run.info.status == "FINISHED", spec.label
+            assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        run = stages[target.key]
+        assert run.data.metrics["xnli.en.accuracy"] == result["metrics"]["xnli.en.accuracy"]
+        assert run.data.params["model_size"] == "tiny-xs"
+        history = client.get_metric_history(run.info.run_id, "train.loss")
+        steps = [m.step for m in history]
+        assert len(steps) == len(set(steps)), f"a step logged twice: {sorted(steps)}"
+        assert result["steps"] == 150
+        assert sorted(steps) == list(range(5, 151, 5))  # every logged step, once
+    finally:
+        stop_server(server)
