@@ -12,6 +12,7 @@ from xscale.analyze.analysis import build_analysis
 from xscale.analyze.formatting import safe_name
 from xscale.analyze.report import write_report
 from xscale.errors import XScaleError
+from xscale.tracking.upload import fail_fast_requests
 
 
 def run_to_record(run: Any) -> dict:
@@ -100,8 +101,9 @@ def analyze(
     from mlflow.exceptions import MlflowException
 
     tracking_uri, experiment = resolve_store(tracking_uri, experiment, sweep_dir)
-    client = MlflowClient(tracking_uri=tracking_uri)
+    fail_fast_requests()  # a server that does not answer is one line now, not minutes of retries
     try:
+        client = MlflowClient(tracking_uri=tracking_uri)
         if experiment is None:
             names = [e.name for e in client.search_experiments() if e.name != "Default"]
             if len(names) != 1:
@@ -123,7 +125,10 @@ def analyze(
             )
         parent = parent_run_id or find_sweep_run(client, exp.experiment_id)
     except MlflowException as e:
-        raise XScaleError(f"MLflow store {tracking_uri}: {e.message.splitlines()[0]}") from e
+        first = (e.message.strip().splitlines() or [""])[0]
+        if "Max retries exceeded" in first or "Failed to establish" in first:
+            first = "the server does not answer"
+        raise XScaleError(f"MLflow store {tracking_uri}: {first[:300]}") from None
     if out_dir is None:
         out_dir = (
             Path(sweep_dir) / "analysis" if sweep_dir else Path("analysis") / safe_name(experiment)

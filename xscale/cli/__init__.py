@@ -73,7 +73,7 @@ def cmd_run(args) -> int:
     out = check_output_dir(args.output_dir, "--output-dir")
     check_data_roots(cfg.data, source)
 
-    results = run_trial(cfg, out, uri, args.experiment)
+    results = run_trial(cfg, out, uri, args.experiment, source=args.config)
     target = results.get("target", {})
     print(f"done: {len(results)} stages; target metrics in {out}")
     for k, v in sorted(target.get("metrics", {}).items()):

@@ -43,7 +43,11 @@ SWEEP_LOCK = "SWEEP.lock"  # held by the driver of the sweep running on the fold
 
 def _load(args):
     over = {"output_dir": getattr(args, "output_dir", None)}
-    if getattr(args, "tracking_uri", None):
+    if getattr(args, "tracking_uri", None):  # a bad flag is the flag's fault, not the file's
+        try:
+            normalize_tracking_uri(args.tracking_uri, str(Path.cwd()))
+        except ValueError as e:
+            raise XScaleError(f"--tracking-uri: {e}") from None
         over["tracking_uri"] = args.tracking_uri
     return load_sweep(args.file, over)
 
@@ -198,6 +202,7 @@ def plan_rows(cfg, graph) -> list[dict]:
 
 def cmd_plan(args) -> int:
     cfg = _load(args)
+    check_data_roots(cfg.data, args.file)  # what the sweep would refuse, the plan names too
     graph = expand(cfg, train_size=data_train_size(cfg))
     rows = plan_rows(cfg, graph)
     counts: dict[str, dict[str, int]] = {}
@@ -385,6 +390,11 @@ def cmd_analyze(args) -> int:
                 args.experiment = manifest["name"]
     elif not args.tracking_uri:
         raise XScaleError("analyze: give a sweep folder, or --tracking-uri and --experiment")
+    if args.tracking_uri:
+        try:
+            args.tracking_uri = normalize_tracking_uri(args.tracking_uri, str(Path.cwd()))
+        except ValueError as e:
+            raise XScaleError(f"--tracking-uri: {e}") from None
     out = analyze(
         tracking_uri=args.tracking_uri,
         experiment=args.experiment,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xscale.errors import XScaleError
 from xscale.graph.expand import trial_stages
 from xscale.graph.stage import is_complete, read_result, stage_dir
 from xscale.runtime import say
@@ -16,14 +17,22 @@ from xscale.tracking.upload import catch_up, open_parent, pending_line, sync_fol
 
 
 def run_trial(
-    cfg: TrialConfig, output_dir: Path, tracking_uri: str | None, experiment: str
+    cfg: TrialConfig,
+    output_dir: Path,
+    tracking_uri: str | None,
+    experiment: str,
+    source: str | None = None,
 ) -> dict[str, dict]:
-    """Run the trial's stages in order (skipping complete ones); returns results by stage kind."""
+    """Run the trial's stages in order (skipping complete ones); returns results by stage kind.
+    A bad input is refused before anything is written, naming `source` (the trial file)."""
     from xscale.stage.runner import run_stage
     from xscale.train.distributed import shutdown_distributed
 
-    specs = trial_stages(cfg)
-    preflight(specs)
+    try:
+        specs = trial_stages(cfg)
+        preflight(specs)
+    except XScaleError as e:
+        raise XScaleError(f"{source}: {e}" if source else str(e)) from None
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     uri = tracking_uri or default_tracking_uri(output_dir)

@@ -24,7 +24,10 @@ def preflight(specs: list[StageSpec], check_weights: bool = True) -> None:
 
     # names first (cheap, and the likeliest mistakes), then files and data
     for spec in specs:
-        get_size(spec.model)
+        try:
+            get_size(spec.model)
+        except XScaleError as e:
+            raise XScaleError(f"model (--model): {e}") from None
         load_ds_config(spec.deepspeed_config, micro_batch_size=spec.hparams.batch_size)
         for name in spec.tasks if spec.kind != "pretrain" else []:
             try:
@@ -39,7 +42,8 @@ def preflight(specs: list[StageSpec], check_weights: bool = True) -> None:
             if spec.kind not in task.roles:
                 article = "an" if spec.kind[0] in "aeiou" else "a"
                 raise XScaleError(
-                    f"task {task.name!r} cannot be {article} {spec.kind} task"
+                    f"{spec.kind}_task (--{'target' if spec.kind == 'target' else 'intermediate'}):"
+                    f" task {task.name!r} cannot be {article} {spec.kind} task"
                     f" (it is: {', '.join(task.roles)})"
                 )
     for spec in specs:
