@@ -39,8 +39,9 @@ from xscale.tasks.base import Task
 from xscale.tasks.perturb import applies_to, perturb_examples
 from xscale.tasks.registry import get_task
 from xscale.tracking.names import format_scores, run_params, summarize
+from xscale.train.batching import EpochOrder, feature_length
 from xscale.train.distributed import rank_world
-from xscale.train.loop import TrainResult, batch_indices, build_engine, predict, train
+from xscale.train.loop import TrainResult, build_engine, predict, train
 from xscale.train.model import export_encoder, load_encoder, load_tokenizer
 from xscale.train.steps import steps_per_epoch, total_steps
 
@@ -87,13 +88,23 @@ def load_train(task, langs: list[str], root: str, limit: int | None, cap: int | 
     return examples
 
 
-def step_schedule(sizes: dict[str, int], hp, seed: int, mlm_share: float):
+def step_schedule(
+    sizes: dict[str, int],
+    hp,
+    seed: int,
+    mlm_share: float,
+    lengths: dict[str, list[int]] | None = None,
+):
     """[(task, indices)] for every step: tasks drawn in proportion to their size (jiant's
     proportional sampling; sizes are already capped), each task walking through its own
-    seeded epochs; MLM steps drawn with probability `mlm_share`."""
+    seeded epochs (grouped by length when `lengths` are given); MLM steps drawn with
+    probability `mlm_share`."""
     per_epoch = {t: steps_per_epoch(n, hp.batch_size) for t, n in sizes.items()}
     total = total_steps(sum(per_epoch.values()), hp.epochs, hp.max_steps)
     names = list(sizes)
+    orders = {
+        t: EpochOrder(n, hp.batch_size, seed, (lengths or {}).get(t)) for t, n in sizes.items()
+    }
     weights = torch.tensor([float(sizes[t]) for t in names])
     g = torch.Generator().manual_seed(seed)
     seen = dict.fromkeys(names, 0)
@@ -103,9 +114,8 @@ def step_schedule(sizes: dict[str, int], hp, seed: int, mlm_share: float):
             schedule.append((MLM, None))
             continue
         t = names[0] if len(names) == 1 else names[int(torch.multinomial(weights, 1, generator=g))]
-        idx = batch_indices(seen[t], sizes[t], hp.batch_size, per_epoch[t], seed)
+        schedule.append((t, orders[t](seen[t])))
         seen[t] += 1
-        schedule.append((t, idx))
     return schedule
 
 
@@ -114,7 +124,7 @@ def mlm_source(spec, tokenizer, hp) -> tuple[list[dict], MaskingCollate]:
     files = pretrain_files(spec.mlm_root or spec.data_root, tuple(hp.mlm_languages))
     enc = tokenizer(read_lines(files, None), truncation=True, max_length=hp.max_length)
     return [{"input_ids": ids} for ids in enc["input_ids"]], MaskingCollate(
-        tokenizer, hp.mlm_probability
+        tokenizer, hp.mlm_probability, spec.seed
     )
 
 
@@ -202,18 +212,23 @@ def fit(ctx: StageContext, langs: list[str], tag: str = "") -> Fitted:
         lm_head,
     )
     mlm_feats, mlm_collate = mlm_source(spec, tokenizer, hp) if lm_head is not None else ([], None)
-    schedule = step_schedule(
-        {n: len(d.train) for n, d in data.items()}, hp, spec.seed, hp.continued_mlm
+    lengths = (
+        {n: [feature_length(f) for f in d.train] for n, d in data.items()}
+        if hp.group_by_length
+        else None
     )
-    g = torch.Generator().manual_seed(spec.seed + 1)
+    schedule = step_schedule(
+        {n: len(d.train) for n, d in data.items()}, hp, spec.seed, hp.continued_mlm, lengths
+    )
     rank, world = rank_world()
     collates = {n: _collate(d, pad) for n, d in data.items()}
 
-    def get_batch(step: int):
+    def get_batch(step: int):  # a pure function of the step (batches are built ahead, in a thread)
         name, idx = schedule[step]
         if name == MLM:
+            g = torch.Generator().manual_seed((spec.seed + 1) * 1_000_003 + step)
             idx = torch.randint(len(mlm_feats), (hp.batch_size,), generator=g).tolist()
-            batch = mlm_collate([mlm_feats[i] for i in idx[rank::world] or idx[:1]])
+            batch = mlm_collate([mlm_feats[i] for i in idx[rank::world] or idx[:1]], step)
             batch["task"] = MLM
         else:
             batch = collates[name]([data[name].train[i] for i in idx[rank::world] or idx[:1]])

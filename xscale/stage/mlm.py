@@ -10,19 +10,36 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from xscale.tasks.padding import pad_batch
+
 
 class MaskingCollate:
     """Token id lists -> a padded MLM batch (input_ids, attention_mask, labels) with BERT's
-    masking (of the chosen positions 80% <mask>, 10% random, 10% kept) at `probability`."""
+    masking: of the non-special positions, `probability` are chosen; of those 80% become
+    <mask>, 10% a random token, 10% stay (labels -100 elsewhere). The random draws come from a
+    generator seeded by (`seed`, step), so a batch is a pure function of its step: the same on
+    a resume, and whatever thread builds it (`train.batching.Prefetcher`)."""
 
-    def __init__(self, tokenizer, probability: float):
-        from transformers import DataCollatorForLanguageModeling
+    def __init__(self, tokenizer, probability: float, seed: int = 0):
+        self.pad_id = tokenizer.pad_token_id
+        self.mask_id = tokenizer.mask_token_id
+        self.vocab_size = len(tokenizer)
+        self.special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
+        self.probability, self.seed = probability, seed
 
-        self.masker = DataCollatorForLanguageModeling(tokenizer, mlm_probability=probability)
-
-    def __call__(self, features: list[dict]) -> dict:
-        batch = self.masker([{"input_ids": f["input_ids"]} for f in features])
-        return {k: batch[k] for k in ("input_ids", "attention_mask", "labels")}
+    def __call__(self, features: list[dict], step: int = 0) -> dict:
+        ids, mask = pad_batch([f["input_ids"] for f in features], self.pad_id)
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        chosen = torch.bernoulli(torch.full(ids.shape, self.probability), generator=g).bool()
+        chosen &= ~torch.isin(ids, self.special)
+        labels = torch.where(chosen, ids, torch.full_like(ids, -100))
+        to_mask = torch.bernoulli(torch.full(ids.shape, 0.8), generator=g).bool() & chosen
+        to_random = torch.bernoulli(torch.full(ids.shape, 0.5), generator=g).bool()
+        to_random &= chosen & ~to_mask
+        noise = torch.randint(self.vocab_size, ids.shape, generator=g)
+        ids = torch.where(to_mask, torch.full_like(ids, self.mask_id), ids)
+        ids = torch.where(to_random, noise, ids)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
 def masked_lm_loss(lm_head: nn.Module, hidden: torch.Tensor, labels: torch.Tensor):

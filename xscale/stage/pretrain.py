@@ -102,7 +102,7 @@ def run_pretrain(ctx: StageContext) -> dict:
     torch.manual_seed(spec.seed)
     config = model_config(size, vocab_size=len(tokenizer))
     model = MLMModel(XLMRobertaForMaskedLM(config), hp.alignment, hp.alignment_temperature)
-    collate = MaskingCollate(tokenizer, hp.mlm_probability)
+    collate = MaskingCollate(tokenizer, hp.mlm_probability, spec.seed)
     pairs_a = pairs_b = []
     if hp.alignment > 0:
         pairs = parallel_pairs(files, hp.max_lines_per_language)

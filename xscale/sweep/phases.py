@@ -33,6 +33,10 @@ class PhaseConfig(Strict):
     max_train_examples: int | None = Field(None, ge=1)
     max_eval_examples: int | None = Field(None, ge=1)  # per language
     log_every: int = Field(10, ge=1)
+    # Training batches of examples of similar length (shuffled within and across buckets; the
+    # order is still a pure function of seed and epoch): far less padding computed. Off: a plain
+    # seeded permutation, as HF Trainer samples without `group_by_length`.
+    group_by_length: bool = True
     # Continued multilingual MLM during training (the paper's alternative to compare against):
     # the share of steps spent on MLM over <data root>/pretrain/<lang>.txt; 0 = off.
     continued_mlm: float = Field(0.0, ge=0, lt=1)

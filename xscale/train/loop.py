@@ -2,11 +2,13 @@
 
     model + AdamW + linear warm-up/decay  --deepspeed.initialize-->  engine
     for step in steps:   batch -> engine(batch) -> engine.backward(loss) -> engine.step()
+                         (the next batches are built meanwhile, in a thread: batching.Prefetcher)
     every `checkpoint_every` steps: engine.save_checkpoint (resume starts from the last one)
 
-The batch order is a pure function of (seed, epoch), so a phase resumed from a checkpoint sees
-exactly the batches it would have seen. Under several workers each rank takes its slice of the
-global batch.
+The batch order is a pure function of (seed, epoch), grouped by length by default
+(`train/batching.py`), so a phase resumed from a checkpoint sees exactly the batches it would
+have seen. Under several workers each rank takes its slice of the global batch. `predict` runs
+evaluation batches sorted by length, without autograd, and returns predictions in input order.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Protocol
 import torch
 
 from xscale.errors import XScaleError
+from xscale.train.batching import EpochOrder, Prefetcher, feature_length, length_order
 from xscale.train.distributed import rank_world
 from xscale.train.steps import steps_per_epoch, total_steps
 
@@ -46,19 +49,13 @@ class TrainHparams(Protocol):
     weight_decay: float
     log_every: int
     checkpoint_every: int
+    group_by_length: bool
 
 
 def plan_steps(n_examples: int, hp: TrainHparams) -> tuple[int, int]:
     """(steps per epoch, total steps) for a global batch of hp.batch_size."""
     per_epoch = steps_per_epoch(n_examples, hp.batch_size)
     return per_epoch, total_steps(per_epoch, hp.epochs, hp.max_steps)
-
-
-def batch_indices(step: int, n: int, batch_size: int, per_epoch: int, seed: int) -> list[int]:
-    epoch, j = divmod(step, per_epoch)
-    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    perm = torch.randperm(n, generator=g)
-    return perm[j * batch_size : (j + 1) * batch_size].tolist()
 
 
 def build_engine(model, hp: TrainHparams, total_steps: int, ds_config: dict):
@@ -92,14 +89,19 @@ def _to_device(batch: dict, device) -> dict:
     return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
-def single_task_batches(features: list[dict], collate, hp: TrainHparams, seed: int):
-    """(get_batch, total steps) for one task: seeded epochs over `features`."""
+def single_task_batches(
+    features: list[dict], collate: Callable[[list[dict], int], dict], hp: TrainHparams, seed: int
+):
+    """(get_batch, total steps) for one task: seeded epochs over `features` (grouped by length
+    unless `hp.group_by_length` is off); `collate(features, step)` builds the batch."""
     rank, world = rank_world()
-    per_epoch, total = plan_steps(len(features), hp)
+    lengths = [feature_length(f) for f in features] if hp.group_by_length else None
+    order = EpochOrder(len(features), hp.batch_size, seed, lengths)
+    _, total = plan_steps(len(features), hp)
 
     def get_batch(step: int):
-        idx = batch_indices(step, len(features), hp.batch_size, per_epoch, seed)
-        return collate([features[i] for i in idx[rank::world] or idx[:1]]), len(idx)
+        idx = order(step)
+        return collate([features[i] for i in idx[rank::world] or idx[:1]], step), len(idx)
 
     return get_batch, total
 
@@ -129,23 +131,26 @@ def train(
     engine.train()
     t0, seen, loss_value = time.perf_counter(), 0, float("nan")
     window_loss, window_n = 0.0, 0
-    for step in range(start, total):
-        batch, n = get_batch(step)
-        loss, _ = engine(_to_device(batch, engine.device))
-        engine.backward(loss)
-        engine.step()
-        seen += n
-        window_loss += loss.item()
-        window_n += 1
-        done = step + 1
-        if done % hp.log_every == 0 or done == total:
-            loss_value = window_loss / window_n
-            window_loss, window_n = 0.0, 0
-            log(done, total, loss_value, seen / max(1e-9, time.perf_counter() - t0))
-        if ckpt_dir is not None and hp.checkpoint_every and done % hp.checkpoint_every == 0:
-            save_checkpoint(engine, ckpt_dir, done)
-        if on_step is not None:
-            on_step(done, total)
+    batches = Prefetcher(get_batch, range(start, total))
+    try:
+        for step, (batch, n) in batches:
+            loss, _ = engine(_to_device(batch, engine.device))
+            engine.backward(loss)
+            engine.step()
+            seen += n
+            window_loss += loss.item()
+            window_n += 1
+            done = step + 1
+            if done % hp.log_every == 0 or done == total:
+                loss_value = window_loss / window_n
+                window_loss, window_n = 0.0, 0
+                log(done, total, loss_value, seen / max(1e-9, time.perf_counter() - t0))
+            if ckpt_dir is not None and hp.checkpoint_every and done % hp.checkpoint_every == 0:
+                save_checkpoint(engine, ckpt_dir, done)
+            if on_step is not None:
+                on_step(done, total)
+    finally:
+        batches.close()
     seconds = time.perf_counter() - t0
     return TrainResult(total, start, loss_value, seconds, seen / max(1e-9, seconds))
 
@@ -204,15 +209,21 @@ def save_checkpoint(engine, ckpt_dir: Path, step: int) -> None:
                 shutil.rmtree(old, ignore_errors=True)
 
 
-@torch.no_grad()
 def predict(engine, features: list[dict], collate, predict_fn, batch_size: int) -> list:
-    """Predictions for every feature, in order (every rank computes all; ZeRO-3 needs them all
-    in each forward)."""
+    """Predictions for every feature, in input order. Batches are formed longest first, so each
+    pads to similar lengths, and run without autograd (every rank computes all; ZeRO-3 needs
+    them all in each forward). Under ZeRO-3 `no_grad` rather than `inference_mode`: its
+    parameter gathering must not leave inference tensors behind for training."""
     engine.eval()
-    out: list = []
-    for i in range(0, len(features), batch_size):
-        batch = _to_device(collate(features[i : i + batch_size]), engine.device)
-        _, logits = engine(batch)
-        out.extend(predict_fn(logits, batch))
+    zero3 = getattr(engine, "zero_optimization_stage", lambda: 0)() == 3
+    out: list = [None] * len(features)
+    order = length_order(features)
+    with torch.no_grad() if zero3 else torch.inference_mode():
+        for i in range(0, len(order), batch_size):
+            idx = order[i : i + batch_size]
+            batch = _to_device(collate([features[j] for j in idx]), engine.device)
+            _, logits = engine(batch)
+            for j, p in zip(idx, predict_fn(logits, batch), strict=True):
+                out[j] = p
     engine.train()
     return out
