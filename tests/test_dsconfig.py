@@ -79,10 +79,23 @@ def test_name_path_and_env_dir_lookup(tmp_path, monkeypatch):
     assert by_name == by_stem == by_path
     write(tmp_path, {"zero_optimization": {"stage": 1}, "_comment": "mine"}, "mine.json")
     monkeypatch.setenv(dsconfig.CONFIG_DIR_ENV, str(tmp_path))
-    cfg = load_ds_config("mine", micro_batch_size=1)
+    cfg = load_ds_config("mine", micro_batch_size=1, world_size=2)
     assert cfg["zero_optimization"]["stage"] == 1 and "_comment" not in cfg
     with pytest.raises(XScaleError, match="'nope'.*cpu_zero2.json"):
         load_ds_config("nope", micro_batch_size=1)
+
+
+def test_one_cpu_process_runs_zero_0():
+    """ZeRO-1/2 partition over the ranks; one CPU process gets stage 0 (nothing to partition),
+    several processes or a GPU keep the recipe's stage."""
+    cfg, notes = resolve_ds_config("cpu_zero2.json", micro_batch_size=8)
+    assert cfg["zero_optimization"]["stage"] == 0
+    assert any("stage 2 -> 0" in n for n in notes)
+    for kw in ({"world_size": 2}, {"device": "cuda"}):
+        cfg, _ = resolve_ds_config("cpu_zero2.json", micro_batch_size=8, **kw)
+        assert cfg["zero_optimization"]["stage"] == 2, kw
+    cfg, _ = resolve_ds_config("zero3_offload_bf16.json", micro_batch_size=8)
+    assert cfg["zero_optimization"]["stage"] == 3  # a recipe for sharding parameters stays
 
 
 def test_resolver_sets_client_optimizer_flag_and_cpu_fixups(tmp_path):
