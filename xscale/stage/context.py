@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from xscale.catalog.recipes import load_ds_config
 from xscale.graph.stage import StageSpec, write_stage_progress
@@ -29,6 +30,11 @@ class StageContext:
     run_id: str | None = None
     report: Callable[[dict], None] | None = None  # English dev metrics, `eval_rounds` times
     eval_rounds: int = 1
+    # Hooks into finetune.fit (stage/cartography.py): `train_examples(task, examples)` sees,
+    # and may restrict, each task's training examples; `observe(step, total, engine, data,
+    # collates)` runs after every training step.
+    train_examples: Callable[[Any, list], list] | None = None
+    observe: Callable[..., None] | None = None
 
     @property
     def hp(self):
