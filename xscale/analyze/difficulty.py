@@ -153,13 +153,14 @@ def _phase_row(base: dict, values: dict, metric: str, layer: int) -> dict:
 
 
 def alignment_rows(scored: Scored, all_layers: bool) -> list[dict]:
-    """Alignment by phase per target cell group; the last layer, or every layer."""
+    """Alignment by phase per target cell group whose target trains (and so is measured);
+    the last layer, or every layer."""
     stages = Stages(scored)
     rows = []
     for (size, inter, target, mode), seeds in group_cells(scored).items():
         values = _phase_values(scored, stages, (size, inter), seeds)
         layers = _layers(values)
-        if not layers:
+        if not any(values["after_target"]):  # a target not trained (retrieval): no own model
             continue
         base = {
             "model_size": size,
