@@ -25,13 +25,12 @@ from typing import Literal
 from pydantic import Field
 
 from xscale.catalog.sizes import SIZES
-from xscale.sweep.phases import PhaseConfig, Strict
+from xscale.sweep.phases import ENTRY_NAME_PATTERN, PhaseConfig, Strict
 from xscale.sweep.spaces import FieldError
 from xscale.tasks import format_info
 from xscale.tasks.registry import TASKS
 
 SUBSETS = ("easy", "ambiguous", "hard")
-MIXTURE_NAME_PATTERN = r"^[A-Za-z0-9_.:+-]+$"
 # tasks whose rows are translations of each other, row by row (or pairs with English)
 ALIGNMENT_SOURCES = ("xnli", "pawsx", "tatoeba")
 # the map's seed: one map per (size, task, languages), shared by every seed's subset stages
@@ -47,7 +46,7 @@ class SubsetTask(Strict):
     subset: Literal["easy", "ambiguous", "hard"]
     fraction: float = Field(gt=0, lt=1)
     languages: list[str] = Field(["en"], min_length=1)
-    name: str | None = Field(None, pattern=MIXTURE_NAME_PATTERN)
+    name: str | None = Field(None, pattern=ENTRY_NAME_PATTERN)
 
     @property
     def map_name(self) -> str:

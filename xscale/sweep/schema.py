@@ -68,7 +68,6 @@ from xscale.tasks.registry import TASKS
 PhaseKind = Literal["pretrain", "intermediate", "target", "cartography"]
 NONE_TASK = "none"
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
-MIXTURE_NAME_PATTERN = ENTRY_NAME_PATTERN
 
 
 # --------------------------------------------------------------------------- search spaces
@@ -81,7 +80,7 @@ class Mixture(Strict):
     """A multi-task intermediate stage: the listed tasks trained together."""
 
     mixture: list[str]
-    name: str | None = Field(None, pattern=MIXTURE_NAME_PATTERN)
+    name: str | None = Field(None, pattern=ENTRY_NAME_PATTERN)
     cap: int | None = Field(None, ge=1)  # examples per task
 
     @property
@@ -95,7 +94,7 @@ class MultilingualTask(Strict):
 
     task: str
     languages: list[str] = Field(min_length=1)
-    name: str | None = Field(None, pattern=MIXTURE_NAME_PATTERN)
+    name: str | None = Field(None, pattern=ENTRY_NAME_PATTERN)
 
     @property
     def canonical_name(self) -> str:
