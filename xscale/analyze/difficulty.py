@@ -34,7 +34,7 @@ from xscale.sweep.difficulty import SUBSETS, parse_subset_name
 from xscale.tracking.names import difficulty_name
 
 SHOWN = ("cka", "retrieval", "cos_gap")
-SCALE = {"cka": 100.0, "retrieval": 1.0, "cos_gap": 100.0, "cos_parallel": 100.0}
+SCALE = {"cka": 100.0, "cos_gap": 100.0, "cos_parallel": 100.0, "cos_random": 100.0}
 MAP_MEASURES = (
     ("probe", "accuracy"),
     ("probe", "loss"),
@@ -104,7 +104,7 @@ class Stages:
         return self.runs.get((kind, size, inter, str(seed)))
 
 
-def map_of(inter: str) -> tuple[str, str, str | None]:
+def map_of(inter: str) -> tuple[str, str, str, str | None]:
     """(map name, task, training languages, subset or None) of an intermediate entry's name."""
     parsed = parse_subset_name(inter)
     name = parsed[0] if parsed else inter
