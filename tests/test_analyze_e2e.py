@@ -46,7 +46,7 @@ def test_analyze_finished_smoke_sweep(finished_smoke_sweep: Path):
     for name in EXPECTED_FILES:
         assert (report / name).stat().st_size > 0, name
     pngs = sorted(report.glob("*.png"))
-    assert {p.name.split("_")[1] for p in pngs} >= {"scaling", "gain", "languages"}
+    assert {p.name.split("_")[1] for p in pngs} >= {"scaling", "gain", "languages", "alignment"}
     for png in pngs:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         image = matplotlib.image.imread(png)
@@ -81,6 +81,16 @@ def test_analyze_finished_smoke_sweep(finished_smoke_sweep: Path):
     }  # fmt: skip
     for r in langs:
         assert float(r["score_mean"]) > chance[r["target_task"]] + 3, r
+
+    # alignment (the demo's `alignment`): each XNLI chain at each phase, last layer, 3 seeds
+    with open(report / "alignment_phases.csv") as f:
+        align = [r for r in csv.DictReader(f) if r["target_task"] == "xnli"]
+    chains = {(r["model_size"], r["intermediate_task"]) for r in align}
+    assert chains == {(s, i) for s in ("tiny-xs", "tiny-s") for i in ("none", "mnli")}
+    assert {(r["model_size"], r["layer"]) for r in align} == {("tiny-xs", "1"), ("tiny-s", "3")}
+    for r in align:
+        assert r["pretrained_mean"] != "" and r["after_target_n"] == "3", r
+        assert r["after_intermediate_n"] == ("3" if r["intermediate_task"] == "mnli" else "0")
 
     # the report is logged on the sweep's parent run
     client = MlflowClient(f"sqlite:///{finished_smoke_sweep / 'mlflow.db'}")

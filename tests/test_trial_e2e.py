@@ -85,7 +85,7 @@ def check_phase_run(run, trial: Trial, spec: StageSpec) -> None:
     assert params["model_size"] == "tiny-xs"
     assert params["model_params"] == str(get_size("tiny-xs").params)
     assert params["seed"] == "0"
-    assert params["zero_stage"] == "2"  # cpu_zero2.json, the tiny sizes' recipe
+    assert params["zero_stage"] == "0"  # cpu_zero2.json, resolved for one CPU process
     assert params["batch_size"] == str(spec.hparams.batch_size)
     assert float(params["learning_rate"]) == pytest.approx(spec.hparams.learning_rate)
     assert run.data.tags["xscale.stage_kind"] == spec.kind

@@ -10,6 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from xscale.analyze.difficulty import (
+    alignment_rows,
+    correlation_table,
+    difficulty_table,
+    subset_table,
+)
 from xscale.analyze.names import BASELINE, XTREME_R_CATEGORIES, Record
 from xscale.analyze.scores import Scored, score_records
 from xscale.analyze.tables import (
@@ -95,6 +101,46 @@ TABLES: tuple[Table, ...] = (
         "drop = clean minus perturbed mean over the perturbation's languages.",
         optional=True,
     ),
+    Table(
+        "subsets",
+        lambda s, t: subset_table(s),
+        "Intermediate-task difficulty: cartography subsets side by side",
+        "Each subset is a share (fraction) of the task's training examples, chosen on its "
+        "cartography map: easy = highest confidence, hard = lowest, ambiguous = highest "
+        "variability. easy_minus_hard: paired by seed, ± 95% CI, paired t-test p-value.",
+        optional=True,
+    ),
+    Table(
+        "difficulty",
+        lambda s, t: difficulty_table(s, t["gains"]),
+        "Intermediate-task difficulty and transfer",
+        "probe_*: a linear probe of the pretrained encoder (English dev accuracy, loss); "
+        "epoch1_accuracy: dev after the map run's first epoch; cartography_*: the map's means "
+        "and the shares of examples right at every epoch (easy), some (ambiguous), none (hard); "
+        "trained_confidence: mean confidence of the examples the intermediate stage trained on.",
+        optional=True,
+    ),
+    Table(
+        "alignment_phases",
+        lambda s, t: alignment_rows(s, all_layers=False),
+        "Cross-lingual alignment by phase (last layer; English vs each other language)",
+        "Mean over the non-English languages, ± 95% CI over seeds: pretrained model, after "
+        "intermediate training, after target training, and the changes from pretrained. cka "
+        "and cos_gap (cosine of parallel minus random pairs) x100; retrieval in %, both "
+        "directions. Every layer: alignment_layers.csv.",
+        optional=True,
+    ),
+    Table("alignment_layers", lambda s, t: alignment_rows(s, all_layers=True)),
+    Table(
+        "correlations",
+        lambda s, t: correlation_table(s, t),
+        "Difficulty and alignment against transfer (Pearson r)",
+        "points = runs: one per (size, intermediate, seed), alignment measured on that run "
+        "(last layer, non-English mean); points = cells: one per (size, intermediate), seed "
+        "means (difficulty is measured once per task and size). 95% CI by Fisher's z (n >= 4). "
+        "Sizes are pooled: with several sizes, size drives both sides.",
+        optional=True,
+    ),
     Table("missing", lambda s, t: missing_cells(s)),  # reported in its own section, first
 )
 
@@ -115,8 +161,11 @@ def build_analysis(
     records: Sequence[Record],
     expected: Iterable[Sequence[str]] | None = None,
     main_metrics: Mapping[str, str] | None = None,
+    stages: Sequence[Record] = (),
 ) -> Analysis:
+    """`records`: the target runs; `stages`: the other stage runs (difficulty, alignment)."""
     scored = score_records(records, expected, main_metrics)
+    scored.stages = list(stages)
     tables: dict[str, Rows] = {}
     for table in TABLES:
         tables[table.name] = table.build(scored, tables)

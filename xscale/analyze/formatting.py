@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from xscale.analyze.names import MISSING
-from xscale.analyze.stats import Fit, PairedGain, Summary
+from xscale.analyze.stats import Correlation, Fit, PairedGain, Summary
 
 
 def flatten(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -25,6 +25,9 @@ def flatten(row: Mapping[str, Any]) -> dict[str, Any]:
             out.update({f"{k}_n": v.n, f"{k}_n_missing": v.n_missing, f"{k}_mean": v.mean})
             if v.interval:
                 out.update({f"{k}_ci_low": ci[0], f"{k}_ci_high": ci[1]})
+        elif isinstance(v, Correlation):
+            out.update({"n": v.n, "r": v.r, "r_ci_low": v.ci_low, "r_ci_high": v.ci_high})
+            out.update({"p_value": v.p_value, "note": v.note})
         elif isinstance(v, Fit):
             ci = v.slope_ci or (None, None)
             out.update(
@@ -67,6 +70,11 @@ def fmt(v: Any, digits: int = 2) -> str:
         else:
             text = f"{v.mean:.{digits}f} ± {v.half_width:.{digits}f}"
         return text + (f" [n={v.n}, {v.n_missing} missing]" if v.n_missing else "")
+    if isinstance(v, Correlation):
+        if v.r is None:
+            return f"{MISSING} ({v.note})"
+        ci = f" [{v.ci_low:+.2f}, {v.ci_high:+.2f}]" if v.ci_low is not None else " (CI undefined)"
+        return f"r={v.r:+.2f}{ci}, p={v.p_value:.3g}, n={v.n}"
     if isinstance(v, Fit):
         if v.slope is None:
             return f"{MISSING} ({v.note})"

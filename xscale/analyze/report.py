@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from xscale.analyze.analysis import TABLES, Analysis
+from xscale.analyze.difficulty_plots import difficulty_plots
 from xscale.analyze.formatting import fmt, write_csv
 from xscale.analyze.names import MISSING
 from xscale.analyze.plots import make_plots
@@ -139,7 +140,7 @@ def write_report(
     a = analysis
     for table in TABLES:
         write_csv(out_dir / table.csv_file, a.tables[table.name])
-    images = make_plots(a, out_dir) if plots else []
+    images = make_plots(a, out_dir) + difficulty_plots(a, out_dir) if plots else []
     blocks = report_blocks(a, images, header)
     (out_dir / "report.md").write_text(render_markdown(blocks))
     (out_dir / "report.html").write_text(render_html(blocks, out_dir, "xscale sweep analysis"))

@@ -141,6 +141,8 @@ class Scored:
     perturbations: dict[tuple[str, str], list[str]]  # (target, mode) -> perturbation names
     size_params: dict[str, int | None]
     notes: list[str]
+    # the sweep's other stage runs (pretrain, cartography, intermediate): difficulty, alignment
+    stages: list[Record] = field(default_factory=list)
 
 
 def score_records(

@@ -124,3 +124,34 @@ def fit_log_params(points: Sequence[tuple[float | None, float | None]]) -> Fit:
         return Fit(n, n_sizes, slope, intercept, None, r2, "CI undefined: n<3")
     half = t_quantile(n - 2) * math.sqrt(sse / (n - 2) / sxx)
     return Fit(n, n_sizes, slope, intercept, half, r2, note)
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """Pearson's r over n points, its 95% interval (Fisher's z: tanh(atanh r ± z_0.975 /
+    sqrt(n-3)), defined for n >= 4) and the two-sided p-value (scipy.stats.pearsonr)."""
+
+    n: int
+    r: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    note: str = ""
+
+
+def pearson(points: Sequence[tuple[float | None, float | None]]) -> Correlation:
+    """Correlation of the points whose two values are both present."""
+    pts = [(float(x), float(y)) for x, y in points if _present([x]) and _present([y])]
+    n = len(pts)
+    if n < 3:
+        return Correlation(n, None, None, None, None, f"not computable: n={n} (<3)")
+    xs, ys = [x for x, _ in pts], [y for _, y in pts]
+    if statistics.pstdev(xs) == 0 or statistics.pstdev(ys) == 0:
+        return Correlation(n, None, None, None, None, "not computable: a constant variable")
+    from scipy import stats
+
+    r, p = (float(v) for v in stats.pearsonr(xs, ys))
+    if n < 4:
+        return Correlation(n, r, None, None, p, "CI undefined: n<4")
+    z, half = math.atanh(max(-0.999999, min(0.999999, r))), stats.norm.ppf(0.975) / math.sqrt(n - 3)
+    return Correlation(n, r, math.tanh(z - half), math.tanh(z + half), p)

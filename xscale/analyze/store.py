@@ -23,6 +23,7 @@ def run_to_record(run: Any) -> dict:
         "start_time": run.info.start_time,
         "params": dict(run.data.params),
         "metrics": dict(run.data.metrics),
+        "kind": run.data.tags.get("xscale.stage_kind"),
     }
 
 
@@ -42,6 +43,16 @@ def load_target_records(
     client: Any, experiment_id: str, parent_run_id: str | None = None
 ) -> list[dict]:
     flt = "tags.`xscale.stage_kind` = 'target'"
+    if parent_run_id:
+        flt += f" and tags.`mlflow.parentRunId` = '{parent_run_id}'"
+    return [run_to_record(r) for r in _search_all(client, experiment_id, flt)]
+
+
+def load_stage_records(
+    client: Any, experiment_id: str, parent_run_id: str | None = None
+) -> list[dict]:
+    """The stage runs other than targets (pretrain, cartography, intermediate)."""
+    flt = "tags.`xscale.run_kind` = 'stage' and tags.`xscale.stage_kind` != 'target'"
     if parent_run_id:
         flt += f" and tags.`mlflow.parentRunId` = '{parent_run_id}'"
     return [run_to_record(r) for r in _search_all(client, experiment_id, flt)]
@@ -119,6 +130,7 @@ def analyze(
                 f"no MLflow experiment {experiment!r} in {tracking_uri} (found: {', '.join(names)})"
             )
         records = load_target_records(client, exp.experiment_id, parent_run_id)
+        stages = load_stage_records(client, exp.experiment_id, parent_run_id)
         if not records:
             raise XScaleError(
                 f"experiment {experiment!r} has no target runs (tag xscale.stage_kind='target')"
@@ -133,7 +145,7 @@ def analyze(
         out_dir = (
             Path(sweep_dir) / "analysis" if sweep_dir else Path("analysis") / safe_name(experiment)
         )
-    analysis = build_analysis(records, expected, main_metrics)
+    analysis = build_analysis(records, expected, main_metrics, stages)
     header = [
         f"experiment: {experiment} (id {exp.experiment_id})",
         f"tracking URI: {tracking_uri}",

@@ -19,7 +19,13 @@ from xscale.graph.expand import data_train_size, expand
 from xscale.graph.lock import FolderLock
 from xscale.graph.manifest import graph_of, read_manifest, write_manifest
 from xscale.graph.selection import resolve
-from xscale.graph.stage import ERROR_FILE, is_complete, read_stage_progress, stage_state
+from xscale.graph.stage import (
+    ERROR_FILE,
+    KINDS,
+    is_complete,
+    read_stage_progress,
+    stage_state,
+)
 from xscale.runtime import verbosity
 from xscale.schedule.progress import SweepProgress
 from xscale.schedule.tune import check_resources, log, plan_counts, run_sweep, start_ray
@@ -112,9 +118,9 @@ def _sweep_locked(args, cfg, out: Path, graph) -> int:
     t0 = time.time()
     c = plan_counts(cfg, graph)
     log(
-        f"{cfg.name}: {c['total']} stages in {len(graph.groups)} groups "
-        f"(pretrain {graph.count('pretrain')}, intermediate {graph.count('intermediate')}, "
-        f"target {graph.count('target')}), {c['done']} complete already -> {out}"
+        f"{cfg.name}: {c['total']} stages in {len(graph.groups)} groups ("
+        + ", ".join(f"{k} {graph.count(k)}" for k in KINDS if k != "cartography" or graph.count(k))
+        + f"), {c['done']} complete already -> {out}"
     )
     progress = SweepProgress(
         cfg.name,
@@ -196,13 +202,20 @@ def plan_rows(cfg, graph) -> list[dict]:
             continue
         for s in specs:
             state = stage_state(cfg.output_path / "stages" / s.key)
-            rows.append({**base, "key": s.key, "state": state, "stages": 1})
+            links = {"parent": s.parent, "weights": s.weights_stage}  # weights None: pretrained
+            rows.append({**base, "key": s.key, "state": state, "stages": 1, **links})
     return rows
 
 
 def cmd_plan(args) -> int:
     cfg = _load(args)
-    check_data_roots(cfg.data, args.file)  # what the sweep would refuse, the plan names too
+    try:  # a plan is often made away from the cluster whose data roots it names: a warning
+        check_data_roots(cfg.data, args.file)
+    except XScaleError as e:
+        print(
+            f"xscale: warning: {e}; `xscale sweep` refuses it where it does not exist",
+            file=sys.stderr,
+        )
     graph = expand(cfg, train_size=data_train_size(cfg))
     rows = plan_rows(cfg, graph)
     counts: dict[str, dict[str, int]] = {}
@@ -244,7 +257,7 @@ def cmd_plan(args) -> int:
         + (f" ({cfg.search.num_samples} samples)" if cfg.search.method == "optuna" else "")
         + (", ASHA" if cfg.scheduler else "")
     )
-    for kind in ("pretrain", "intermediate", "target"):
+    for kind in KINDS:
         if kind in counts:
             c = counts[kind]
             print(
@@ -264,6 +277,13 @@ def cmd_plan(args) -> int:
             f"{r['label'][:58]:<58} {key:<36} {r['state']:<15} {where:<22} {r['cost']:>9.3g}"
             f"  {r['memory']}"
         )
+    subsets = [r for r in rows if r.get("key") and r.get("weights") != r.get("parent")]
+    if subsets:
+        print("\nstages whose weights are not their parent's (cartography subsets: the parent is")
+        print("the map they train on; they start from the pretrained model):")
+        for r in subsets:
+            weights = r["weights"] or "the size's pretrained weights"
+            print(f"  {r['label']}: map {r['parent']}, weights {weights}")
     print("\nsizes: " + ", ".join(f"{m} {human_params(p)}" for m, p in sizes.items()))
     return 0
 
@@ -325,7 +345,7 @@ def cmd_status(args) -> int:
         print(json.dumps(st, indent=1))
         return 0
     print(f"sweep {st['name']} in {out} (tracking: {st['tracking_uri']})")
-    for kind in ("pretrain", "intermediate", "target"):
+    for kind in KINDS:
         c = st["kinds"].get(kind)
         if c is None:
             continue

@@ -73,7 +73,8 @@ can contain U+2028, which `str.splitlines()` would wrongly treat as a row break.
 
 Modules: `layout` (where each task's files are, the group split's buckets), `rows` (reading
 and checking rows), `xtreme` (target-task folders and files, BUCC), `english` (English task
-files), `hub` (the Hugging Face hub) and `load` (`load_examples`). Every public name is
+files), `hub` (the Hugging Face hub), `load` (`load_examples`) and `parallel` (English /
+other-language sentence pairs for alignment metrics). Every public name is
 importable from `xscale.data`.
 """
 
@@ -103,6 +104,7 @@ from xscale.data.layout import (
     source_task,
 )
 from xscale.data.load import load_examples
+from xscale.data.parallel import parallel_pairs
 from xscale.data.pools import load_pool
 from xscale.data.xtreme import load_bucc
 from xscale.tasks.base import SPLITS, Example, Task
@@ -136,6 +138,7 @@ __all__ = [
     "load_bucc",
     "load_examples",
     "load_pool",
+    "parallel_pairs",
     "resolve_root",
     "source_task",
 ]

@@ -1,5 +1,8 @@
 """expand(): a sweep -> a graph of stage groups. Pure: no I/O, no Ray, no MLflow.
 
+    pretrain (tiny sizes) -> intermediate -> target
+                          -> cartography -> intermediate subset (weights: pretrain) -> target
+
 A *group* is one node of the study: (kind, size, task, seed, training-language mode, parent
 group) with the phase's hyperparameters, fixed or as a search space. A group with fixed
 hyperparameters is exactly one stage; a grid group is one stage per grid point; an Optuna group
@@ -10,6 +13,12 @@ Keys: a group's key hashes its canonical template, its search space and its pare
 a stage's key hashes its concrete spec, which includes the parent *stage* key (see stages.py).
 Because an intermediate group does not depend on the target task, every target task that needs
 it shares it: it exists once in the graph and trains once.
+
+A cartography group (sweep/difficulty.py) maps one task for one size, with seed 0 and fixed
+hyperparameters, so every seed's subset groups share it. A subset group's parent is its map
+(it is released when the map is complete, and its stages' `parent` is the map's stage), but its
+stages start from the pretrained weights: `weights` names the pretrain stage (whose key is known
+here: a pretrain group is one fixed stage) or `pretrained` (a real size's own weights).
 """
 
 from __future__ import annotations
@@ -22,12 +31,13 @@ from typing import Any
 from xscale import data as xdata
 from xscale.catalog.sizes import get_size
 from xscale.errors import XScaleError
-from xscale.graph.stage import StageSpec, stage_label
+from xscale.graph.stage import PRETRAINED, StageSpec, stage_label
+from xscale.sweep.difficulty import MAP_SEED, alignment_spec
 from xscale.sweep.phases import PhaseConfig, PretrainConfig
 from xscale.sweep.schema import SweepConfig
 from xscale.sweep.spaces import SearchSpace
 from xscale.sweep.trial import TrialConfig, trial_sweep
-from xscale.tasks import trains
+from xscale.tasks import format_info, trains
 from xscale.tasks.registry import TASKS
 from xscale.train.steps import steps_per_epoch, total_steps
 
@@ -141,7 +151,8 @@ def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
     graph = Graph()
 
     def add(kind: str, parent: Group | None, base: dict[str, Any], model: str) -> Group:
-        space = {} if kind == "pretrain" or not _trains(base) else cfg.searched(kind)
+        fixed_only = kind in ("pretrain", "cartography") or not _trains(base)
+        space = {} if fixed_only else cfg.searched(kind)
         fixed = cfg.phase_space(kind) if kind == "pretrain" else cfg.fixed_values(kind)
         samples: tuple[dict[str, Any], ...]
         if not space:
@@ -159,6 +170,8 @@ def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
         res = cfg.resources_for(model)
         task = base.get("task") or "pretrain"
         n = PRETRAIN_NOMINAL if kind == "pretrain" else train_size(task, base["data_root"])
+        if base.get("fraction"):  # a cartography subset trains on its share
+            n = max(1, round(n * base["fraction"]))
         probe = {**fixed, **(samples[0] if samples else {})}
         if not samples:  # an Optuna group: cost at the space's first value
             probe.update({k: v.values[0] for k, v in space.items()})
@@ -172,12 +185,32 @@ def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
             space=space,
             samples=samples,
             resources={"cpus": res.cpus, "gpus": res.gpus, "workers": res.workers},
-            cost=estimate_cost(model, kind, probe, n),
+            # a map run also passes over its training set at each epoch's end (a third more)
+            cost=estimate_cost(model, kind, probe, n) * (4 / 3 if kind == "cartography" else 1),
         )
         graph.groups[key] = group
         return group
 
-    mixtures, multilingual = cfg.mixtures, cfg.multilingual
+    def add_map(pre: Group | None, model: str, task: str, langs: list[str], common: dict) -> Group:
+        """The cartography stage of (size, task, languages): one map, shared by every seed."""
+        base = {
+            **common,
+            "kind": "cartography",
+            "seed": MAP_SEED,
+            "task": task,
+            "intermediate_task": task if langs == ["en"] else f"{task}@" + "+".join(langs),
+            "train_languages": "+".join(langs),
+            "data_root": cfg.data.root_for(task),
+        }
+        return add("cartography", pre, base, model)
+
+    mixtures, multilingual, subsets = cfg.mixtures, cfg.multilingual, cfg.subsets
+    # stages that export a model measure its alignment; the key is absent (not None) without
+    # it, so the groups of sweeps without alignment keep their keys
+    align = {}
+    if cfg.alignment:
+        spec = alignment_spec(cfg.alignment, cfg.data.root_for(cfg.alignment.source))
+        align = {"alignment": spec.model_dump(mode="json")}
     for model in cfg.models:
         size = get_size(model)
         ds = cfg.resources_for(model).deepspeed_config
@@ -195,33 +228,49 @@ def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
                 },
                 model,
             )
+        # a subset stage starts from these weights, not from its parent (the map)
+        weights = pre.stage({}, None).key if pre else PRETRAINED
+        sized = {"model": model, "deepspeed_config": ds}
+        if not size.tiny and model in cfg.model_paths:  # local weights instead of the hub id
+            sized["model_path"] = cfg.model_paths[model]
+        if cfg.cartography.tasks == "all":  # task-level difficulty of every single task
+            for inter in cfg.intermediate_names:
+                entry = multilingual.get(inter) or subsets.get(inter)
+                task = entry.task if entry else inter
+                if inter in mixtures or task not in TASKS or not format_info(TASKS[task]).gold_prob:
+                    continue
+                add_map(pre, model, task, sorted(entry.languages) if entry else ["en"], sized)
         for seed in cfg.seeds:
-            common = {"model": model, "seed": seed, "deepspeed_config": ds}
-            if not size.tiny and model in cfg.model_paths:  # local weights instead of the hub id
-                common["model_path"] = cfg.model_paths[model]
+            common = {**sized, "seed": seed}
             for inter in cfg.intermediate_names:
                 parent = pre
                 if inter != "none":
                     mix = mixtures.get(inter)
-                    multi = multilingual.get(inter)
+                    multi = multilingual.get(inter) or subsets.get(inter)
+                    sub = subsets.get(inter)
                     task = multi.task if multi else inter
-                    parent = add(
-                        "intermediate",
-                        pre,
-                        {
-                            **common,
-                            "kind": "intermediate",
-                            "task": task,
-                            "intermediate_task": inter,
-                            "train_languages": "+".join(sorted(multi.languages)) if multi else "en",
-                            "mixture": tuple(sorted(mix.mixture)) if mix else None,
-                            "mixture_cap": mix.cap if mix else None,
-                            "data_root": cfg.data.root if mix else cfg.data.root_for(task),
-                        },
-                        model,
-                    )
+                    langs = sorted(multi.languages) if multi else ["en"]
+                    base = {
+                        **common,
+                        "kind": "intermediate",
+                        "task": task,
+                        "intermediate_task": inter,
+                        "train_languages": "+".join(langs),
+                        "mixture": tuple(sorted(mix.mixture)) if mix else None,
+                        "mixture_cap": mix.cap if mix else None,
+                        "data_root": cfg.data.root if mix else cfg.data.root_for(task),
+                        **align,
+                    }
+                    if sub:  # trained on its map's subset, from the pretrained weights
+                        cart = add_map(pre, model, task, langs, sized)
+                        extra = {"subset": sub.subset, "fraction": sub.fraction, "weights": weights}
+                        parent = add("intermediate", cart, {**base, **extra}, model)
+                    else:
+                        parent = add("intermediate", pre, base, model)
                 for target in cfg.target_tasks:
                     langs = cfg.eval_languages.get(target)
+                    # alignment of the checkpoints a target trains and exports
+                    measured = align if _trains({"task": target}) else {}
                     for mode in cfg.train_languages:
                         add(
                             "target",
@@ -236,6 +285,7 @@ def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
                                 "eval_languages": tuple(langs) if langs else None,
                                 "perturbations": tuple(cfg.perturbations),
                                 "data_root": cfg.data.root_for(target),
+                                **({} if mode == "in-language" else measured),
                             },
                             model,
                         )

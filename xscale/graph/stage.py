@@ -6,6 +6,8 @@ in the same folder `<output_dir>/stages/<key>/`, and the folder counts as comple
 
     spec.json      the spec that produced it (with the parent key)
     model/         a from_pretrained directory (encoder + tokenizer) for the next stage
+    cartography.jsonl, map.png   a cartography stage's map (stage/cartography.py)
+    subset.txt     the training examples (guids) of a subset stage
     ckpt/          DeepSpeed checkpoints while it runs (removed when complete)
     attempts.jsonl one line per execution
     progress.json  the running phase's step, total and loss (see write_stage_progress below)
@@ -24,6 +26,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from xscale.sweep.difficulty import AlignmentSpec
 from xscale.sweep.phases import PhaseConfig, PretrainConfig, Strict
 
 MARKER = "COMPLETE"
@@ -31,10 +34,12 @@ ERROR_FILE = "error.txt"  # the last failure's one-line reason (removed when the
 LOCK_FILE = "LOCK"  # held by the process running the stage (graph.lock)
 ATTEMPTS_FILE = "attempts.jsonl"  # one line per execution (time, pid, world size)
 STATES = ("done", "failed", "started", "left")
+KINDS = ("pretrain", "cartography", "intermediate", "target")
+PRETRAINED = "pretrained"  # `weights`: the size's own weights (hub id or model_path)
 
 
 class StageSpec(Strict):
-    kind: Literal["pretrain", "intermediate", "target"]
+    kind: Literal["pretrain", "cartography", "intermediate", "target"]
     model: str  # size name
     model_path: str | None = None
     task: str | None = None  # the task this stage trains (None for pretrain; a mixture's name)
@@ -50,7 +55,13 @@ class StageSpec(Strict):
     data_root: str = "hub"  # where this stage's task data (or pretrain text) comes from
     mlm_root: str | None = None  # text for continued MLM (default: data_root)
     deepspeed_config: str
-    parent: str | None = None  # key of the stage whose model this one starts from
+    parent: str | None = None  # key of the stage this one needs (whose model it starts from)
+    # A stage whose weights do not come from its parent: a cartography subset stage needs its
+    # map (parent) but starts from the pretrained model: that stage's key, or PRETRAINED.
+    weights: str | None = None
+    subset: Literal["easy", "ambiguous", "hard"] | None = None  # of the parent's map
+    fraction: float | None = None  # share of the training examples in the subset
+    alignment: AlignmentSpec | None = None  # measured on the stage's model (stage/alignment.py)
 
     def canonical(self) -> str:
         """Fields left at their defaults are omitted, so adding a field with a default to the
@@ -67,6 +78,13 @@ class StageSpec(Strict):
         return f"{self.kind[:3]}-{self.model}-{digest}"
 
     @property
+    def weights_stage(self) -> str | None:
+        """The stage whose `model/` this one starts from; None: the size's pretrained weights."""
+        if self.weights is None:
+            return self.parent
+        return None if self.weights == PRETRAINED else self.weights
+
+    @property
     def tasks(self) -> list[str]:
         """The tasks this stage trains or evaluates: a mixture's, or its one task."""
         return list(self.mixture) if self.mixture else [self.task]
@@ -81,8 +99,13 @@ def stage_label(fields: dict) -> str:
     kind, model, seed = fields["kind"], fields["model"], fields.get("seed", 0)
     if kind == "pretrain":
         return f"pretrain {model} seed{seed}"
+    if kind == "cartography":
+        langs = fields.get("train_languages", "en")
+        task = fields["task"] if langs == "en" else f"{fields['task']}@{langs}"
+        return f"cartography {task} {model} seed{seed}"
     if kind == "intermediate":
-        return f"intermediate {fields['task']} {model} seed{seed}"
+        name = fields["intermediate_task"] if fields.get("subset") else fields["task"]
+        return f"intermediate {name} {model} seed{seed}"
     return (
         f"target {fields['task']} <- {fields.get('intermediate_task', 'none')} {model} "
         f"[{fields.get('train_languages', 'en')}] seed{seed}"
@@ -99,8 +122,9 @@ def is_complete(path: Path) -> bool:
     return (Path(path) / MARKER).is_file() and check_outputs(path) is None
 
 
-# the outputs a marker records: the exported model and the result; checkpoints are removed
-RECORDED = ("model", "result.json")
+# the outputs a marker records: the exported model, a cartography map and the result;
+# checkpoints are removed
+RECORDED = ("model", "cartography.jsonl", "result.json")
 
 
 def _output_files(path: Path) -> list[Path]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from xscale.catalog.recipes import load_ds_config
 from xscale.graph.stage import StageSpec, write_stage_progress
@@ -28,6 +29,11 @@ class StageContext:
     runlog: RunLog | None = None  # the stage's MLflow run (rank 0 only)
     report: Callable[[dict], None] | None = None  # English dev metrics, `eval_rounds` times
     eval_rounds: int = 1
+    # Hooks into finetune.fit (stage/cartography.py): `train_examples(task, examples)` sees,
+    # and may restrict, each task's training examples; `observe(step, total, engine, data,
+    # collates)` runs after every training step.
+    train_examples: Callable[[Any, list], list] | None = None
+    observe: Callable[..., None] | None = None
 
     @property
     def hp(self):
@@ -48,6 +54,10 @@ class StageContext:
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         if self.runlog is not None:
             self.runlog.metrics(metrics, step)
+
+    def log_artifact(self, path: Path) -> None:
+        if self.runlog is not None:
+            self.runlog.artifact(path)
 
     def progress(self, step: int, total: int, loss: float, phase: str = "") -> None:
         """The running phase's position in `<stage>/progress.json` (for `xscale status`)."""

@@ -194,6 +194,8 @@ def fit(ctx: StageContext, langs: list[str], tag: str = "") -> Fitted:
         ex = load_train(
             task, langs, spec.data_root, hp.max_train_examples, spec.mixture_cap, spec.seed
         )
+        if ctx.train_examples is not None:  # a cartography map's subset (stage/cartography.py)
+            ex = ctx.train_examples(task, ex)
         # model selection on English dev, or on the training language's own dev set when one
         # model is trained per language (in-language mode)
         dev_lang = langs[0] if len(langs) == 1 else "en"
@@ -252,6 +254,8 @@ def fit(ctx: StageContext, langs: list[str], tag: str = "") -> Fitted:
         ctx.log_metrics({f"train{tag}.loss": loss, f"train{tag}.examples_per_s": eps}, step)
 
     def on_step(step, total):
+        if ctx.observe is not None:  # training dynamics (stage/cartography.py)
+            ctx.observe(step, total, engine, data, collates)
         if ctx.report is not None and step in rounds:
             dev = dev_scores(engine, data, collates, hp.batch_size * 2)
             ctx.report({"dev.score": dev["dev.score"], "step": step})

@@ -13,14 +13,14 @@ from xscale.tasks.base import Task
 
 
 def model_source(spec: StageSpec, output_dir: Path) -> str:
-    """Where this stage's starting weights come from."""
-    if spec.parent is not None:
-        return str(Path(output_dir) / "stages" / spec.parent / "model")
+    """Where this stage's starting weights come from (a stage's model/, or the size's own)."""
+    if spec.weights_stage is not None:
+        return str(Path(output_dir) / "stages" / spec.weights_stage / "model")
     size = get_size(spec.model)
     if spec.model_path:
         return spec.model_path
     if size.hub_id is None:
-        raise ValueError(f"{spec.label}: tiny size {spec.model} needs a pretrain parent stage")
+        raise ValueError(f"{spec.label}: tiny size {spec.model} needs a pretrain stage's weights")
     return size.hub_id
 
 

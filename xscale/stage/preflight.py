@@ -39,11 +39,12 @@ def preflight(specs: list[StageSpec], check_weights: bool = True) -> None:
                     else "intermediate_task (--intermediate)"
                 )
                 raise XScaleError(f"{key}: {e}") from None
-            if spec.kind not in task.roles:
-                article = "an" if spec.kind[0] in "aeiou" else "a"
+            role = "intermediate" if spec.kind == "cartography" else spec.kind
+            if role not in task.roles:
+                article = "an" if role[0] in "aeiou" else "a"
                 raise XScaleError(
-                    f"{spec.kind}_task (--{'target' if spec.kind == 'target' else 'intermediate'}):"
-                    f" task {task.name!r} cannot be {article} {spec.kind} task"
+                    f"{role}_task (--{'target' if role == 'target' else 'intermediate'}):"
+                    f" task {task.name!r} cannot be {article} {role} task"
                     f" (it is: {', '.join(task.roles)})"
                 )
     for spec in specs:
@@ -51,8 +52,10 @@ def preflight(specs: list[StageSpec], check_weights: bool = True) -> None:
         if spec.kind == "pretrain":
             corpus_files(spec)
             continue
-        if spec.parent is None and check_weights:
+        if spec.weights_stage is None and check_weights:
             check_available(spec.model_path or size.hub_id)
+        if spec.alignment is not None:
+            _check_parallel_data(spec.alignment)
         if spec.hparams.continued_mlm > 0:
             pretrain_files(spec.mlm_root or spec.data_root, tuple(spec.hparams.mlm_languages))
         if spec.kind == "target":  # test data first: local files, cheaper than a hub download
@@ -90,6 +93,12 @@ def _check_train_data(spec: StageSpec, task) -> None:
         if not xdata.load_examples(task, "train", lang, root, limit=lim):
             raise XScaleError(f"{task.name}: no {lang} training examples under {root}")
     xdata.load_examples(task, "dev", "en", root, limit=spec.hparams.max_eval_examples)
+
+
+def _check_parallel_data(a) -> None:
+    """The alignment's parallel sentences can be read for every language (sweep `alignment`)."""
+    for lang in a.languages:
+        xdata.parallel_pairs(get_task(a.source), lang, a.data_root, a.split, a.max_pairs)
 
 
 def preflight_graph(graph: Graph) -> None:

@@ -91,18 +91,34 @@ def _launch_rank() -> int:
 
 
 def _verify_parent(spec: StageSpec, output_dir: Path) -> None:
-    """A parent's outputs are hashed against its marker before this stage builds on them; a
-    mismatch sets the parent back to not complete, so the next run of the sweep re-runs it."""
-    if spec.parent is None:
-        return
-    parent = Path(output_dir) / "stages" / spec.parent
-    reason = check_outputs(parent, full=True)
-    if reason is not None:
-        invalidate(parent, reason)
-        raise XScaleError(
-            f"{spec.label}: parent stage {spec.parent}: its outputs do not match their record"
-            f" ({reason}); it is marked not complete and re-runs on the next run of the sweep"
-        )
+    """A parent's outputs (and those of the stage whose weights it starts from, when that is
+    another) are hashed against its marker before this stage builds on them; a mismatch sets
+    that stage back to not complete, so the next run of the sweep re-runs it."""
+    for key in dict.fromkeys(k for k in (spec.parent, spec.weights_stage) if k is not None):
+        parent = Path(output_dir) / "stages" / key
+        reason = check_outputs(parent, full=True)
+        if reason is not None:
+            invalidate(parent, reason)
+            raise XScaleError(
+                f"{spec.label}: parent stage {key}: its outputs do not match their record"
+                f" ({reason}); it is marked not complete and re-runs on the next run of the sweep"
+            )
+
+
+def _run_body(ctx: StageContext) -> dict:
+    """The stage's own work, by kind (a subset stage is an intermediate stage on its map)."""
+    spec = ctx.spec
+    if spec.kind == "pretrain":
+        from xscale.stage.pretrain import run_pretrain
+
+        return run_pretrain(ctx)
+    if spec.kind == "cartography" or spec.subset is not None:
+        from xscale.stage.cartography import run_cartography, run_subset
+
+        return run_cartography(ctx) if spec.kind == "cartography" else run_subset(ctx)
+    from xscale.stage.finetune import run_finetune
+
+    return run_finetune(ctx)
 
 
 def _run_locked(spec, output_dir: Path, out: Path, tracking, report, eval_rounds) -> dict:
@@ -126,14 +142,11 @@ def _run_locked(spec, output_dir: Path, out: Path, tracking, report, eval_rounds
         runlog = stage_runlog(spec, out, tracking)
     ctx = StageContext(spec, output_dir, out, runlog, report, eval_rounds)
     try:
-        if spec.kind == "pretrain":
-            from xscale.stage.pretrain import run_pretrain
+        result = _run_body(ctx)
+        if spec.alignment is not None and rank == 0:
+            from xscale.stage.alignment import measure_stage
 
-            result = run_pretrain(ctx)
-        else:
-            from xscale.stage.finetune import run_finetune
-
-            result = run_finetune(ctx)
+            measure_stage(ctx, result)
     except BaseException as e:
         if rank == 0:
             (out / ERROR_FILE).write_text(f"{type(e).__name__}: {e}\n")

@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from xscale.errors import XScaleError
 from xscale.sweep.io import DATA_ROOT_NAMES, resolve_data_root
 
+# the name a sweep may give an intermediate entry (a mixture, a multilingual task, a subset)
+ENTRY_NAME_PATTERN = r"^[A-Za-z0-9_.:+-]+$"
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

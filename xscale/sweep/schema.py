@@ -35,6 +35,12 @@ from pydantic import (
 from xscale.catalog.recipes import find_config
 from xscale.catalog.sizes import SIZES, get_size
 from xscale.errors import XScaleError
+from xscale.sweep.difficulty import (
+    AlignmentConfig,
+    CartographyConfig,
+    SubsetTask,
+    check_difficulty,
+)
 from xscale.sweep.io import (
     absolute,
     default_tracking_uri,
@@ -44,7 +50,13 @@ from xscale.sweep.io import (
     resolve_path,
     resolve_recipe,
 )
-from xscale.sweep.phases import DataConfig, PhaseConfig, PretrainConfig, Strict
+from xscale.sweep.phases import (
+    ENTRY_NAME_PATTERN,
+    DataConfig,
+    PhaseConfig,
+    PretrainConfig,
+    Strict,
+)
 from xscale.sweep.spaces import (
     FieldError,
     SearchSpace,
@@ -53,10 +65,9 @@ from xscale.sweep.spaces import (
 from xscale.tasks.perturb import PERTURBATIONS
 from xscale.tasks.registry import TASKS
 
-PhaseKind = Literal["pretrain", "intermediate", "target"]
+PhaseKind = Literal["pretrain", "intermediate", "target", "cartography"]
 NONE_TASK = "none"
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
-MIXTURE_NAME_PATTERN = r"^[A-Za-z0-9_.:+-]+$"
 
 
 # --------------------------------------------------------------------------- search spaces
@@ -69,7 +80,7 @@ class Mixture(Strict):
     """A multi-task intermediate stage: the listed tasks trained together."""
 
     mixture: list[str]
-    name: str | None = Field(None, pattern=MIXTURE_NAME_PATTERN)
+    name: str | None = Field(None, pattern=ENTRY_NAME_PATTERN)
     cap: int | None = Field(None, ge=1)  # examples per task
 
     @property
@@ -83,7 +94,7 @@ class MultilingualTask(Strict):
 
     task: str
     languages: list[str] = Field(min_length=1)
-    name: str | None = Field(None, pattern=MIXTURE_NAME_PATTERN)
+    name: str | None = Field(None, pattern=ENTRY_NAME_PATTERN)
 
     @property
     def canonical_name(self) -> str:
@@ -138,7 +149,9 @@ class SweepConfig(Strict):
     max_concurrent_trials: int = Field(1, ge=1)
     models: list[str] = Field(min_length=1)
     model_paths: dict[str, str] = Field(default_factory=dict)  # size -> local weights (real sizes)
-    intermediate_tasks: list[str | Mixture | MultilingualTask] = Field([NONE_TASK], min_length=1)
+    intermediate_tasks: list[str | Mixture | MultilingualTask | SubsetTask] = Field(
+        [NONE_TASK], min_length=1
+    )
     target_tasks: list[str] = Field(min_length=1)
     train_languages: list[Literal["en", "in-language", "all"]] = Field(["en"], min_length=1)
     seeds: list[StrictInt] = Field([0], min_length=1)
@@ -152,6 +165,8 @@ class SweepConfig(Strict):
     resources: dict[str, ResourcesConfig] = Field(default_factory=dict)
     failure: FailureSettings = Field(default_factory=FailureSettings)
     perturbations: list[str] = Field(default_factory=list)
+    cartography: CartographyConfig = Field(default_factory=CartographyConfig)  # map runs
+    alignment: AlignmentConfig | None = None  # measured on every trained checkpoint
 
     _source: str = PrivateAttr("<sweep>")
     _spaces: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)  # parsed phases
@@ -198,6 +213,11 @@ class SweepConfig(Strict):
             e.canonical_name: e for e in self.intermediate_tasks if isinstance(e, MultilingualTask)
         }
 
+    @property
+    def subsets(self) -> dict[str, SubsetTask]:
+        """Intermediate entries trained on a region of a cartography map (sweep/difficulty.py)."""
+        return {e.canonical_name: e for e in self.intermediate_tasks if isinstance(e, SubsetTask)}
+
     def resources_for(self, model: str) -> StageResources:
         """A size's resources per stage: the size table, with this sweep's overrides."""
         size, over = get_size(model), self.resources.get(model, ResourcesConfig())
@@ -211,7 +231,7 @@ class SweepConfig(Strict):
     # ----- hyperparameters and search
 
     def _phase_cls(self, kind: PhaseKind) -> type[PhaseConfig]:
-        if kind not in ("pretrain", "intermediate", "target"):
+        if kind not in ("pretrain", "intermediate", "target", "cartography"):
             raise ValueError(f"unknown phase kind {kind!r}")
         return PretrainConfig if kind == "pretrain" else PhaseConfig
 
@@ -219,6 +239,8 @@ class SweepConfig(Strict):
         """The phase's explicitly set fields: field -> fixed value | SearchSpace."""
         if kind == "pretrain":
             return self.pretrain.model_dump(exclude_unset=True)
+        if kind == "cartography":  # fixed values only (sweep/difficulty.py)
+            return self.cartography.phase(self.fixed_values("intermediate"))
         if kind not in self._spaces:  # parsed once; the model is frozen
             raw = self.intermediate if kind == "intermediate" else self.target
             try:
@@ -302,7 +324,7 @@ def _check_tasks(cfg: SweepConfig) -> None:
             if entry != NONE_TASK:
                 check(entry, "intermediate", f"intermediate_tasks.{i}")
             continue
-        if isinstance(entry, MultilingualTask):
+        if isinstance(entry, MultilingualTask | SubsetTask):
             check(entry.task, "intermediate", f"intermediate_tasks.{i}.task")
             for j, lang in enumerate(entry.languages):
                 if lang not in TASKS[entry.task].languages:
@@ -405,6 +427,7 @@ def _check(cfg: SweepConfig, check_registry: bool) -> None:
             )
     if check_registry:
         _check_tasks(cfg)
+    check_difficulty(cfg, check_registry)
 
 
 # --------------------------------------------------------------------------- loading
@@ -416,8 +439,12 @@ def _pre_check(data: dict[str, Any]) -> None:
     if isinstance(entries, list):
         for i, entry in enumerate(entries):
             if isinstance(entry, dict):
+                if "subset" in entry or "fraction" in entry:
+                    model: type[Strict] = SubsetTask
+                else:
+                    model = MultilingualTask if "task" in entry else Mixture
                 try:
-                    (MultilingualTask if "task" in entry else Mixture).model_validate(entry)
+                    model.model_validate(entry)
                 except ValidationError as e:
                     first = e.errors()[0]
                     loc = ".".join(str(p) for p in first["loc"])
@@ -426,14 +453,16 @@ def _pre_check(data: dict[str, Any]) -> None:
             elif not isinstance(entry, str):
                 raise FieldError(
                     f"intermediate_tasks.{i}",
-                    "expected a task name, {mixture: [...]} or {task: ..., languages: [...]}",
+                    "expected a task name, {mixture: [...]}, {task: ..., languages: [...]} or"
+                    " {task: ..., subset: easy|ambiguous|hard, fraction: ...}",
                 )
-    pretrain = data.get("pretrain")
-    for field, value in pretrain.items() if isinstance(pretrain, dict) else ():
-        if isinstance(value, dict):
-            raise FieldError(
-                f"pretrain.{field}", "search spaces are only allowed in intermediate/target"
-            )
+    for section in ("pretrain", "cartography"):
+        fields = data.get(section)
+        for field, value in fields.items() if isinstance(fields, dict) else ():
+            if isinstance(value, dict):
+                raise FieldError(
+                    f"{section}.{field}", "search spaces are only allowed in intermediate/target"
+                )
     for key in ("intermediate", "target", "resources", "eval_languages"):
         if key in data and not isinstance(data[key], dict):
             raise FieldError(key, "expected a mapping")

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from xscale.errors import XScaleError
+from xscale.sweep.difficulty import AlignmentConfig
 from xscale.sweep.io import (
     format_validation_error,
     parse,
@@ -40,6 +41,7 @@ class TrialConfig(Strict):
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
     intermediate: PhaseConfig = Field(default_factory=PhaseConfig)
     target: PhaseConfig = Field(default_factory=PhaseConfig)
+    alignment: AlignmentConfig | None = None  # per-layer alignment of each trained checkpoint
 
     @field_validator("perturbations")
     @classmethod
@@ -119,6 +121,7 @@ def trial_sweep(cfg: TrialConfig, output_dir: str = ".", experiment: str = "xsca
         "target": cfg.target.model_dump(exclude_defaults=True),
         "resources": resources if cfg.deepspeed_config else {},
         "perturbations": list(cfg.perturbations),
+        "alignment": cfg.alignment.model_dump() if cfg.alignment else None,
     }
     try:
         return SweepConfig.model_validate(data)

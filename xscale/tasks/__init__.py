@@ -56,21 +56,29 @@ class FormatInfo:
     torch; `plan` and `status` must not). `trains`: False for formats evaluated without
     fine-tuning (retrieval). `text_fields`: the example fields text perturbations rewrite
     (tagging perturbs its tokens one by one instead). `pooled`: the test split is one retrieval
-    pool for every language (`data.load_pool`), scored by the format's `evaluate_pool`."""
+    pool for every language (`data.load_pool`), scored by the format's `evaluate_pool`.
+    `gold_prob`: the head's logits are scores over labels (or choices) whose softmax gives the
+    gold label's probability at `batch["labels"]`: dataset cartography and the linear probe of
+    task difficulty apply (stage/cartography.py)."""
 
     load: Callable[[], type]
     trains: bool = True
     text_fields: tuple[str, ...] = ()
     token_level: bool = False  # perturbations apply to `tokens`, keeping each token's tag
     pooled: bool = False
+    gold_prob: bool = False
 
 
 FORMATS: dict[str, FormatInfo] = {
-    "pair_classification": FormatInfo(_classification, text_fields=("text_a", "text_b")),
-    "single_classification": FormatInfo(_classification, text_fields=("text",)),
+    "pair_classification": FormatInfo(
+        _classification, text_fields=("text_a", "text_b"), gold_prob=True
+    ),
+    "single_classification": FormatInfo(_classification, text_fields=("text",), gold_prob=True),
     "span_qa": FormatInfo(_span_qa, text_fields=("question",)),
     "tagging": FormatInfo(_tagging, token_level=True),
-    "multiple_choice": FormatInfo(_multiple_choice, text_fields=("context", "question", "choices")),
+    "multiple_choice": FormatInfo(
+        _multiple_choice, text_fields=("context", "question", "choices"), gold_prob=True
+    ),
     "retrieval": FormatInfo(_retrieval, trains=False),
     "dual_encoder": FormatInfo(_dual_encoder, pooled=True),
 }

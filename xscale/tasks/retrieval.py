@@ -84,7 +84,6 @@ class RetrievalFormat:
     featurize = collate = make_head = loss = predict = score = _no_training
 
     # --- embeddings -------------------------------------------------------------------------
-    @torch.no_grad()
     def embed(
         self,
         encoder,
@@ -98,18 +97,46 @@ class RetrievalFormat:
         device=None,
     ) -> np.ndarray:
         """(len(sentences), hidden) float32 embeddings, in the order of `sentences`."""
+        return self.embed_layers(
+            encoder,
+            tokenizer,
+            sentences,
+            layers=[layer],
+            pooling=pooling,
+            max_length=max_length,
+            batch_size=batch_size,
+            device=device,
+        )[layer]
+
+    @torch.inference_mode()
+    def embed_layers(
+        self,
+        encoder,
+        tokenizer,
+        sentences: list[str],
+        *,
+        layers: list[int],
+        pooling: str = "mean",
+        max_length: int = 512,
+        batch_size: int = 32,
+        device=None,
+    ) -> dict[int, np.ndarray]:
+        """{layer: (len(sentences), hidden) float32 embeddings}: one forward pass per batch
+        gives every layer asked for (alignment metrics measure them all)."""
         if pooling not in POOLINGS:
             raise XScaleError(f"retrieval: pooling must be one of {POOLINGS}, got {pooling!r}")
         num_layers = encoder.config.num_hidden_layers
-        if not 0 <= layer < num_layers:
-            raise XScaleError(f"retrieval: layer {layer} is not in 0..{num_layers - 1}")
+        for layer in layers:
+            if not 0 <= layer < num_layers:
+                raise XScaleError(f"retrieval: layer {layer} is not in 0..{num_layers - 1}")
         device = device or next(encoder.parameters()).device
         positions = getattr(encoder.config, "max_position_embeddings", max_length + 2) - 2
         max_length = min(max_length, positions)
         was_training = encoder.training
         encoder.eval()
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
-        out = np.zeros((len(sentences), encoder.config.hidden_size), dtype=np.float32)
+        hidden_size = encoder.config.hidden_size
+        out = {k: np.zeros((len(sentences), hidden_size), dtype=np.float32) for k in layers}
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             enc = tokenizer(
@@ -120,18 +147,19 @@ class RetrievalFormat:
                 return_tensors="pt",
             )
             mask = enc["attention_mask"].to(device)
-            hidden = encoder(
+            states = encoder(
                 input_ids=enc["input_ids"].to(device),
                 attention_mask=mask,
                 output_hidden_states=True,
-            ).hidden_states[layer + 1]
-            hidden = hidden.float()
-            if pooling == "cls":
-                pooled = hidden[:, 0]
-            else:
-                m = mask.unsqueeze(-1).float()
-                pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
-            out[chunk] = pooled.cpu().numpy()
+            ).hidden_states
+            m = mask.unsqueeze(-1).float()
+            for layer in layers:
+                hidden = states[layer + 1].float()
+                if pooling == "cls":
+                    pooled = hidden[:, 0]
+                else:
+                    pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+                out[layer][chunk] = pooled.cpu().numpy()
         encoder.train(was_training)
         return out
 

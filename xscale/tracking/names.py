@@ -10,6 +10,26 @@ Metric names (logged on every target stage run, read by `xscale analyze`):
     dev.<metric>, dev.score                 English dev score used for model selection
     train.loss, train.examples_per_s        training progress
 
+Alignment (any stage that trains and exports a model, when the sweep declares `alignment`):
+
+    align.<lang>.<metric>.layer<k>             the stage's own model, English vs <lang>
+    align_pretrained.<lang>.<metric>.layer<k>  the pretrained model it started from (stages that
+                                               start from it: intermediate, and targets of `none`)
+
+with <metric> one of retrieval (0-100, both directions), cos_parallel, cos_random, cka (0-1;
+tasks/alignment.py) and k the 0-based transformer layer (XTREME's index).
+
+Difficulty of an intermediate task (its cartography stage; <langs> its training languages,
+e.g. `en` or `de+en`), and of the subset a subset stage trains on:
+
+    <task>.<langs>.probe.accuracy, .probe.loss     linear probe on the pretrained encoder (dev)
+    <task>.<langs>.epoch<e>.accuracy, .loss        dev after epoch e of the map run
+    <task>.<langs>.cartography.<q>                 the map: confidence, variability, correctness
+                                                   (means), share_easy / share_ambiguous /
+                                                   share_hard (always / sometimes / never right)
+    <task>.<langs>.subset.<q>                      a subset stage's examples: examples, share,
+                                                   confidence, variability, correctness
+
 Scores are in 0-100, as XTREME reports them.
 """
 
@@ -26,6 +46,15 @@ def metric_name(task: str, lang: str, metric: str, perturbation: str | None = No
     if perturbation:
         return f"{task}.{lang}.{perturbation}.{metric}"
     return f"{task}.{lang}.{metric}"
+
+
+def alignment_name(lang: str, metric: str, layer: int, pretrained: bool = False) -> str:
+    return f"{'align_pretrained' if pretrained else 'align'}.{lang}.{metric}.layer{layer}"
+
+
+def difficulty_name(task: str, langs: str, measure: str, quantity: str) -> str:
+    """`<task>.<langs>.<measure>.<quantity>`, e.g. `mnli.en.cartography.confidence`."""
+    return f"{task}.{langs}.{measure}.{quantity}"
 
 
 def summarize(
@@ -90,4 +119,5 @@ def run_params(spec: StageSpec, model_params: int, zero_stage: int) -> dict:
         "stage_kind": spec.kind,
         "stage_task": spec.task or "none",
         "deepspeed_config": spec.deepspeed_config,
+        **({"subset": spec.subset, "subset_fraction": spec.fraction} if spec.subset else {}),
     }
