@@ -44,13 +44,13 @@ from xscale.sweep.io import (
     resolve_path,
     resolve_recipe,
 )
+from xscale.sweep.perturbations import PerturbationEntry, check_sets, parse_set
 from xscale.sweep.phases import DataConfig, PhaseConfig, PretrainConfig, Strict
 from xscale.sweep.spaces import (
     FieldError,
     SearchSpace,
     _parse_phase,
 )
-from xscale.tasks.perturb import PERTURBATIONS
 from xscale.tasks.registry import TASKS
 
 PhaseKind = Literal["pretrain", "intermediate", "target"]
@@ -151,7 +151,7 @@ class SweepConfig(Strict):
     scheduler: SchedulerConfig | None = None
     resources: dict[str, ResourcesConfig] = Field(default_factory=dict)
     failure: FailureSettings = Field(default_factory=FailureSettings)
-    perturbations: list[str] = Field(default_factory=list)
+    perturbations: list[PerturbationEntry] = Field(default_factory=list)  # sweep/perturbations.py
 
     _source: str = PrivateAttr("<sweep>")
     _spaces: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)  # parsed phases
@@ -359,7 +359,6 @@ def _check(cfg: SweepConfig, check_registry: bool) -> None:
     _no_duplicates(cfg.target_tasks, "target_tasks")
     _no_duplicates(cfg.train_languages, "train_languages")
     _no_duplicates(cfg.seeds, "seeds")
-    _no_duplicates(cfg.perturbations, "perturbations")
     for task, langs in cfg.eval_languages.items():
         if task not in cfg.target_tasks:
             raise FieldError(f"eval_languages.{task}", f"{task!r} is not in target_tasks")
@@ -397,14 +396,9 @@ def _check(cfg: SweepConfig, check_registry: bool) -> None:
                 find_config(res.deepspeed_config)
             except XScaleError as e:
                 raise FieldError(f"resources.{size}.deepspeed_config", str(e)) from None
-    for i, name in enumerate(cfg.perturbations):
-        if name not in PERTURBATIONS:
-            raise FieldError(
-                f"perturbations.{i}",
-                f"unknown perturbation {name!r} (known: {', '.join(PERTURBATIONS)})",
-            )
     if check_registry:
         _check_tasks(cfg)
+    check_sets(cfg.perturbations, cfg.target_tasks if check_registry else None)
 
 
 # --------------------------------------------------------------------------- loading
@@ -428,6 +422,11 @@ def _pre_check(data: dict[str, Any]) -> None:
                     f"intermediate_tasks.{i}",
                     "expected a task name, {mixture: [...]} or {task: ..., languages: [...]}",
                 )
+    sets = data.get("perturbations")
+    if sets is not None and not isinstance(sets, list):
+        raise FieldError("perturbations", "expected a list of set names or mappings")
+    for i, entry in enumerate(sets or ()):
+        parse_set(entry, f"perturbations.{i}")
     pretrain = data.get("pretrain")
     for field, value in pretrain.items() if isinstance(pretrain, dict) else ():
         if isinstance(value, dict):
