@@ -181,7 +181,7 @@ def test_shuffle_permutes_within_windows_only():
         ({"family": "dropout", "rate": 1.0}, "p.rate", "less than 1"),
         ({"family": "shuffle", "window": 1}, "p.window", "greater than or equal to 2"),
         ({"family": "char", "ops": ["smudge"]}, "p.ops.0", "'swap', 'delete', 'insert' or 'key'"),
-        ({"family": "codemix", "languages": ["de"], "rate": 0.3, "budget": 2}, "p", "not both"),
+        ({"family": "codemix", "languages": ["de"], "rate": 0.5, "budget": 2}, "p", "not both"),
         ({"family": "codemix"}, "p.languages", "Field required"),
         ({"family": "polygloss", "languages": ["de"], "budget": 0}, "p.budget", "greater than"),
         ({"family": "polygloss", "languages": ["de"], "max_queries": 0}, "p.max_queries", ">"),

@@ -67,6 +67,12 @@ def test_parameters_are_part_of_the_key(tmp_path):
     (entry,) = spec.perturbations
     assert entry.budget == 4 and entry.max_queries == 64  # the spec is typed again on reload
     assert StageSpec.model_validate_json(spec.model_dump_json()).key == spec.key
+    # a full dump (Tune's trial context, spec.json) reloads to the same key, budget and all
+    cm = targets(
+        load_sweep(sweep(tmp_path, "[{name: c, family: codemix, languages: [de], budget: 2}]"))
+    )
+    spec = cm["xnli"]
+    assert StageSpec.model_validate(spec.model_dump(mode="json")).key == spec.key
 
 
 def test_declared_sets_go_only_to_the_targets_they_apply_to(tmp_path):

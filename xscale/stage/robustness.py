@@ -8,8 +8,7 @@ scores beside the clean ones, its cost; and the task head exported for `xscale p
                       the main metric and the rest, clean_<main> of the same examples,
                       examples, excluded, seconds; attacks add success_rate and mean_queries
 
-Lexicons are built once per stage and source, direction by direction as languages need them
-(induced from the data root's parallel rows, or read from MUSE files). No torch at import:
+Lexicons come from stage/lexicons.py (built once per stage and source). No torch at import:
 `xscale perturb` uses this module too.
 """
 
@@ -24,11 +23,11 @@ from statistics import fmean
 
 from xscale import data as xdata
 from xscale.errors import XScaleError
+from xscale.stage.lexicons import Lexicons, check_lexicon
 from xscale.sweep.perturbations import (
     ATTACK_FORMATS,
     ATTACKS,
     PARALLEL_TEST,
-    LexiconSource,
     SetBase,
     as_set,
     why_not,
@@ -37,94 +36,11 @@ from xscale.tasks import format_info, get_format
 from xscale.tasks.attack import AttackResult, Scorer, greedy_attack, phrase_candidates
 from xscale.tasks.base import Example, Task
 from xscale.tasks.codemix import apply_codemix, word_candidates
-from xscale.tasks.lexicon import PIVOT, Lexicon, Parallel, build_lexicon
+from xscale.tasks.lexicon import Lexicon
 from xscale.tasks.perturb import Perturbed, _rng, applies_to, apply_noise
-from xscale.tasks.registry import get_task
 from xscale.train.model import load_encoder, load_tokenizer
 
 HEAD_FILE, HEAD_INFO = "head.safetensors", "head.json"
-
-
-# --------------------------------------------------------------------------- lexicons
-
-
-def parallel_text(source: LexiconSource, default_root: str) -> Parallel:
-    """`pairs(a, b)`: sentence pairs from `source.induce_from` under its root (None: none)."""
-    root = source.root or default_root
-    cache: dict[tuple[str, str], list | None] = {}
-
-    def pairs(a: str, b: str):
-        if (a, b) in cache:
-            return cache[(a, b)]
-        out: list[tuple[str, str]] = []
-        for name in source.induce_from:
-            task = get_task(name)
-            if name == "tatoeba":  # X-English pairs: source is X, target English
-                other = b if a == PIVOT else a
-                if PIVOT not in (a, b) or other not in xdata.available_languages(
-                    task, root, "test"
-                ):
-                    continue
-                rows = xdata.load_examples(task, "test", other, root, limit=source.max_rows)
-                for r in rows:
-                    x, en = r.fields["source"], r.fields["target"]
-                    out.append((x, en) if a == other else (en, x))
-                continue
-            have = xdata.available_languages(task, root, "train")
-            if a not in have or b not in have:
-                continue
-            xa = xdata.load_examples(task, "train", a, root, limit=source.max_rows)
-            xb = xdata.load_examples(task, "train", b, root, limit=source.max_rows)
-            if len(xa) != len(xb):
-                raise XScaleError(
-                    f"{name}: {len(xa)} {a} and {len(xb)} {b} training rows under {root}: not"
-                    " parallel, so no lexicon can be induced from them"
-                )
-            for x, y in zip(xa, xb):
-                out += [(x.fields[k], y.fields[k]) for k in ("text_a", "text_b") if k in x.fields]
-        cache[(a, b)] = out or None
-        return cache[(a, b)]
-
-    return pairs
-
-
-class Lexicons:
-    """One lexicon per source in a stage, grown direction by direction."""
-
-    def __init__(self, default_root: str):
-        self.root = default_root
-        self._lex: dict[str, Lexicon] = {}
-        self._parallel: dict[str, Parallel] = {}
-
-    def get(self, source: LexiconSource, directions) -> Lexicon:
-        key = source.model_dump_json()
-        lex = self._lex.setdefault(key, Lexicon())
-        missing = sorted({d for d in directions if not lex.has(*d)})
-        if missing:
-            if key not in self._parallel:
-                self._parallel[key] = parallel_text(source, self.root)
-            lex.pairs.update(build_lexicon(missing, source.muse, self._parallel[key]).pairs)
-        return lex
-
-
-def check_lexicon(pset: SetBase, langs: Sequence[str], root: str) -> None:
-    """Preflight: every direction a code-mixing set needs in `langs` has a MUSE file that reads
-    (file and line named otherwise) or parallel rows to induce it from."""
-    source: LexiconSource | None = getattr(pset, "lexicon", None)
-    if source is None:
-        return
-    directions = {(a, b) for a in langs for b in pset.languages if a != b}
-    if source.muse is not None:  # reads (and so checks) every file it needs
-        build_lexicon(directions, source.muse)
-        return
-    parallel = parallel_text(source, root)
-    for a, b in sorted(directions):
-        if parallel(a, b) is None and (parallel(a, PIVOT) is None or parallel(PIVOT, b) is None):
-            raise XScaleError(
-                f"perturbation set {pset.name!r}: no parallel rows for {a}-{b} in"
-                f" {'+'.join(source.induce_from)} under {source.root or root} to induce a"
-                " lexicon from"
-            )
 
 
 def check_stage_sets(spec, task: Task) -> None:

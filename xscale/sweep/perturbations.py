@@ -64,6 +64,7 @@ ATTACK_FORMATS = ("pair_classification", "single_classification", "multiple_choi
 PARALLEL_TEST = ("xnli", "pawsx")  # test rows are translations of each other, row by row
 INDUCE_TASKS = ("xnli", "pawsx", "tatoeba")
 Rate = Annotated[float, Field(gt=0, le=1)]
+CODEMIX_RATE = 0.3
 
 
 class LexiconSource(Strict):
@@ -169,12 +170,13 @@ class CodeMixBase(SetBase):
 
 class Codemix(CodeMixBase):
     family: Literal["codemix"]
-    rate: Rate = 0.3
+    rate: Rate = CODEMIX_RATE
     budget: int | None = Field(None, ge=1, le=100)
 
     @model_validator(mode="after")
     def _one_strength(self) -> Codemix:
-        if self.budget is not None and "rate" in self.model_fields_set:
+        # (a dump of a set with a budget holds the default rate: reloading it is no conflict)
+        if self.budget is not None and self.rate != CODEMIX_RATE:
             raise ValueError("give rate or budget, not both")
         return self
 
