@@ -128,3 +128,14 @@ def test_bumblebee_candidates_come_from_the_examples_translation():
     assert ("text_b", "Blue pears", "Blaue Birnen", "de") in got
     assert ("text_a", "shop", "Laden", "de") in got
     assert all(c.lang == "de" for c in cands)  # never the example's own language
+
+
+def test_splice_spaces_words_of_spaced_scripts_apart():
+    from xscale.tasks.codemix import Edit, splice
+
+    zh = "莉娜星期一在商店里描绘了两个"
+    two = [Edit("x", None, 6, 9, "magasin"), Edit("x", None, 9, 12, "dessine")]
+    assert splice(zh, two)[0] == "莉娜星期一在 magasin dessine 两个"
+    assert splice(zh, [Edit("x", None, 6, 9, "店")])[0] == "莉娜星期一在店描绘了两个"
+    text, shifts = splice("two blue pears", [Edit("x", None, 4, 8, "蓝色的")])
+    assert text == "two 蓝色的 pears" and shifts == [(8, -1)]

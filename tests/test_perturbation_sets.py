@@ -210,3 +210,22 @@ def test_cli_perturb_prints_originals_beside_perturbed(xscale_cli, tmp_path):
         bad = xscale_cli("perturb", "--task", "xnli", *args)
         assert bad.returncode == 2 and bad.stderr.count("\n") == 1, (args, bad.stderr)
         assert message in bad.stderr, (args, bad.stderr)
+
+
+def test_target_runs_name_their_intermediate_languages(tmp_path):
+    """The param the analysis sets English against multilingual intermediate training by."""
+    import json
+
+    from xscale.stage.inputs import intermediate_languages
+
+    def spec(**kw):
+        return StageSpec(kind="target", model="tiny-xs", task="xnli", deepspeed_config="x", **kw)
+
+    (tmp_path / "stages" / "int-a").mkdir(parents=True)
+    parent = {"kind": "intermediate", "train_languages": "de+en+fr"}
+    (tmp_path / "stages" / "int-a" / "spec.json").write_text(json.dumps(parent))
+    assert (
+        intermediate_languages(spec(intermediate_task="x", parent="int-a"), tmp_path) == "de+en+fr"
+    )
+    assert intermediate_languages(spec(parent="pre-a"), tmp_path) == "none"  # intermediate none
+    assert intermediate_languages(spec(intermediate_task="m", parent="gone"), tmp_path) == "unknown"

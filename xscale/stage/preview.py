@@ -68,9 +68,14 @@ def resolve_set(text: str, sweep_file: str | None) -> tuple[SetBase, object | No
 
 
 def describe(pset: SetBase) -> str:
-    fields = pset.model_dump(mode="json", exclude={"name", "family"})
+    fields = pset.model_dump(mode="json", exclude={"name", "family", "lexicon"})
+    if not fields.get("context"):
+        fields.pop("context", None)
     parts = [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
-             for k, v in fields.items() if v is not None and k != "lexicon"]  # fmt: skip
+             for k, v in fields.items() if v is not None]  # fmt: skip
+    if getattr(pset, "lexicon", None) is not None:
+        lex = pset.lexicon
+        parts.append(f"lexicon={lex.muse or 'induced from ' + '+'.join(lex.induce_from)}")
     return f"{pset.family}" + (f" ({' '.join(parts)})" if parts else "")
 
 

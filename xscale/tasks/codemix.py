@@ -68,21 +68,28 @@ def _cjk(ch: str) -> bool:
 
 
 def _needs_space(a: str, b: str) -> bool:
-    return a.isalnum() and b.isalnum() and (_cjk(a) != _cjk(b))
+    """Two letters meeting at a replacement's edge are kept apart unless both are CJK-like."""
+    return a.isalnum() and b.isalnum() and not (_cjk(a) and _cjk(b))
 
 
 def splice(text: str, edits: list[Edit]) -> tuple[str, list[tuple[int, int]]]:
-    """`text` with non-overlapping `edits` applied; also (old offset, shift) after each edit."""
-    out, pos, shifts, delta = [], 0, [], 0
-    for e in sorted(edits, key=lambda e: e.start):
+    """`text` with non-overlapping `edits` applied; also (old end offset, accumulated shift)
+    after each edit. A space keeps a replacement apart from a letter beside it unless both are
+    of a script written without spaces (once, also between two adjacent replacements)."""
+    out: list[str] = []
+    pos, shifts, delta = 0, [], 0
+    ordered = sorted(edits, key=lambda e: e.start)
+    for k, e in enumerate(ordered):
+        out.append(text[pos : e.start])
         rep = e.text
-        before = text[e.start - 1] if e.start > 0 else ""
+        before = "".join(out)[-1:] if out else ""
         after = text[e.end] if e.end < len(text) else ""
+        adjacent = k + 1 < len(ordered) and ordered[k + 1].start == e.end
         if rep and before and _needs_space(before, rep[0]):
             rep = " " + rep
-        if rep and after and _needs_space(rep[-1], after):
+        if rep and after and not adjacent and _needs_space(rep[-1], after):
             rep = rep + " "
-        out += [text[pos : e.start], rep]
+        out.append(rep)
         pos = e.end
         delta += len(rep) - (e.end - e.start)
         shifts.append((e.end, delta))

@@ -35,7 +35,6 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from xscale.errors import XScaleError
 from xscale.tasks import format_info
 from xscale.tasks.base import Example, Task
 
@@ -184,14 +183,6 @@ def items_op(pset) -> ItemsOp | None:
 
 
 # --------------------------------------------------------------------------- examples
-
-
-def check_names(names, where: str = "perturbations") -> None:
-    for i, name in enumerate(names):
-        if name not in PERTURBATIONS:
-            raise XScaleError(
-                f"{where}.{i}: unknown perturbation {name!r} (known: {', '.join(PERTURBATIONS)})"
-            )
 
 
 def applies_to(task: Task) -> bool:
