@@ -109,3 +109,25 @@ def test_lexicon_source_validation():
         LexiconSource(muse="dicts/en-de.txt")
     with pytest.raises(ValueError, match="no parallel rows"):
         LexiconSource(induce_from=("xquad",))
+
+
+def test_tatoeba_pairs_pivot_through_english():
+    """Tatoeba pairs every language with English only: de -> fr goes de -> en -> fr."""
+    from xscale.stage.lexicons import Lexicons
+
+    lex = Lexicons(FIXTURES).get(LexiconSource(induce_from=("tatoeba",)), [("de", "fr")])
+    assert sorted(lex.pairs) == [("de", "en"), ("en", "fr")]
+    assert lex.translations("drei", "de", "fr") == ["trois"]
+    assert lex.translations("Montag", "de", "fr")[0] == "lundi"
+
+
+@pytest.mark.shared_data
+def test_lexicon_induced_from_real_xnli_rows(shared_data):
+    """The real XNLI rows (the group split's training bucket, parallel in 15 languages)."""
+    from xscale.stage.lexicons import Lexicons
+
+    lex = Lexicons(str(shared_data)).get(LexiconSource(), [("en", "de"), ("en", "zh")])
+    for en, de in (("house", "Haus"), ("children", "Kinder"), ("money", "Geld")):
+        assert lex.translations(en, "en", "de")[0] == de
+    assert lex.translations("money", "en", "zh")[0] == "钱"
+    assert len(lex.pairs[("en", "de")]) > 1000
