@@ -20,7 +20,9 @@ Families (the code is in tasks/perturb.py, tasks/codemix.py and tasks/attack.py)
     codemix    languages, rate | budget
                                words replaced by a translation into one of `languages`, drawn at
                                random from the lexicon: each word with a translation with
-                               probability `rate` (0.3), or exactly `budget` of them per example
+                               probability `rate` (0.3), or exactly `budget` of them per example;
+                               each word offers its `candidates` (2) best translations per
+                               language
     polygloss  languages, budget, max_queries
                                the loss-guided attack (Tan & Joty 2021): greedy word substitutions
                                from the lexicon, each the one that raises the model's loss on the
@@ -164,12 +166,15 @@ class Lower(SetBase):
 
 class CodeMixBase(SetBase):
     languages: tuple[str, ...] = Field(min_length=1)  # embedded languages (the example's skipped)
-    candidates: int = Field(2, ge=1, le=3)  # translations considered per word and language
     lexicon: LexiconSource = Field(default_factory=LexiconSource)
+
+
+Candidates = Annotated[int, Field(ge=1, le=3)]  # translations considered per word and language
 
 
 class Codemix(CodeMixBase):
     family: Literal["codemix"]
+    candidates: Candidates = 2
     rate: Rate = CODEMIX_RATE
     budget: int | None = Field(None, ge=1, le=100)
 
@@ -183,6 +188,7 @@ class Codemix(CodeMixBase):
 
 class Polygloss(CodeMixBase):
     family: Literal["polygloss"]
+    candidates: Candidates = 2
     budget: int = Field(3, ge=1, le=50)
     max_queries: int = Field(64, ge=1, le=100_000)
     max_examples: int | None = Field(100, ge=1)
