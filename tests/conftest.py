@@ -61,6 +61,7 @@ XDIST_GROUPS = {
     "test_mlflow_ui.py": "demo",
     "test_trial_e2e.py": "e2e",
     "test_formats_e2e.py": "e2e",
+    "test_attack_e2e.py": "e2e",
 }
 
 

@@ -439,7 +439,7 @@ def test_analyze_end_to_end(tmp_path):
     files = {p.name for p in folder.iterdir()}
     assert set(A.REPORT_FILES) <= files
     pngs = sorted(folder.glob("plot_*.png"))
-    assert {p.name.split("_")[1] for p in pngs} == {"scaling", "gain", "languages"}
+    assert {p.name.split("_")[1] for p in pngs} == {"scaling", "gain", "languages", "robustness"}
     for p in folder.iterdir():
         assert p.stat().st_size > 0, p
     for p in pngs:
@@ -481,3 +481,92 @@ def test_analyze_errors(tmp_path):
         A.analyze(sweep_dir=tmp_path, experiment="empty")
     with pytest.raises(XScaleError, match="holds 2 experiments"):
         A.analyze(sweep_dir=tmp_path)
+
+
+# ---------------------------------------------------------------- robustness by scale
+
+
+def robust_records():
+    """xnli, set `pg` on 3 sizes x {none, mnli, xnli@de+en, xml} x seeds 1..3. The drops
+    (clean_accuracy of the set's examples minus its accuracy) are en 60 - 5*lg + (seed-2),
+    de 40 - 4*lg, fr 42 - 4*lg + (seed-2), lg = log10(params); the multilingual intermediate
+    tasks (xnli@de+en by its name, xml by its intermediate_languages param) drop 3 less in de
+    and fr. The set's clean_accuracy (78, 68, 62) differs from the full clean scores."""
+    out = []
+    for size in SIZES:
+        lg = math.log10(SIZES[size])
+        for inter in ("none", "mnli", "xnli@de+en", "xml"):
+            for seed in (1, 2, 3):
+                multi = 3.0 if inter in ("xnli@de+en", "xml") else 0.0
+                drop = {
+                    "en": 60 - 5 * lg + (seed - 2),
+                    "de": 40 - 4 * lg - multi,
+                    "fr": 42 - 4 * lg + (seed - 2) - multi,
+                }
+                ref = {"en": 78.0, "de": 68.0, "fr": 62.0}
+                m = {"xnli.en.accuracy": 80.0, "xnli.de.accuracy": 70.0, "xnli.fr.accuracy": 60.0}
+                for lang in ref:
+                    m[f"xnli.{lang}.pg.accuracy"] = ref[lang] - drop[lang]
+                    m[f"xnli.{lang}.pg.clean_accuracy"] = ref[lang]
+                    m[f"xnli.{lang}.pg.success_rate"] = 50.0  # read by nothing here
+                m["xnli.pg.drop_en"] = 0.0  # logged aggregates are recomputed, not read
+                r = rec(size, inter, "xnli", seed, m)
+                langs = {"none": "none", "mnli": "en", "xml": "de+en+fr"}.get(inter)
+                if langs:
+                    r["params"]["intermediate_languages"] = langs
+                out.append(r)
+    return out
+
+
+def test_set_aggregates_are_not_read_as_languages():
+    assert A.parse_metric_name("xnli.pg.drop_non_en") is None
+    assert A.parse_metric_name("xnli.pg.time_share") is None
+    m = A.parse_metric_name("xnli.de.pg.success_rate")
+    assert (m.lang, m.perturbation, m.metric) == ("de", "pg", "success_rate")
+
+
+def test_robustness_by_size_uses_the_sets_own_clean_scores():
+    a = A.build_analysis(robust_records())
+    r = row(a.robustness_size, model_size="tiny-m", intermediate_task="none", set="pg")
+    assert r["drop_en"].mean == pytest.approx(25.0) and r["drop_en"].n == 3  # 60 - 35
+    assert r["drop_en"].half_width == pytest.approx(T975[2] * 1.0 / math.sqrt(3), 1e-5)
+    # non-en: (40 - 28 + 42 - 28 + (seed-2)) / 2 = 13 + (seed-2)/2
+    assert r["drop_non_en"].mean == pytest.approx(13.0)
+    assert r["drop_rel_en"].mean == pytest.approx(100 * 25.0 / 78.0)
+    assert r["drop_rel_non_en"].mean == pytest.approx((100 * 12 / 68 + 100 * 14 / 62) / 2)
+    # the older table agrees: clean of the set's examples minus perturbed, over de, en, fr
+    old = row(a.robustness, model_size="tiny-m", intermediate_task="none", perturbation="pg")
+    assert old["drop"].mean == pytest.approx((25 + 12 + 14) / 3)
+
+
+def test_robustness_fits_on_log_params():
+    a = A.build_analysis(robust_records())
+    en = row(a.robustness_fits, intermediate_task="mnli", set="pg", quantity="drop_en")["fit"]
+    assert en.slope == pytest.approx(-5.0) and en.intercept == pytest.approx(60.0) and en.n == 9
+    non = row(a.robustness_fits, intermediate_task="xml", set="pg", quantity="drop_non_en")["fit"]
+    assert non.slope == pytest.approx(-4.0) and non.intercept == pytest.approx(38.0)
+
+
+def test_robustness_by_intermediate_kind_side_by_side():
+    a = A.build_analysis(robust_records())
+    assert (
+        A.intermediate_kind(a.scored, ("tiny-s", "xnli@de+en", "xnli", "en", "1")) == "multilingual"
+    )
+    r = row(a.robustness_inter, model_size="tiny-l", set="pg")
+    # lg = 8: non-en drop 41 - 32 = 9 (+ (seed-2)/2), multilingual 3 less
+    assert r["drop_non_en[none]"].mean == pytest.approx(9.0) and r["drop_non_en[none]"].n == 3
+    assert r["drop_non_en[english]"].mean == pytest.approx(9.0)
+    assert r["drop_non_en[multilingual]"].mean == pytest.approx(6.0)
+    assert r["drop_non_en[multilingual]"].n == 6  # xnli@de+en and xml, 3 seeds each
+    assert r["drop_en[english]"].mean == pytest.approx(20.0)
+    assert r["english_tasks"] == "mnli" and r["multilingual_tasks"] == "xml, xnli@de+en"
+
+
+def test_robustness_report_and_plot(tmp_path):
+    a = A.build_analysis(robust_records())
+    A.write_report(a, tmp_path)
+    text = (tmp_path / "report.md").read_text()
+    assert "## Robustness by size" in text and "## Robustness by intermediate task" in text
+    assert (tmp_path / "plot_robustness_xnli_en_pg.png").stat().st_size > 1000
+    rows = list(csv.DictReader((tmp_path / "robustness_fits.csv").open()))
+    assert {r["quantity"] for r in rows} == {"drop_en", "drop_non_en"}

@@ -638,3 +638,40 @@ def test_real_xcopa_files_are_parallel_translations_of_copa():
     from xscale.data.layout import source_task
 
     assert source_task(xcopa, "train").name == "copa"  # trained on English COPA
+
+
+@pytest.mark.parametrize("task_name", ["xnli", "xcopa"])
+def test_attack_scorer_batches_in_length_order_and_answers_in_input_order(
+    tokenizer, encoder, task_name
+):
+    """The scorer an attack queries: per example, the format's own loss of that example alone
+    and whether its prediction is right, whatever batch it was scored in."""
+    from xscale.stage.robustness import label_scorer
+
+    task = get_task(task_name)
+    fmt = get_format(task)
+    lang = "zh" if task_name == "xcopa" else "de"
+    exs = data.load_examples(task, "test", lang, data.FIXTURES, limit=11)
+    torch.manual_seed(1)
+    head = fmt.make_head(task, HIDDEN).eval()
+    module = torch.nn.ModuleDict({"e": encoder, "h": head})
+    was_training = encoder.training  # the fixture is shared: leave it as it was
+
+    def forward(batch):
+        inputs = {k: batch[k] for k in ("input_ids", "attention_mask")}
+        return head(encoder(**inputs).last_hidden_state, batch)
+
+    def collate(feats):
+        return fmt.collate(feats, tokenizer.pad_token_id)
+
+    scores = label_scorer(module, forward, fmt, task, tokenizer, collate, 64, 4)(exs)
+    assert len(scores) == len(exs) and module.training  # train mode restored
+    for ex, (loss, right) in zip(exs, scores):
+        batch = collate(fmt.featurize(task, [ex], tokenizer, 64))
+        module.eval()
+        with torch.no_grad():
+            logits = forward(batch)
+        module.train()
+        assert loss == pytest.approx(float(fmt.loss(logits, batch)), abs=1e-5)
+        assert right == bool(logits.argmax(-1).item() == batch["labels"].item())
+    encoder.train(was_training)

@@ -96,6 +96,23 @@ def test_smoke_is_small_and_offline():
         assert phase.max_length <= 64
     assert cfg.resolved_tracking_uri.startswith("sqlite:///")
     assert cfg.resolved_tracking_uri.endswith("runs/smoke/mlflow.db")
+    # one noise set, random code-mixing and the attack with the same budget, on few examples
+    sets = {(p if isinstance(p, str) else p.name): p for p in cfg.perturbations}
+    assert sets["typo"] == "typo"
+    cm, pg = sets["codemix"], sets["polygloss"]
+    assert cm.family == "codemix" and pg.family == "polygloss" and cm.budget == pg.budget
+    assert cm.languages == pg.languages and cm.max_examples == pg.max_examples <= 50
+    assert pg.max_queries <= 32
+
+
+def test_robustness_study():
+    cfg = load_sweep(SWEEPS / "robustness.yaml")
+    assert cfg.models == ["xlmr-base", "xlmr-large", "xlmr-xl", "xlmr-xxl"]
+    assert cfg.intermediate_names == ["none", "mnli", "xnli-all"]
+    fams = [p if isinstance(p, str) else p.family for p in cfg.perturbations]
+    assert fams == ["typo", "shuffle", "codemix", "polygloss", "bumblebee"]
+    for p in cfg.perturbations[2:]:
+        assert p.lexicon.muse == "/shared/muse/{src}-{tgt}.txt"
 
 
 def test_scaling_axes():

@@ -29,7 +29,8 @@ Everything below `analyze` is a small pure function over *records*: dicts
 
 Modules: `names` (axes, metric names, main metrics, categories), `stats` (intervals, paired
 tests, fits), `scores` (records -> per-cell scores), `tables` and `analysis` (the tables),
-`formatting` (display and CSV values), `plots`, `report` (the report folder) and `store`
+`robustness` (degradation by size and by intermediate task), `formatting` (display and CSV
+values), `plots`, `report` (the report folder) and `store`
 (MLflow reading and `analyze`). Every name is importable from `xscale.analyze`.
 """
 
@@ -55,7 +56,13 @@ from xscale.analyze.names import (
     main_metric,
     parse_metric_name,
 )
-from xscale.analyze.plots import make_plots, plot_gain_heatmaps, plot_languages, plot_scaling
+from xscale.analyze.plots import (
+    make_plots,
+    plot_gain_heatmaps,
+    plot_languages,
+    plot_robustness,
+    plot_scaling,
+)
 from xscale.analyze.report import (
     REPORT_FILES,
     Block,
@@ -65,6 +72,12 @@ from xscale.analyze.report import (
     report_blocks,
     table_block,
     write_report,
+)
+from xscale.analyze.robustness import (
+    intermediate_kind,
+    robustness_fit_table,
+    robustness_inter_table,
+    robustness_size_table,
 )
 from xscale.analyze.scores import (
     RunScores,
@@ -145,6 +158,7 @@ __all__ = [
     "gain_table",
     "group_cells",
     "in_language_table",
+    "intermediate_kind",
     "language_table",
     "load_target_records",
     "main_metric",
@@ -157,11 +171,15 @@ __all__ = [
     "parse_metric_name",
     "plot_gain_heatmaps",
     "plot_languages",
+    "plot_robustness",
     "plot_scaling",
     "render_html",
     "render_markdown",
     "report_blocks",
     "resolve_store",
+    "robustness_fit_table",
+    "robustness_inter_table",
+    "robustness_size_table",
     "robustness_table",
     "run_to_record",
     "safe_name",

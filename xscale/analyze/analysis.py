@@ -17,6 +17,11 @@ from xscale.analyze.difficulty import (
     subset_table,
 )
 from xscale.analyze.names import BASELINE, XTREME_R_CATEGORIES, Record
+from xscale.analyze.robustness import (
+    robustness_fit_table,
+    robustness_inter_table,
+    robustness_size_table,
+)
 from xscale.analyze.scores import Scored, score_records
 from xscale.analyze.tables import (
     benefit_by_size,
@@ -99,6 +104,30 @@ TABLES: tuple[Table, ...] = (
         lambda s, t: robustness_table(s),
         "Robustness: drop from clean to perturbed",
         "drop = clean minus perturbed mean over the perturbation's languages.",
+        optional=True,
+    ),
+    Table(
+        "robustness_size",
+        lambda s, t: robustness_size_table(s),
+        "Robustness by size: degradation under each perturbation set",
+        "drop = clean minus perturbed score on the same examples (points; drop_rel: % of the"
+        " clean score), in English (en) and averaged over the other languages (non_en); mean"
+        " ± 95% CI over seeds.",
+        optional=True,
+    ),
+    Table(
+        "robustness_fits",
+        lambda s, t: robustness_fit_table(s),
+        "Degradation vs model size: OLS on log10(model_params)",
+        "A negative slope: larger models lose less under the set.",
+        optional=True,
+    ),
+    Table(
+        "robustness_inter",
+        lambda s, t: robustness_inter_table(s),
+        "Robustness by intermediate task: English vs multilingual intermediate training",
+        "Drops pooled over seeds and over the intermediate tasks of each kind: none, English"
+        " (trained on English only), multilingual (trained on several languages).",
         optional=True,
     ),
     Table(

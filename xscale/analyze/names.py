@@ -9,6 +9,7 @@ from typing import Any
 
 from xscale.errors import XScaleError
 from xscale.tasks.registry import TASKS
+from xscale.tracking.names import SET_AGGREGATES
 
 MISSING = "—"
 BASELINE = "none"
@@ -17,6 +18,9 @@ IN_LANGUAGE = "in-language"
 ENGLISH = "en"
 AXES = ("model_size", "intermediate_task", "target_task", "train_languages")
 AGGREGATES = ("avg", "avg_non_en", "gap_en")
+# last parts of `<task>.<x>.<y>` names that are aggregates (of the task or of a set), not a
+# language's metric
+THREE_PART_AGGREGATES = (*AGGREGATES, *SET_AGGREGATES)
 SPLIT_NAMES = ("dev", "train", "valid", "validation", "test")
 
 # each target task's main metric, as the task registry declares it
@@ -72,7 +76,7 @@ class MetricName:
 def parse_metric_name(name: str) -> MetricName | None:
     """`xnli.de.accuracy` -> clean; `xnli.de.typos.accuracy` -> perturbed; aggregates -> None."""
     parts = name.split(".")
-    if len(parts) == 3 and parts[2] not in AGGREGATES:
+    if len(parts) == 3 and parts[2] not in THREE_PART_AGGREGATES:
         return MetricName(parts[0], parts[1], None, parts[2])
     if len(parts) == 4 and parts[3] not in AGGREGATES and parts[2] not in SPLIT_NAMES:
         return MetricName(parts[0], parts[1], parts[2], parts[3])

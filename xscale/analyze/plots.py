@@ -145,5 +145,59 @@ def plot_languages(a: Analysis, out_dir: Path) -> list[tuple[str, str]]:
     return images
 
 
+def plot_robustness(a: Analysis, out_dir: Path) -> list[tuple[str, str]]:
+    """Per perturbation set: English and non-English drop vs parameters (log x), one line per
+    intermediate task, mean ± 95% CI over seeds."""
+    images = []
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in a.robustness_size:
+        groups[(r["set"], r["target_task"], r["train_languages"])].append(r)
+    for (pert, target, mode), rows in sorted(groups.items()):
+        fig, axes = _figure(11, 4.2, 1, 2)
+        drawn = False
+        for inter in sorted({r["intermediate_task"] for r in rows}, key=_inter_order):
+            for ax, q in zip(axes[0], ("drop_en", "drop_non_en")):
+                pts = sorted(
+                    (
+                        (r["model_params"], r[q])
+                        for r in rows
+                        if r["intermediate_task"] == inter
+                        and r["model_params"]
+                        and r[q].mean is not None
+                    ),
+                    key=lambda p: p[0],
+                )
+                if pts:
+                    drawn = True
+                    ax.errorbar(
+                        [p for p, _ in pts],
+                        [s.mean for _, s in pts],
+                        yerr=[s.half_width or 0.0 for _, s in pts],
+                        marker="o",
+                        capsize=3,
+                        label=inter,
+                    )
+        if not drawn:
+            continue
+        for ax, label in zip(axes[0], ("English drop", "non-English mean drop")):
+            ax.set_xscale("log")
+            ax.set_xlabel("parameters")
+            ax.set_ylabel(f"{label} (points)")
+            ax.axhline(0.0, color="grey", linewidth=0.8)
+            ax.grid(True, alpha=0.3)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=8)
+        fig.suptitle(f"{target} (train: {mode}) under {pert}: clean minus perturbed, ± 95% CI")
+        name = f"plot_robustness_{safe_name(target)}_{safe_name(mode)}_{safe_name(pert)}.png"
+        fig.savefig(out_dir / name)
+        images.append((name, f"{target}, train {mode}: degradation under {pert} vs parameters"))
+    return images
+
+
 def make_plots(a: Analysis, out_dir: Path) -> list[tuple[str, str]]:
-    return plot_scaling(a, out_dir) + plot_gain_heatmaps(a, out_dir) + plot_languages(a, out_dir)
+    return (
+        plot_scaling(a, out_dir)
+        + plot_gain_heatmaps(a, out_dir)
+        + plot_languages(a, out_dir)
+        + plot_robustness(a, out_dir)
+    )

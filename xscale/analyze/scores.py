@@ -96,6 +96,9 @@ class RunScores:
 
     langs: dict[str, float | None]
     perturbed: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    # per set and language, the clean score of the examples the set scored (`clean_<main>`,
+    # logged since sets may cap or exclude examples); the clean score where it is not logged
+    perturbed_clean: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def missing(self) -> list[str]:
@@ -120,15 +123,43 @@ class RunScores:
         en, non_en = self.en, self.non_en
         return None if en is None or non_en is None else en - non_en
 
+    def clean_of(self, perturbation: str, lang: str) -> float | None:
+        """The clean score a set's score in `lang` is compared with."""
+        logged = self.perturbed_clean.get(perturbation, {}).get(lang)
+        return self.langs.get(lang) if logged is None else logged
+
     def drop(self, perturbation: str) -> tuple[float | None, float | None]:
         """(clean mean, perturbed mean) over the perturbation's languages."""
         pert = self.perturbed.get(perturbation, {})
         if not pert or None in pert.values():
             return None, None
-        clean = [self.langs.get(lang) for lang in pert]
+        clean = [self.clean_of(perturbation, lang) for lang in pert]
         if None in clean:
             return None, None
         return math.fsum(clean) / len(clean), math.fsum(pert.values()) / len(pert)
+
+    def lang_drop(self, perturbation: str, lang: str, relative: bool = False) -> float | None:
+        """Clean minus perturbed in `lang` (points; `relative`: % of the clean score)."""
+        pert = self.perturbed.get(perturbation, {}).get(lang)
+        clean = self.clean_of(perturbation, lang)
+        if pert is None or clean is None:
+            return None
+        if relative:
+            return 100.0 * (clean - pert) / clean if clean else None
+        return clean - pert
+
+    def set_drop(self, perturbation: str, group: str, relative: bool = False) -> float | None:
+        """The drop in English (`group` "en") or the mean drop over the set's other languages
+        ("non_en"); None when a language's score is missing."""
+        langs = [
+            lang
+            for lang in self.perturbed.get(perturbation, {})
+            if (lang == ENGLISH) == (group == "en")
+        ]
+        values = [self.lang_drop(perturbation, lang, relative) for lang in langs]
+        if not values or None in values:
+            return None
+        return math.fsum(values) / len(values)
 
 
 @dataclass
@@ -167,6 +198,7 @@ def score_records(
             target, metric_names_of(recs, target)
         )
     values = {k: task_metric_values(r, k[2], metric_of[k[2]]) for k, r in runs.items()}
+    refs = {k: task_metric_values(r, k[2], f"clean_{metric_of[k[2]]}") for k, r in runs.items()}
     langs: dict[tuple[str, str], set] = defaultdict(set)
     perts: dict[tuple[str, str, str], set] = defaultdict(set)
     for k, v in values.items():
@@ -187,7 +219,8 @@ def score_records(
             if (t, m) == (k[2], k[3])
         }
         group = languages.get((k[2], k[3]), [])
-        scores[k] = RunScores({lang: clean.get(lang) for lang in group}, perturbed)
+        ref = {p: dict(v) for p, v in refs[k].items() if p is not None}
+        scores[k] = RunScores({lang: clean.get(lang) for lang in group}, perturbed, ref)
     size_params: dict[str, int | None] = {}
     for k, r in sorted(runs.items()):
         p = _int_or_none(r.get("params", {}).get("model_params"))

@@ -17,6 +17,7 @@ from xscale.cli import sweep as cli_sweep
 from xscale.errors import XScaleError
 from xscale.runtime import quiet_environment, set_verbosity
 from xscale.schedule.local import run_trial
+from xscale.stage.preview import preview
 from xscale.sweep.io import check_output_dir, normalize_tracking_uri, parse, read_yaml
 from xscale.sweep.phases import check_data_roots
 from xscale.sweep.trial import TrialConfig, load_trial
@@ -78,6 +79,24 @@ def cmd_run(args) -> int:
     print(f"done: {len(results)} stages; target metrics in {out}")
     for k, v in sorted(target.get("metrics", {}).items()):
         print(f"{k}\t{v:.4f}")
+    return 0
+
+
+def cmd_perturb(args) -> int:
+    if args.examples < 1:
+        raise XScaleError("-n: must be at least 1")
+    text = preview(
+        args.task,
+        args.lang,
+        args.set,
+        sweep=args.sweep,
+        model=args.model,
+        n=args.examples,
+        data_root=args.data_root,
+        seed=args.seed,
+        split=args.split,
+    )
+    print(text)
     return 0
 
 
@@ -146,6 +165,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--tracking-uri", help="MLflow tracking URI (default: sqlite:///<output-dir>/mlflow.db)"
     )
     s.add_argument("--experiment", default="xscale", help="MLflow experiment name")
+
+    s = command(
+        "perturb",
+        cmd_perturb,
+        help="show what a perturbation set (noise, code-mixing, an attack) does to test examples",
+        description=(
+            "Print the first -n test examples of a task in one language beside their perturbed"
+            " versions under a set: a plain name (typo, swap, nopunct, lower), a set declared"
+            " in --sweep's perturbations, or a YAML mapping such as"
+            " '{family: codemix, languages: [de], rate: 0.3}'. An attack (polygloss,"
+            " bumblebee) queries a trained model: --model is a target stage's folder."
+        ),
+    )
+    s.add_argument("--task", required=True, help="target task, e.g. xnli")
+    s.add_argument("--lang", default="en", help="language of the examples (default en)")
+    s.add_argument("--set", required=True, help="set name, or a YAML mapping of one set")
+    s.add_argument("--sweep", help="sweep file whose perturbations (and data root) to use")
+    s.add_argument("--model", help="target stage folder (or its model/) to attack")
+    s.add_argument("-n", "--examples", type=int, default=5, help="examples shown (default 5)")
+    s.add_argument(
+        "--data-root", help="hub, fixtures or a folder (default: the sweep's, else fixtures)"
+    )
+    s.add_argument("--seed", type=int, default=0, help="the sweep seed the stage would use (0)")
+    s.add_argument("--split", default="test", choices=("train", "dev", "test"))
 
     cli_sweep.add_subcommands(command)
     return p

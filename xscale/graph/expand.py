@@ -33,6 +33,7 @@ from xscale.catalog.sizes import get_size
 from xscale.errors import XScaleError
 from xscale.graph.stage import PRETRAINED, StageSpec, stage_label
 from xscale.sweep.difficulty import MAP_SEED, alignment_spec
+from xscale.sweep.perturbations import stage_entries
 from xscale.sweep.phases import PhaseConfig, PretrainConfig
 from xscale.sweep.schema import SweepConfig
 from xscale.sweep.spaces import SearchSpace
@@ -283,7 +284,7 @@ def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
                                 "target_task": target,
                                 "train_languages": mode,
                                 "eval_languages": tuple(langs) if langs else None,
-                                "perturbations": tuple(cfg.perturbations),
+                                "perturbations": stage_entries(cfg.perturbations, target),
                                 "data_root": cfg.data.root_for(target),
                                 **({} if mode == "in-language" else measured),
                             },

@@ -27,6 +27,7 @@ from typing import Literal
 from pydantic import Field
 
 from xscale.sweep.difficulty import AlignmentSpec
+from xscale.sweep.perturbations import PerturbationEntry
 from xscale.sweep.phases import PhaseConfig, PretrainConfig, Strict
 
 MARKER = "COMPLETE"
@@ -49,7 +50,9 @@ class StageSpec(Strict):
     target_task: str | None = None
     train_languages: str = "en"
     eval_languages: tuple[str, ...] | None = None
-    perturbations: tuple[str, ...] = ()  # perturbation sets evaluated beside the clean test set
+    # perturbation sets evaluated beside the clean test set: plain names as strings (the keys of
+    # stages from before sets had parameters), declared sets by their non-default fields
+    perturbations: tuple[PerturbationEntry, ...] = ()
     seed: int = 0
     hparams: PhaseConfig | PretrainConfig = Field(default_factory=PhaseConfig)
     data_root: str = "hub"  # where this stage's task data (or pretrain text) comes from

@@ -32,13 +32,20 @@ from xscale.errors import XScaleError
 from xscale.runtime import say
 from xscale.stage.context import StageContext, ds_config_for
 from xscale.stage.corpus import pretrain_files, read_lines
-from xscale.stage.inputs import eval_languages, train_languages
+from xscale.stage.inputs import eval_languages, intermediate_languages, train_languages
 from xscale.stage.mlm import MaskingCollate, masked_lm_loss
+from xscale.stage.robustness import export_head, stage_sets
+from xscale.sweep.perturbations import set_name
 from xscale.tasks import TaskFormat, format_info, get_format, trains
 from xscale.tasks.base import Task
-from xscale.tasks.perturb import applies_to, perturb_examples
 from xscale.tasks.registry import get_task
-from xscale.tracking.names import format_scores, run_params, summarize
+from xscale.tracking.names import (
+    format_scores,
+    run_params,
+    summarize,
+    summarize_set,
+    time_shares,
+)
 from xscale.train.batching import EpochOrder, feature_length
 from xscale.train.distributed import rank_world
 from xscale.train.loop import TrainResult, build_engine, predict, train
@@ -287,15 +294,14 @@ def evaluate_zero_shot(
         )
         return feats, preds
 
+    sets = stage_sets(ctx, fitted, run)  # perturbation sets, attacks querying the engine
     for lang in langs:
         ex = xdata.load_examples(d.task, "test", lang, spec.data_root, limit=hp.max_eval_examples)
         feats, preds = run(ex)
         scores[lang] = d.fmt.score(d.task, preds, feats)
         if ctx.rank0:
             d.fmt.export(d.task, lang, preds, feats, pred_dir)
-        for p in spec.perturbations if applies_to(d.task) else ():
-            p_feats, p_preds = run(perturb_examples(d.task, ex, p, spec.seed))
-            scores[f"{lang}/{p}"] = d.fmt.score(d.task, p_preds, p_feats)
+        scores.update(sets.evaluate(lang, ex, scores[lang], feats, preds))
     return scores
 
 
@@ -330,10 +336,10 @@ def summarize_scores(task: Task, scores: dict[str, dict[str, float]], perturbati
     """Flat metric names (tracking.names) for clean and perturbed per-language scores."""
     clean = {k: v for k, v in scores.items() if "/" not in k}
     metrics = summarize(task.name, task.metric, clean)
-    for p in perturbations:
+    for p in map(set_name, perturbations):
         per = {k.split("/")[0]: v for k, v in scores.items() if k.endswith(f"/{p}")}
         if per:
-            metrics.update(summarize(task.name, task.metric, per, perturbation=p))
+            metrics.update(summarize_set(task.name, task.metric, per, p))
     return metrics
 
 
@@ -363,6 +369,9 @@ def train_and_evaluate(
         say(fitted.label, "zero-shot\n" + format_scores(name, d.task.metric, metrics))
     if export:
         export_encoder(fitted.engine, ctx.out / "model", fitted.tokenizer)
+        if spec.kind == "target":  # the head too: `xscale perturb --model` attacks the model
+            ((name, d),) = fitted.data.items()
+            export_head(fitted.engine, name, d.task, ctx.out / "model")
     return {
         "metrics": metrics,
         "scores": scores,
@@ -446,11 +455,13 @@ def source_vocab_size(source: str) -> int | None:
 
 def run_finetune(ctx: StageContext) -> dict:
     """An intermediate or target stage: log its params, then train and evaluate in its mode."""
+    t0 = time.perf_counter()
     spec = ctx.spec
     source = ctx.source
     size_params = count_params(get_size(spec.model), vocab_size=source_vocab_size(source))
     params = run_params(spec, size_params, zero_stage(ds_config_for(spec)))
-    ctx.log_params({**params, "model_source": source})
+    chain = {"intermediate_languages": intermediate_languages(spec, ctx.output_dir)}
+    ctx.log_params({**params, "model_source": source, **chain})
     task = get_task(spec.tasks[0])
     evals = eval_languages(spec, task) if spec.kind == "target" else []
     if spec.kind == "target" and not trains(task):
@@ -460,6 +471,9 @@ def run_finetune(ctx: StageContext) -> dict:
     else:
         result = train_and_evaluate(ctx, train_languages(spec, task), evals)
         result.pop("scores")
+    names = [set_name(e) for e in spec.perturbations]
+    seconds = time.perf_counter() - t0
+    result["metrics"].update(time_shares(result["metrics"], task.name, names, seconds))
     ctx.log_metrics(result["metrics"], result["steps"])
     result["model_params"] = size_params
     return result

@@ -3,6 +3,7 @@ where its starting weights are, which languages it trains on and which it evalua
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from xscale import data as xdata
@@ -22,6 +23,21 @@ def model_source(spec: StageSpec, output_dir: Path) -> str:
     if size.hub_id is None:
         raise ValueError(f"{spec.label}: tiny size {spec.model} needs a pretrain stage's weights")
     return size.hub_id
+
+
+def intermediate_languages(spec: StageSpec, output_dir: Path) -> str:
+    """The training languages of the chain's intermediate stage (`en`, or `de+en+fr` for a
+    multilingual one; `none` without one), read from the parent stage's spec.json: target runs
+    log it, so the analysis can set English intermediate tasks against multilingual ones."""
+    if spec.intermediate_task == "none" or spec.parent is None:
+        return "none"
+    try:
+        parent = json.loads((Path(output_dir) / "stages" / spec.parent / "spec.json").read_text())
+    except (OSError, ValueError):
+        return "unknown"
+    return (
+        str(parent.get("train_languages", "en")) if parent.get("kind") == "intermediate" else "none"
+    )
 
 
 def train_languages(spec: StageSpec, task: Task) -> list[str]:

@@ -14,6 +14,7 @@ from xscale.graph.expand import Graph
 from xscale.graph.stage import StageSpec
 from xscale.stage.corpus import corpus_files, pretrain_files
 from xscale.stage.inputs import train_languages
+from xscale.stage.robustness import check_stage_sets
 from xscale.tasks import format_info, trains
 from xscale.tasks.registry import get_task
 from xscale.train.model import check_available
@@ -60,6 +61,7 @@ def preflight(specs: list[StageSpec], check_weights: bool = True) -> None:
             pretrain_files(spec.mlm_root or spec.data_root, tuple(spec.hparams.mlm_languages))
         if spec.kind == "target":  # test data first: local files, cheaper than a hub download
             _check_test_data(spec, get_task(spec.task))
+            check_stage_sets(spec, get_task(spec.task))
         for name in spec.tasks:
             task = get_task(name)
             if trains(task):

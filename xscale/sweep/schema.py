@@ -50,6 +50,7 @@ from xscale.sweep.io import (
     resolve_path,
     resolve_recipe,
 )
+from xscale.sweep.perturbations import PerturbationEntry, check_sets, parse_set
 from xscale.sweep.phases import (
     ENTRY_NAME_PATTERN,
     DataConfig,
@@ -62,7 +63,6 @@ from xscale.sweep.spaces import (
     SearchSpace,
     _parse_phase,
 )
-from xscale.tasks.perturb import PERTURBATIONS
 from xscale.tasks.registry import TASKS
 
 PhaseKind = Literal["pretrain", "intermediate", "target", "cartography"]
@@ -164,7 +164,7 @@ class SweepConfig(Strict):
     scheduler: SchedulerConfig | None = None
     resources: dict[str, ResourcesConfig] = Field(default_factory=dict)
     failure: FailureSettings = Field(default_factory=FailureSettings)
-    perturbations: list[str] = Field(default_factory=list)
+    perturbations: list[PerturbationEntry] = Field(default_factory=list)  # sweep/perturbations.py
     cartography: CartographyConfig = Field(default_factory=CartographyConfig)  # map runs
     alignment: AlignmentConfig | None = None  # measured on every trained checkpoint
 
@@ -381,7 +381,6 @@ def _check(cfg: SweepConfig, check_registry: bool) -> None:
     _no_duplicates(cfg.target_tasks, "target_tasks")
     _no_duplicates(cfg.train_languages, "train_languages")
     _no_duplicates(cfg.seeds, "seeds")
-    _no_duplicates(cfg.perturbations, "perturbations")
     for task, langs in cfg.eval_languages.items():
         if task not in cfg.target_tasks:
             raise FieldError(f"eval_languages.{task}", f"{task!r} is not in target_tasks")
@@ -419,15 +418,10 @@ def _check(cfg: SweepConfig, check_registry: bool) -> None:
                 find_config(res.deepspeed_config)
             except XScaleError as e:
                 raise FieldError(f"resources.{size}.deepspeed_config", str(e)) from None
-    for i, name in enumerate(cfg.perturbations):
-        if name not in PERTURBATIONS:
-            raise FieldError(
-                f"perturbations.{i}",
-                f"unknown perturbation {name!r} (known: {', '.join(PERTURBATIONS)})",
-            )
     if check_registry:
         _check_tasks(cfg)
     check_difficulty(cfg, check_registry)
+    check_sets(cfg.perturbations, cfg.target_tasks if check_registry else None)
 
 
 # --------------------------------------------------------------------------- loading
@@ -463,6 +457,11 @@ def _pre_check(data: dict[str, Any]) -> None:
                 raise FieldError(
                     f"{section}.{field}", "search spaces are only allowed in intermediate/target"
                 )
+    sets = data.get("perturbations")
+    if sets is not None and not isinstance(sets, list):
+        raise FieldError("perturbations", "expected a list of set names or mappings")
+    for i, entry in enumerate(sets or ()):
+        parse_set(entry, f"perturbations.{i}")
     for key in ("intermediate", "target", "resources", "eval_languages"):
         if key in data and not isinstance(data[key], dict):
             raise FieldError(key, "expected a mapping")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from xscale.errors import XScaleError
 from xscale.sweep.difficulty import AlignmentConfig
@@ -18,9 +19,11 @@ from xscale.sweep.io import (
     resolve_path,
     resolve_recipe,
 )
+from xscale.sweep.perturbations import PerturbationEntry, check_sets, parse_set
 from xscale.sweep.phases import DataConfig, PhaseConfig, PretrainConfig, Strict
 from xscale.sweep.schema import NONE_TASK, SweepConfig
-from xscale.tasks.perturb import PERTURBATIONS
+from xscale.sweep.spaces import FieldError
+from xscale.tasks.registry import TASKS
 
 
 class TrialConfig(Strict):
@@ -34,7 +37,7 @@ class TrialConfig(Strict):
     train_languages: Literal["en", "in-language", "all"] = "en"  # target training languages
     intermediate_languages: tuple[str, ...] = ("en",)  # several = a multilingual intermediate task
     eval_languages: tuple[str, ...] | None = None  # default: every language the data has
-    perturbations: tuple[str, ...] = ()  # e.g. [typo, swap]: see xscale/tasks/perturb.py
+    perturbations: tuple[PerturbationEntry, ...] = ()  # e.g. [typo]: sweep/perturbations.py
     seed: int = 0
     deepspeed_config: str | None = None  # default: the size's config from the size table
     data: DataConfig = Field(default_factory=DataConfig)
@@ -43,14 +46,16 @@ class TrialConfig(Strict):
     target: PhaseConfig = Field(default_factory=PhaseConfig)
     alignment: AlignmentConfig | None = None  # per-layer alignment of each trained checkpoint
 
-    @field_validator("perturbations")
+    @field_validator("perturbations", mode="before")
     @classmethod
-    def _known_perturbations(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for name in v:
-            if name not in PERTURBATIONS:
-                raise ValueError(
-                    f"unknown perturbation {name!r} (known: {', '.join(PERTURBATIONS)})"
-                )
+    def _sets(cls, v: Any) -> Any:
+        try:
+            for i, entry in enumerate(v if isinstance(v, list | tuple) else ()):
+                parse_set(entry, str(i))
+        except FieldError as e:
+            raise PydanticCustomError(
+                "perturbation", "entry {where}: {message}", {"where": e.path, "message": e.message}
+            ) from None
         return v
 
     @field_validator("model", "intermediate_task", "target_task")
@@ -74,7 +79,27 @@ class TrialConfig(Strict):
 def load_trial(path: str | Path, overrides: dict[str, Any] | None = None) -> TrialConfig:
     data = read_yaml(path)
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return parse(TrialConfig, data, str(path))
+    check_trial_sets(data, str(path))
+    cfg = parse(TrialConfig, data, str(path))
+    try:
+        check_sets(cfg.perturbations, [cfg.target_task] if cfg.target_task in TASKS else None)
+    except FieldError as e:
+        raise XScaleError(f"{path}: {e.path}: {e.message}") from None
+    return cfg
+
+
+def check_trial_sets(data: dict[str, Any], source: str) -> None:
+    """A trial's `perturbations`, checked entry by entry (errors name the entry's key path)."""
+    sets = data.get("perturbations")
+    if sets is None:
+        return
+    try:
+        if not isinstance(sets, list):
+            raise FieldError("perturbations", "expected a list of set names or mappings")
+        for i, entry in enumerate(sets):
+            parse_set(entry, f"perturbations.{i}")
+    except FieldError as e:
+        raise XScaleError(f"{source}: {e.path}: {e.message}") from None
 
 
 def parse_mixture(name: str) -> tuple[str, ...] | None:

@@ -3,7 +3,7 @@
 Metric names (logged on every target stage run, read by `xscale analyze`):
 
     <task>.<lang>.<metric>                  clean score, e.g. xnli.de.accuracy
-    <task>.<lang>.<perturbation>.<metric>   score on a perturbation set
+    <task>.<lang>.<set>.<metric>            score on a perturbation set, e.g. xnli.de.typo.accuracy
     <task>.avg                              mean of the main metric over evaluated languages
     <task>.avg_non_en                       mean over languages other than English
     <task>.gap_en                           English minus avg_non_en (the transfer gap)
@@ -29,6 +29,27 @@ e.g. `en` or `de+en`), and of the subset a subset stage trains on:
                                                    share_hard (always / sometimes / never right)
     <task>.<langs>.subset.<q>                      a subset stage's examples: examples, share,
                                                    confidence, variability, correctness
+
+Per perturbation set and language, beside its scores (`summarize_set`):
+
+    <task>.<lang>.<set>.clean_<main>        the clean score of the same examples (a set may
+                                            evaluate the first `max_examples` only, or exclude
+                                            examples whose labels it cannot keep)
+    <task>.<lang>.<set>.drop                degradation: clean_<main> minus <main>, in points
+    <task>.<lang>.<set>.drop_rel            the drop as a share of the clean score, in %
+    <task>.<lang>.<set>.examples, .excluded examples scored; examples left out (labels unsafe)
+    <task>.<lang>.<set>.seconds             time spent on the set (perturbing, attacking, scoring)
+    <task>.<lang>.<set>.success_rate        attacks: % of the examples the model got right
+                                            that it gets wrong after the attack
+    <task>.<lang>.<set>.mean_queries        attacks: model queries per attacked example
+
+and per set, over languages (`SET_AGGREGATES`):
+
+    <task>.<set>.avg, .avg_non_en, .gap_en  as for the clean scores
+    <task>.<set>.drop_en, .drop_non_en      English's drop; mean drop over the other languages
+    <task>.<set>.drop_rel_en, .drop_rel_non_en   the same for drop_rel
+    <task>.<set>.success_rate, .mean_queries     attacks: means over languages
+    <task>.<set>.seconds, .time_share       time on the set, and its % of the stage's time
 
 Scores are in 0-100, as XTREME reports them.
 """
@@ -83,6 +104,61 @@ def summarize(
         if "en" in main:
             out[f"{agg}.gap_en"] = main["en"] - out[f"{agg}.avg_non_en"]
     return out
+
+
+SET_AGGREGATES = (
+    "drop_en",
+    "drop_non_en",
+    "drop_rel_en",
+    "drop_rel_non_en",
+    "success_rate",
+    "mean_queries",
+    "seconds",
+    "time_share",
+)
+ATTACK_METRICS = ("success_rate", "mean_queries")
+
+
+def summarize_set(
+    task: str, main_metric: str, per_lang: dict[str, dict[str, float]], name: str
+) -> dict:
+    """Flat metrics of one perturbation set: `summarize`'s, each language's drop and relative
+    drop (from its `clean_<main>`), and the set aggregates over English / non-English."""
+    out = summarize(task, main_metric, per_lang, perturbation=name)
+    clean_key = f"clean_{main_metric}"
+    drops: dict[str, float] = {}
+    rels: dict[str, float] = {}
+    for lang, m in sorted(per_lang.items()):
+        if main_metric not in m or clean_key not in m:
+            continue
+        drops[lang] = m[clean_key] - m[main_metric]
+        out[metric_name(task, lang, "drop", name)] = drops[lang]
+        if m[clean_key] > 0:
+            rels[lang] = 100.0 * drops[lang] / m[clean_key]
+            out[metric_name(task, lang, "drop_rel", name)] = rels[lang]
+    for key, values in (("drop", drops), ("drop_rel", rels)):
+        if "en" in values:
+            out[f"{task}.{name}.{key}_en"] = values["en"]
+        non_en = [v for lang, v in values.items() if lang != "en"]
+        if non_en:
+            out[f"{task}.{name}.{key}_non_en"] = fmean(non_en)
+    for m in ATTACK_METRICS:
+        values = [v[m] for v in per_lang.values() if m in v]
+        if values:
+            out[f"{task}.{name}.{m}"] = fmean(values)
+    seconds = [v["seconds"] for v in per_lang.values() if "seconds" in v]
+    if seconds:
+        out[f"{task}.{name}.seconds"] = sum(seconds)
+    return out
+
+
+def time_shares(metrics: dict[str, float], task: str, names, seconds: float) -> dict:
+    """`<task>.<set>.time_share`: each set's seconds as a % of the stage's `seconds`."""
+    return {
+        f"{task}.{n}.time_share": 100.0 * metrics[f"{task}.{n}.seconds"] / seconds
+        for n in names
+        if f"{task}.{n}.seconds" in metrics and seconds > 0
+    }
 
 
 def format_scores(task: str, main_metric: str, metrics: dict[str, float]) -> str:
