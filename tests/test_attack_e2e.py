@@ -47,7 +47,8 @@ def attacked(e2e_output_dir, xscale_cli, trial_yaml) -> Trial:
 
 def test_loss_guided_attack_beats_random_codemixing(attacked):
     m = attacked.result("target")["metrics"]
-    assert m["xnli.en.accuracy"] > 50.0  # a model worth attacking (chance 33.3)
+    # a model worth attacking: chance is 33.3, and 45 on 250 rows is ~3.7 standard errors above it
+    assert m["xnli.en.accuracy"] > 45.0
     for lang in LANGS:
         for s in ("cm", "pg"):
             assert m[f"xnli.{lang}.{s}.examples"] == N
