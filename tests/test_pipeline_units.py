@@ -157,3 +157,24 @@ def test_cluster_dashboard_listens_on_loopback_only():
     starts = _cluster_commands("head_start_ray_commands")
     assert any("--dashboard-host=127.0.0.1" in c for c in starts)
     assert "0.0.0.0" not in "\n".join(starts) and "ray dashboard cluster.yaml" in text
+
+
+def test_stage_threads_follow_omp_num_threads_else_every_core(monkeypatch):
+    """Ray sets OMP_NUM_THREADS in each trial (the CPUs it holds); a lone run takes every core
+    this process may use."""
+    import os
+
+    import torch
+
+    from xscale.stage.runner import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        set_threads(None)
+        assert torch.get_num_threads() == 1
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        set_threads(None)
+        assert torch.get_num_threads() == len(os.sched_getaffinity(0))
+    finally:
+        torch.set_num_threads(before)

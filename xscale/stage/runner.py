@@ -16,7 +16,6 @@ import shutil
 import time
 from pathlib import Path
 
-from xscale.catalog.sizes import get_size
 from xscale.errors import XScaleError
 from xscale.graph.lock import FolderLock
 from xscale.graph.stage import (
@@ -41,15 +40,18 @@ from xscale.train.distributed import init_distributed, rank_world
 
 
 def set_threads(spec: StageSpec) -> None:
-    """One worker uses the CPUs its size asks for (Ray sets OMP_NUM_THREADS for its trials).
-    torch's default of every core oversubscribes the machine when stages run side by side."""
-    if "OMP_NUM_THREADS" in os.environ:
-        n = int(os.environ["OMP_NUM_THREADS"] or 1)
+    """torch's intra-op threads: OMP_NUM_THREADS when set (Ray sets it in every trial to the
+    CPUs the trial holds, so stages side by side never oversubscribe the machine), else every
+    core this process may use: a lone `xscale run` has the machine to itself. On a shared
+    machine set OMP_NUM_THREADS (or OMP_WAIT_POLICY=PASSIVE): OpenMP threads that spin while
+    other processes hold the cores made a 2-thread tiny-m step 5x slower (bench/RESULTS.md)."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        n = int(os.environ["OMP_NUM_THREADS"])
     else:
-        n = get_size(spec.model).cpus_per_worker
+        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     import torch
 
-    torch.set_num_threads(max(1, n))
+    torch.set_num_threads(max(1, n or 1))
 
 
 def run_stage(
