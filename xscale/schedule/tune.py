@@ -1,19 +1,21 @@
-"""Ray Tune scheduling: every stage whose parent is selected becomes a Tune trial.
+"""Ray Tune scheduling: the whole sweep is one Tune run, every ready stage a Tune trial.
 
-    round:  one Tune run whose searcher (StageSearcher) hands out ready stages,
-            longest-expected first; when all stages of a group have ended, the group's best
-            stage (English dev metric) is selected -> groups/<key>.json, releasing its children
-            -> one Tune run per ready Optuna group (OptunaSearch + optional ASHA)
-            -> repeat while anything new became ready
-
-Without Optuna groups the whole sweep is one Tune run: no barrier between depths (a stage
-starts as soon as its parent group is selected), and trial processes are reused across stages.
+    SweepSearcher (schedule/searcher.py): every group whose parent is selected is ready; its
+        stages (fixed / grid) or its Optuna trials (one seeded study per group) are handed out
+        longest-expected-first, to whatever fits the cluster now (schedule/packing.py), up to
+        the sweep's `max_concurrent_trials` across all groups
+    grouped ASHA (schedule/asha.py): each Optuna group's trials are stopped early by an
+        ASHAScheduler of their own
+    a group's last stage ends -> its best stage (English dev metric) -> groups/<key>.json ->
+        its children are ready at once (no barrier between depths or groups)
 
 Every stage is one Tune trial with the resources of its size. A size with several workers runs
 its stage as a Ray Train TorchTrainer inside the trial (gloo on CPU, NCCL on GPU). Ray's
 FailureConfig retries a failed trial, and the stage resumes from its own last checkpoint. A stage
 whose folder is complete is never run again, so re-running the sweep command is how a killed
-sweep resumes.
+sweep resumes. Trial processes are reused from stage to stage (torch, DeepSpeed imported once).
+The cluster benchmark replaces stages by sleeps through schedule/simulate.py (its own
+environment variable, never set otherwise).
 """
 
 from __future__ import annotations
@@ -26,42 +28,25 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from xscale.errors import XScaleError
-from xscale.graph.expand import Graph, Group
-from xscale.graph.selection import load_selection, resolve, select_best
+from xscale.graph.expand import Graph
+from xscale.graph.selection import load_selection, resolve
 from xscale.graph.stage import StageSpec, is_complete, read_result, stage_dir
 from xscale.runtime import quiet_environment, verbosity
+from xscale.schedule.asha import asha_factory, grouped_asha
+from xscale.schedule.packing import TRIAL_CPU, Capacity
 from xscale.schedule.progress import SweepProgress
+from xscale.schedule.searcher import META, Search, SweepSearcher, TrialMeta, searcher
+from xscale.schedule.simulate import SIMULATE_ENV
+from xscale.schedule.simulate import from_env as simulation_from_env
 from xscale.sweep.schema import SweepConfig
 from xscale.tracking.client import TrackingInfo
 
-META = "xscale"  # the one Tune config key xscale reserves; every other key is a sampled value
-
-
-@dataclass(frozen=True)
-class TrialMeta:
-    """What a Tune trial's config says about its stage, under the single key `xscale`: a fixed
-    stage (its key, spec, label, cost) from StageSearcher, or the group of an Optuna trial whose
-    stage follows from the sampled values beside it."""
-
-    stage: str | None = None
-    group: str | None = None
-    spec: dict | None = None
-    label: str | None = None
-    cost: float | None = None
-
-    def config(self) -> dict[str, Any]:
-        return {META: {k: v for k, v in asdict(self).items() if v is not None}}
-
-    @classmethod
-    def split(cls, config: dict[str, Any]) -> tuple[TrialMeta, dict[str, Any]]:
-        """(meta, sampled hyperparameters) of a trial config."""
-        meta = cls(**(config.get(META) or {}))
-        return meta, {k: v for k, v in config.items() if k != META}
+__all__ = ["META", "TrialMeta", "run_sweep", "start_ray", "check_resources", "plan_counts"]
 
 
 def log(msg: str, always: bool = False) -> None:
@@ -106,27 +91,35 @@ def _stage_in_workers(spec: StageSpec, ctx: dict[str, Any]) -> dict:
 
 
 def stage_trainable(config: dict, ctx: dict[str, Any]) -> None:
-    """One Tune trial = one stage. `config` names a stage key, or a group plus sampled values."""
+    """One Tune trial = one stage: the spec in `config`'s TrialMeta (an Optuna trial's sampled
+    values are in the spec already, and beside it for Tune's display)."""
     from ray import tune
 
-    from xscale.stage.runner import run_stage
-
     quiet_environment()
-    meta, sample = TrialMeta.split(config)
-    if meta.spec is not None:
-        spec = StageSpec.model_validate(meta.spec)
-    else:
-        group = Group.from_json(ctx["groups"][meta.group])
-        spec = group.stage(sample, ctx["parent_stage"].get(group.key))
-    if ctx["resources"][spec.model]["workers"] > 1:
+    meta, _ = TrialMeta.split(config)
+    spec = StageSpec.model_validate(meta.spec)
+    workers = ctx["resources"][spec.model]["workers"]
+    # evaluation rounds reported to ASHA; a TorchTrainer's workers report none (only the end)
+    rounds = (meta.rounds or 1) if workers == 1 else 1
+
+    def report(m):
+        tune.report({**m, "stage_key": spec.key, "complete": 0})
+
+    if ctx.get("simulate"):  # the cluster benchmark only (schedule/simulate.py)
+        from xscale.schedule.simulate import simulate_stage
+
+        result = simulate_stage(spec, meta.cost or 0.0, rounds, ctx, report)
+    elif workers > 1:
         result = _stage_in_workers(spec, ctx)
     else:
+        from xscale.stage.runner import run_stage
+
         result = run_stage(
             spec,
             Path(ctx["output_dir"]),
             TrackingInfo(**ctx["tracking"]),
-            report=lambda m: tune.report({**m, "stage_key": spec.key, "complete": 0}),
-            eval_rounds=ctx["eval_rounds"] if spec.kind != "pretrain" else 1,
+            report=report,
+            eval_rounds=rounds,
         )
     metrics = result.get("metrics", {})
     tune.report(
@@ -178,8 +171,7 @@ def _callback(progress: SweepProgress, ctx: dict[str, Any]):
 
 def _trial_label(trial, ctx: dict[str, Any]) -> str:
     meta, sampled = TrialMeta.split(trial.config)
-    key = meta.stage or meta.group or trial.trial_id
-    label = meta.label or ctx.get("labels", {}).get(key, key)
+    label = meta.label or meta.stage or trial.trial_id
     if sampled:
         label += " " + " ".join(
             f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sampled.items()
@@ -188,20 +180,11 @@ def _trial_label(trial, ctx: dict[str, Any]) -> str:
 
 
 def _trial_stage_key(trial, ctx: dict[str, Any]) -> str | None:
-    meta, sample = TrialMeta.split(trial.config)
-    if meta.stage is not None:
-        return meta.stage
-    if meta.group in ctx["groups"]:  # an Optuna trial: its stage from the sample
-        group = Group.from_json(ctx["groups"][meta.group])
-        return group.stage(sample, ctx["parent_stage"].get(group.key)).key
-    return None
+    return TrialMeta.split(trial.config)[0].stage
 
 
 def _trial_cost(trial, ctx: dict[str, Any]) -> float:
-    meta, _ = TrialMeta.split(trial.config)
-    if meta.cost is not None:
-        return float(meta.cost)
-    return float(ctx.get("costs", {}).get(meta.group, 0.0))
+    return float(TrialMeta.split(trial.config)[0].cost or 0.0)
 
 
 def _resources(ctx: dict[str, Any]):
@@ -209,10 +192,9 @@ def _resources(ctx: dict[str, Any]):
 
     def for_trial(config: dict):
         meta, _ = TrialMeta.split(config)
-        model = meta.spec["model"] if meta.spec is not None else ctx["models"][meta.group]
-        res = ctx["resources"][model]
+        res = ctx["resources"][meta.spec["model"]]
         if res["workers"] > 1:  # the trial only drives a TorchTrainer, whose workers hold the rest
-            return PlacementGroupFactory([{"CPU": 0.01}])
+            return PlacementGroupFactory([{"CPU": TRIAL_CPU}])
         bundle = {"CPU": res["cpus"]}
         if res["gpus"]:
             bundle["GPU"] = res["gpus"]
@@ -243,6 +225,15 @@ def _tune_run(name: str, param_space: dict, cfg: SweepConfig, ctx: dict, progres
     return tuner.fit()
 
 
+def tune_environment() -> None:
+    """Tune and Ray settings of every sweep driver (set before Ray starts)."""
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Ray's C++ core writes its retry warnings straight to stderr; errors are reported here
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
+
+
 def start_ray(address: str | None, resources: dict[str, dict]) -> None:
     """Connect to a cluster, or start a local Ray big enough for the largest stage.
 
@@ -251,11 +242,7 @@ def start_ray(address: str | None, resources: dict[str, dict]) -> None:
     forever for the last worker)."""
     import ray
 
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    # Ray's C++ core writes its retry warnings straight to stderr; errors are reported here
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
+    tune_environment()
     if ray.is_initialized():
         return
     limit = float(os.environ.get(RAY_START_TIMEOUT_ENV) or RAY_START_TIMEOUT)
@@ -410,92 +397,15 @@ def _loopback_only(ray) -> None:
     ray_constants.ENABLE_RAY_CLUSTER = False
 
 
-class StageSearcher:
-    """A Ray Tune searcher that hands out stages as soon as their parent group is selected.
+def _cluster_nodes() -> list[dict[str, float]]:
+    """CPUs and GPUs of every alive node of the connected Ray."""
+    import ray
 
-    One Tune run then covers every fixed and grid group of the graph, however deep: no barrier
-    between depths, and trial processes (torch, DeepSpeed already imported) are reused from stage to
-    stage. Ready stages start longest-expected-first. Optuna groups run in Tune runs of their
-    own once their parent is selected (see `run_sweep`).
-    """
-
-    def __init__(self, graph: Graph, out: Path, selected: dict, failed: set, mode: str):
-        from ray.tune.search import Searcher
-
-        self.FINISHED = Searcher.FINISHED
-        self.graph, self.out, self.selected, self.failed, self.mode = (
-            graph,
-            out,
-            selected,
-            failed,
-            mode,
-        )
-        self.queue: list[tuple[Group, StageSpec]] = []
-        self.live: dict[str, tuple[Group, StageSpec]] = {}
-        self.outstanding: dict[str, int] = {}
-        self.specs: dict[str, list[StageSpec]] = {}
-        self.dispatched = 0
-        for g in graph.groups.values():
-            if g.parent is None or g.parent in selected:
-                self._release(g)
-
-    def _release(self, g: Group) -> None:
-        """Queue `g`'s incomplete stages; settle it at once when none are left to run."""
-        if g.optuna or g.key in self.selected or g.key in self.specs or g.key in self.failed:
-            return
-        parent_stage = self.selected.get(g.parent) if g.parent else None
-        specs = [g.stage(s, parent_stage) for s in g.samples]
-        self.specs[g.key] = specs
-        todo = [s for s in specs if not is_complete(stage_dir(self.out, s))]
-        self.outstanding[g.key] = len(todo)
-        self.queue.extend((g, s) for s in todo)
-        self.queue.sort(key=lambda gs: gs[0].cost)  # pop() takes the longest expected
-        if not todo:
-            self._settle(g)
-
-    def _settle(self, g: Group) -> None:
-        chosen = select_best(self.out, g, self.specs[g.key], self.mode)
-        if chosen is None:
-            self.failed.add(g.key)
-            return
-        self.selected[g.key] = chosen
-        for child in self.graph.children(g.key):
-            self._release(child)
-
-    @property
-    def has_work(self) -> bool:
-        return bool(self.queue)
-
-    # -- the Searcher interface (wrapped by `searcher()` below)
-    def suggest(self, trial_id: str):
-        if self.queue:
-            g, spec = self.queue.pop()
-            self.live[trial_id] = (g, spec)
-            self.dispatched += 1
-            return TrialMeta(
-                stage=spec.key, spec=spec.model_dump(mode="json"), label=spec.label, cost=g.cost
-            ).config()
-        return None if self.live else self.FINISHED
-
-    def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
-        """A stage ended (after Tune's retries); its group settles once all its stages have."""
-        g, _ = self.live.pop(trial_id)
-        self.outstanding[g.key] -= 1
-        if self.outstanding[g.key] == 0:
-            self._settle(g)
-
-
-def searcher(core: StageSearcher):
-    from ray.tune.search import Searcher
-
-    class _Searcher(Searcher):
-        def suggest(self, trial_id):
-            return core.suggest(trial_id)
-
-        def on_trial_complete(self, trial_id, result=None, error=False):
-            core.on_trial_complete(trial_id, result, error)
-
-    return _Searcher()
+    return [
+        {"CPU": float(r.get("CPU", 0.0)), "GPU": float(r.get("GPU", 0.0))}
+        for n in ray.nodes()
+        if n.get("Alive") and (r := n.get("Resources", {}))
+    ]
 
 
 def plan_counts(cfg: SweepConfig, graph: Graph) -> dict[str, float]:
@@ -516,6 +426,37 @@ def plan_counts(cfg: SweepConfig, graph: Graph) -> dict[str, float]:
     return {"total": total, "done": done, "total_cost": total_cost, "done_cost": done_cost}
 
 
+def sweep_context(cfg: SweepConfig, tracking: TrackingInfo) -> dict[str, Any]:
+    """What every trial of the sweep receives beside its config (Tune's `with_parameters`)."""
+    ctx: dict[str, Any] = {
+        "output_dir": str(cfg.output_path),
+        "tracking": asdict(tracking),
+        "resources": {m: dict(vars(cfg.resources_for(m))) for m in cfg.models},
+    }
+    sim = simulation_from_env()
+    if sim is not None:
+        log(f"{SIMULATE_ENV} is set: every stage is a sleep (cluster benchmark)", always=True)
+        ctx["simulate"] = sim
+    return ctx
+
+
+def sweep_progress(cfg: SweepConfig, graph: Graph) -> SweepProgress:
+    c = plan_counts(cfg, graph)
+    return SweepProgress(
+        cfg.name, c["total"], c["done"], c["total_cost"], c["done_cost"], cfg.output_path / "stages"
+    )
+
+
+def tune_searcher_run(name: str, core: SweepSearcher, cfg: SweepConfig, ctx, progress):
+    """One Tune run of everything `core` hands out; Optuna trials stopped by ASHA per group."""
+    extra: dict[str, Any] = {"search_alg": searcher(core), "num_samples": -1}
+    if cfg.scheduler:
+        extra["scheduler"] = grouped_asha(
+            asha_factory(cfg.scheduler, cfg.search.metric, cfg.search.mode)
+        )
+    return _tune_run(name, {}, cfg, ctx, progress, extra)
+
+
 def run_sweep(
     cfg: SweepConfig,
     graph: Graph,
@@ -523,109 +464,28 @@ def run_sweep(
     address=None,
     progress: SweepProgress | None = None,
 ) -> dict:
-    """Run the graph to the end; returns counts {ran, failed, blocked}."""
+    """Run the graph to the end in one Tune run; returns counts {ran, failed, blocked, ...}."""
     out = cfg.output_path
     if progress is None:
-        c = plan_counts(cfg, graph)
-        progress = SweepProgress(
-            cfg.name, c["total"], c["done"], c["total_cost"], c["done_cost"], out / "stages"
-        )
+        progress = sweep_progress(cfg, graph)
     resources = {m: dict(vars(cfg.resources_for(m))) for m in cfg.models}
     counts = {"ran": 0, "failed": 0, "blocked": 0}
     selected = load_selection(out)
     failed: set[str] = set()
-    searched: set[str] = set()
     import ray
 
     if not ray.is_initialized():  # `xscale sweep` starts it earlier, beside MLflow's set-up
         start_ray(address, resources)
-    base_ctx = {
-        "output_dir": str(out),
-        "tracking": asdict(tracking),
-        "groups": {},
-        "parent_stage": {},
-        "resources": resources,
-        "models": {},
-        "labels": {},
-        "costs": {},
-        "eval_rounds": 1,
-    }
-    for round_ in range(len(graph.groups) + 1):
-        core = StageSearcher(graph, out, selected, failed, cfg.search.mode)
-        progressed = False
-        if core.has_work:
-            results = _tune_run(
-                f"stages-{round_}",
-                {},
-                cfg,
-                base_ctx,
-                progress,
-                {"search_alg": searcher(core), "num_samples": -1},
-            )
-            counts["ran"] += core.dispatched
-            counts["failed"] += sum(1 for r in results if r.error is not None)
-            progressed = True
-        for g in graph.groups.values():
-            ready = g.parent is None or g.parent in selected
-            if g.optuna and ready and g.key not in selected and g.key not in searched:
-                searched.add(g.key)
-                ctx = {**base_ctx, "parent_stage": {g.key: selected.get(g.parent)}}
-                chosen = _run_optuna_group(g, cfg, ctx, progress, selected.get(g.parent), counts)
-                if chosen:
-                    selected[g.key] = chosen
-                else:
-                    failed.add(g.key)
-                progressed = True
-        if not progressed:
-            break
+    ctx = sweep_context(cfg, tracking)
+    core = SweepSearcher(
+        graph, out, selected, failed, Search.of(cfg), capacity=Capacity(_cluster_nodes)
+    )
+    if core.has_work:
+        results = tune_searcher_run("sweep", core, cfg, ctx, progress)
+        counts["failed"] += sum(1 for r in results if r.error is not None)
+    counts["ran"] = core.dispatched
     counts["blocked"] = sum(
         1 for g in graph.groups.values() if g.key not in selected and g.key not in failed
     )
     counts["failed_groups"] = len(failed)
     return counts
-
-
-def _run_optuna_group(g: Group, cfg: SweepConfig, base_ctx: dict, progress, parent_stage, counts):
-    import optuna
-    from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search.optuna import OptunaSearch
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    out = cfg.output_path
-    ctx = {
-        **base_ctx,
-        "groups": {g.key: g.to_json()},
-        "models": {g.key: g.base["model"]},
-        "labels": {g.key: g.label},
-        "costs": {g.key: g.cost},
-        "eval_rounds": cfg.scheduler.max_t if cfg.scheduler else 1,
-    }
-    extra: dict[str, Any] = {
-        "metric": cfg.search.metric,
-        "mode": cfg.search.mode,
-        "num_samples": cfg.search.num_samples or 1,
-        "search_alg": OptunaSearch(seed=cfg.search.seed),
-    }
-    if cfg.scheduler:
-        extra["scheduler"] = ASHAScheduler(
-            time_attr="training_iteration",
-            max_t=cfg.scheduler.max_t,
-            grace_period=cfg.scheduler.grace_period,
-            reduction_factor=cfg.scheduler.reduction_factor,
-        )
-    progress.note(f"search {g.label}: {extra['num_samples']} Optuna trials")
-    results = _tune_run(
-        f"search-{g.key}",
-        {**TrialMeta(group=g.key).config(), **cfg.tune_space(g.kind)},
-        cfg,
-        ctx,
-        progress,
-        extra,
-    )
-    counts["ran"] += len(results)
-    specs = []
-    for r in results:
-        _, sample = TrialMeta.split(r.config or {})
-        specs.append(g.stage(sample, parent_stage))
-    complete = [s for s in specs if is_complete(stage_dir(out, s))]
-    return select_best(out, g, complete, cfg.search.mode) if complete else None

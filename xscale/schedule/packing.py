@@ -1,0 +1,95 @@
+"""Which ready stage fits the cluster now: the resources a stage holds while it runs, and a
+first-fit model of the cluster's nodes. Pure: no Ray (the node list comes from a callable).
+
+A stage of a one-worker size holds one bundle (its CPUs and GPUs) in its Tune trial; a stage of
+a size with several workers holds a 0.01-CPU trial bundle while its Ray Train TorchTrainer holds
+one bundle per worker. Tune admits a trial as soon as its own bundle fits, so without this model
+a multi-worker stage could take a concurrency slot and then wait for its workers while smaller
+stages that fit could run. The sweep searcher (schedule/searcher.py) asks `fits` before it hands
+out a stage:
+
+    free   = the nodes' resources minus the live stages placed first-fit in hand-out order
+             (a live stage that does not fit is *waiting* for resources)
+    choose = the first ready stage, in the searcher's order, that fits `free`; if none fits
+             and no stage is waiting, the first one anyway: it waits for the next resources to
+             free up and takes them at once, without the round trip through Tune that a stage
+             handed out only then would cost (on an autoscaling cluster its demand is what adds
+             a node). One waiting stage at most: more would take the resources that the
+             smaller ready stages fill in between (measured in bench/RESULTS.md)
+
+Ray places bundles itself, so this is a model, not a reservation; with nodes of one shape it is
+exact, with mixed nodes first-fit may differ from Ray's placement by a bundle.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+Bundle = dict[str, float]
+Demand = tuple[tuple[tuple[str, float], ...], ...]  # hashable bundles: ((("CPU", 4.0), ...), ...)
+
+TRIAL_CPU = 0.01  # what the trial of a multi-worker stage holds beside its workers
+
+
+def demand(resources: dict) -> Demand:
+    """The bundles a stage holds: `resources` is a group's {"cpus", "gpus", "workers"}."""
+    worker = {"CPU": float(resources["cpus"]), "GPU": float(resources["gpus"])}
+    if resources["workers"] > 1:
+        bundles = [{"CPU": TRIAL_CPU}] + [worker] * int(resources["workers"])
+    else:
+        bundles = [worker]
+    return tuple(tuple(sorted((k, v) for k, v in b.items() if v)) for b in bundles)
+
+
+def units(resources: dict) -> int:
+    """Devices a stage runs on: workers x GPUs per worker (CPUs on a CPU-only size); its
+    expected time is its cost (compute) over these."""
+    per_worker = resources["gpus"] or resources["cpus"]
+    return max(1, int(resources["workers"] * per_worker))
+
+
+def place(free: list[Bundle], d: Demand) -> list[Bundle] | None:
+    """The nodes' free resources after placing every bundle of `d` first-fit (bundles may go to
+    different nodes, as Ray's PACK strategy allows), or None when one does not fit."""
+    nodes = [dict(n) for n in free]
+    for bundle in d:
+        for node in nodes:
+            if all(node.get(k, 0.0) >= v - 1e-9 for k, v in bundle):
+                for k, v in bundle:
+                    node[k] = node.get(k, 0.0) - v
+                break
+        else:
+            return None
+    return nodes
+
+
+def free_after(nodes: Sequence[Bundle], live: Iterable[Demand]) -> tuple[list[Bundle], set[Demand]]:
+    """(free resources, shapes of the waiting stages) once the live stages are placed in
+    hand-out order."""
+    free = [dict(n) for n in nodes]
+    waiting: set[Demand] = set()
+    for d in live:
+        placed = place(free, d)
+        if placed is None:
+            waiting.add(d)
+        else:
+            free = placed
+    return free, waiting
+
+
+class Capacity:
+    """The cluster's nodes ({"CPU": n, "GPU": m} each), read from `source` at most every `ttl`
+    seconds (Tune asks the searcher for a stage many times a second while nothing fits)."""
+
+    def __init__(self, source: Callable[[], list[Bundle]], ttl: float = 5.0, clock=time.monotonic):
+        self.source, self.ttl, self.clock = source, ttl, clock
+        self._nodes: list[Bundle] | None = None
+        self._read = float("-inf")
+
+    def nodes(self) -> list[Bundle]:
+        now = self.clock()
+        if self._nodes is None or now - self._read >= self.ttl:
+            self._nodes = [dict(n) for n in self.source()]
+            self._read = now
+        return self._nodes
