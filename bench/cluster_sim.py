@@ -296,6 +296,7 @@ def main() -> int:
     p.add_argument("--cpus", type=float, default=216, help="fake CPUs (cluster.yaml at full size)")
     p.add_argument("--seeds", type=int, nargs="*", help="keep only these seeds")
     p.add_argument("--models", nargs="*", help="keep only these sizes")
+    p.add_argument("--intermediate", nargs="*", help="keep only these intermediate entries")
     p.add_argument("--max-concurrent", type=int, help="override max_concurrent_trials")
     p.add_argument("--keep", help="output folder to keep (default: a temporary one, removed)")
     args = p.parse_args()
@@ -307,6 +308,8 @@ def main() -> int:
         overrides["seeds"] = args.seeds
     if args.models:
         overrides["models"] = args.models
+    if args.intermediate:
+        overrides["intermediate_tasks"] = args.intermediate
     if args.max_concurrent:
         overrides["max_concurrent_trials"] = args.max_concurrent
     plan_cfg = load_sweep(args.sweep, {**overrides, "output_dir": str(root / "plan")})

@@ -401,3 +401,19 @@ def test_a_simulated_sweep_runs_optuna_groups_side_by_side(tmp_path, monkeypatch
     for k in optuna:
         if graph.groups[k].parent == inter:
             assert min(start for start, _ in spans[k]) >= inter_span[1]
+
+
+def test_the_simulation_hook_is_off_unless_its_variable_is_set(monkeypatch):
+    from xscale.errors import XScaleError
+    from xscale.schedule.simulate import SIMULATE_ENV, duration, from_env
+
+    monkeypatch.delenv(SIMULATE_ENV, raising=False)
+    assert from_env() is None  # a real sweep: trials run their stages
+    monkeypatch.setenv(SIMULATE_ENV, '{"seconds_per_cost": 0.5}')
+    assert from_env() == {"seconds_per_cost": 0.5}
+    monkeypatch.setenv(SIMULATE_ENV, "yes")
+    with pytest.raises(XScaleError, match=SIMULATE_ENV):
+        from_env()
+    # a stage's sleep: cost over its devices (8 workers x 1 GPU), times the scale
+    assert duration(80.0, {"cpus": 8, "gpus": 1, "workers": 8}, 0.5) == 5.0
+    assert duration(80.0, {"cpus": 2, "gpus": 0, "workers": 1}, 0.5) == 20.0

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from xscale.schedule.searcher import TrialMeta
+
 
 def grouped_asha(make: Callable[[], object]):
     """A Tune TrialScheduler routing each Optuna trial to its group's `make()` (an
     ASHAScheduler with metric and mode set)."""
     from ray.tune.schedulers import FIFOScheduler, TrialScheduler
-
-    from xscale.schedule.searcher import TrialMeta
 
     class GroupedASHA(FIFOScheduler):
         def __init__(self):

@@ -41,7 +41,7 @@ from xscale.schedule.asha import asha_factory, grouped_asha
 from xscale.schedule.packing import TRIAL_CPU, Capacity
 from xscale.schedule.progress import SweepProgress
 from xscale.schedule.searcher import META, Search, SweepSearcher, TrialMeta, searcher
-from xscale.schedule.simulate import SIMULATE_ENV
+from xscale.schedule.simulate import SIMULATE_ENV, simulate_stage
 from xscale.schedule.simulate import from_env as simulation_from_env
 from xscale.sweep.schema import SweepConfig
 from xscale.tracking.client import TrackingInfo
@@ -106,8 +106,6 @@ def stage_trainable(config: dict, ctx: dict[str, Any]) -> None:
         tune.report({**m, "stage_key": spec.key, "complete": 0})
 
     if ctx.get("simulate"):  # the cluster benchmark only (schedule/simulate.py)
-        from xscale.schedule.simulate import simulate_stage
-
         result = simulate_stage(spec, meta.cost or 0.0, rounds, ctx, report)
     elif workers > 1:
         result = _stage_in_workers(spec, ctx)
