@@ -268,6 +268,13 @@ def cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def child_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def start_ray(cpus: float, gpus: float) -> None:
     import ray
 
@@ -343,7 +350,15 @@ def main() -> int:
             model = Model(cfg, {"CPU": args.cpus, "GPU": args.gpus}, s)
             if which == "new":
                 capacity = Capacity(lambda nodes=[dict(model.node)]: nodes)
-                core = SweepSearcher(graph, cfg.output_path, {}, set(), Search.of(cfg), capacity)
+                core = SweepSearcher(
+                    graph,
+                    cfg.output_path,
+                    {},
+                    set(),
+                    Search.of(cfg),
+                    capacity,
+                    slots=cfg.max_concurrent_trials,
+                )
                 model.run("sweep", core)
                 extra = {"tune_runs": 1}
             else:
@@ -381,6 +396,8 @@ def main() -> int:
         import ray
 
         ray.shutdown()
+    # what the benchmark cost this machine: the driver, and Ray's processes once reaped
+    report["cpu_s"] = {"driver": round(cpu_seconds(), 1), "ray_processes": round(child_cpu(), 1)}
     print(json.dumps(report, indent=2))
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)

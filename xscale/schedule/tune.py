@@ -476,7 +476,13 @@ def run_sweep(
         start_ray(address, resources)
     ctx = sweep_context(cfg, tracking)
     core = SweepSearcher(
-        graph, out, selected, failed, Search.of(cfg), capacity=Capacity(_cluster_nodes)
+        graph,
+        out,
+        selected,
+        failed,
+        Search.of(cfg),
+        capacity=Capacity(_cluster_nodes),
+        slots=cfg.max_concurrent_trials,
     )
     if core.has_work:
         results = tune_searcher_run("sweep", core, cfg, ctx, progress)
