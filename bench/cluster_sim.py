@@ -357,7 +357,6 @@ def main() -> int:
                     set(),
                     Search.of(cfg),
                     capacity,
-                    slots=cfg.max_concurrent_trials,
                 )
                 model.run("sweep", core)
                 extra = {"tune_runs": 1}

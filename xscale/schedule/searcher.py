@@ -111,10 +111,8 @@ class SweepSearcher:
     """The searcher's logic, free of Ray's classes (`searcher()` wraps it for Tune).
 
     `selected` (group -> stage key) and `failed` (group keys) are updated in place. `capacity`
-    (None: every stage fits) makes hand-outs resource-aware, and `slots` (the sweep's
-    `max_concurrent_trials`) keeps the last trial slot for the first stage in line; `include`
-    limits which groups are released (the benchmark's rebuilt pre-issue-12 scheduling uses it).
-    """
+    (None: every stage fits) makes hand-outs resource-aware; `include` limits which groups
+    are released (the benchmark's rebuilt pre-issue-12 scheduling uses it)."""
 
     def __init__(
         self,
@@ -125,11 +123,10 @@ class SweepSearcher:
         search: Search,
         capacity: Capacity | None = None,
         include: Callable[[Group], bool] | None = None,
-        slots: int | None = None,
     ):
         self.graph, self.out, self.search = graph, Path(out), search
         self.selected, self.failed = selected, failed
-        self.capacity, self.include, self.slots = capacity, include, slots
+        self.capacity, self.include = capacity, include
         self.children: dict[str, list[Group]] = {}
         for g in graph.groups.values():
             if g.parent is not None:
@@ -193,12 +190,8 @@ class SweepSearcher:
         if self.capacity is None:
             return heads[0][1]
         free, waiting = free_after(self.capacity.nodes(), (x.demand for x in self.live.values()))
-        # a stage that is not first in line fills what is free, but not the last trial slot:
-        # that one stays for the first in line (or its reservation), so many small stages
-        # cannot keep the stages in front of them out of Tune
-        last_slot = self.slots is not None and len(self.live) + 1 >= self.slots
-        for i, (_, d) in enumerate(heads):
-            if (i == 0 or not last_slot) and place(free, d) is not None:
+        for _, d in heads:
+            if place(free, d) is not None:
                 return d
         return heads[0][1] if not waiting else None
 

@@ -482,7 +482,6 @@ def run_sweep(
         failed,
         Search.of(cfg),
         capacity=Capacity(_cluster_nodes),
-        slots=cfg.max_concurrent_trials,
     )
     if core.has_work:
         results = tune_searcher_run("sweep", core, cfg, ctx, progress)
