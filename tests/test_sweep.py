@@ -497,11 +497,15 @@ def test_relative_paths_from_a_temporary_working_directory(tmp_path):
     assert len(done) == 2 and not running
     before = {k: attempts(out / "stages" / k) for k in done}
 
-    flagged = run_cli(
-        "sweep", "sweeps/rel.yaml", "--output-dir", "other/o", timeout=SWEEP_TIMEOUT, cwd=work
-    )
+    # a relative --output-dir resolves the same way (the one path rule, xscale/sweep/io.py):
+    # the plan of the flagged folder is the same stages, not yet run, under work/other/o
+    flagged = run_cli("plan", "sweeps/rel.yaml", "--output-dir", "other/o", "--json", cwd=work)
     assert flagged.returncode == 0, flagged.stderr[-4000:]
-    assert len(stage_states(work / "other" / "o")[0]) == 2
+    plan = json.loads(flagged.stdout)
+    assert plan["output_dir"] == str(work / "other" / "o"), plan["output_dir"]
+    (pre,) = [r for r in plan["stages"] if r["kind"] == "pretrain"]
+    assert pre["key"] in done and pre["state"] == "left"  # same stage, another folder
+    assert len(plan["stages"]) == 2
 
     again = run_cli("sweep", "sweeps/rel.yaml", timeout=SWEEP_TIMEOUT, cwd=work)
     assert again.returncode == 0, again.stderr[-4000:]
