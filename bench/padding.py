@@ -48,6 +48,7 @@ def tokenizer_for(task, work: Path, root: str):
     for lang in ("en", "de", "es", "fr"):
         for e in xdata.load_examples(task, "train", lang, root):
             texts.extend(v for k, v in e.fields.items() if k.startswith("text"))
+    work.mkdir(parents=True, exist_ok=True)
     path = work / "text.txt"
     path.write_text("\n".join(texts) + "\n", encoding="utf-8")
     train_unigram_tokenizer([path], 6000, work / "tok")
@@ -97,6 +98,7 @@ def run_mode(task, tokenizer, encoder_fn, train, test, mode: str, args) -> dict:
     real_share = seen["real"] / max(1, seen["computed"])
     preds = predict(engine, test, lambda f: collate(f), fmt.predict, 64)
     acc = fmt.score(task, preds, test)["accuracy"]
+    gold = [f["label"] for f in test]
     return {
         "steps": total,
         "train_seconds": seconds,
@@ -104,6 +106,9 @@ def run_mode(task, tokenizer, encoder_fn, train, test, mode: str, args) -> dict:
         "real_token_share": real_share,
         "test_accuracy": acc,
         "test_accuracy_se": 100 * math.sqrt(acc / 100 * (1 - acc / 100) / len(test)),
+        # a model that predicts one class scores the majority share: compare against it
+        "majority_class_share": 100 * max(gold.count(g) for g in set(gold)) / len(gold),
+        "distinct_predictions": len(set(preds)),
     }
 
 
