@@ -237,7 +237,7 @@ def run_plain(args, feats, tok, timer: Timer):
     config = build_config(args.size, len(tok))
     config.num_labels = 3
     model = XLMRobertaForSequenceClassification(config)
-    opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.01)
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.01, fused=True)
     g = torch.Generator().manual_seed(0)
     model.train()
     perm = torch.randperm(len(feats), generator=g).tolist()

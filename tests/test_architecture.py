@@ -23,6 +23,7 @@ HEAVY = frozenset(
         "datasets",
         "numpy",
         "pandas",
+        "pyarrow",
         "matplotlib",
         "scipy",
         "tokenizers",

@@ -3,8 +3,8 @@ demo's data (the XNLI fixtures), PolyGloss lowers accuracy far more than random 
 with the same budget and lexicon, and every logged number agrees with the prediction files.
 Then `xscale perturb` attacks the exported target model (encoder + head) from its folder.
 
-tiny-xs is pretrained as in test_trial_e2e (the same pretrain block, so one checkpoint when
-both run in a session) and fine-tuned as the demo does (400 English rows, 12 epochs).
+tiny-xs is pretrained as in test_trial_e2e (the same pretrain block), in a folder of its own,
+and fine-tuned as the demo does (400 English rows, 12 epochs).
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ LANGS = ("en", "es")
 
 @pytest.fixture(scope="module")
 def attacked(e2e_output_dir, xscale_cli, trial_yaml) -> Trial:
-    out = e2e_output_dir / "out"
+    # a folder of its own: test_trial_e2e's first trial must be the first in its folder
+    out = e2e_output_dir / "attack"
     config = trial_yaml(
         out.parent / f"{out.name}-attack.yaml",
         intermediate_task="none",

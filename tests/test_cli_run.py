@@ -1,20 +1,26 @@
 """`xscale run` on bad input: one line on stderr, exit code 2, before any training or tracking.
 
-Every case runs the real CLI in a subprocess and checks that stderr is exactly one non-empty
-line `xscale: error: ...` (nothing filtered: a library warning printed first is a failure), that
+Every case runs the real CLI (`xscale.cli.main`) and checks that stderr is exactly one non-empty
+line `xscale: error: ...` (nothing filtered: a library warning printed first is a failure; the
+output is captured at the file-descriptor level, so a C library's write counts too), that
 stdout is empty, and that the output folder was never created (so no `mlflow.db`, no `stages/`).
-Also the informational subcommands: `--help`, `run --help`, `sizes`, `tasks`.
+The cases run in this process (`cli`): a subprocess per case cost the suite minutes of
+interpreter start-up. What needs a fresh interpreter (the hub's offline cache settings, read
+when huggingface_hub is imported) and the informational subcommands (`--help`, `run --help`,
+`sizes`, `tasks`) run in a subprocess (`xscale_cli`).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from xscale.catalog.sizes import SIZES, human_params
+from xscale.cli import main
 from xscale.data import FIXTURES_DIR
 from xscale.tasks.registry import TASKS
 
@@ -39,6 +45,25 @@ def run_config(xscale_cli, tmp_path, trial_yaml, env=None, **overrides):
     cfg = trial_yaml(tmp_path / "trial.yaml", **overrides)
     out = tmp_path / "out"
     return xscale_cli("run", "--config", str(cfg), "--output-dir", str(out), env=env), out
+
+
+@pytest.fixture
+def cli(capfd, monkeypatch):
+    """`cli(*args, env=None)`: the CLI in this process, as `xscale_cli` runs it in a subprocess:
+    a CompletedProcess with its exit code and what it wrote to file descriptors 1 and 2."""
+
+    def run(*args: str, env: dict | None = None, **_):
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        capfd.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as e:  # argparse's usage errors
+            code = e.code if isinstance(e.code, int) else 0 if e.code is None else 2
+        out, err = capfd.readouterr()
+        return subprocess.CompletedProcess(list(args), code, out, err)
+
+    return run
 
 
 @pytest.fixture
@@ -76,9 +101,9 @@ NAME_CASES = {
 
 
 @pytest.mark.parametrize("case", list(NAME_CASES))
-def test_bad_names_and_values(case, xscale_cli, tmp_path, trial_yaml):
+def test_bad_names_and_values(case, cli, tmp_path, trial_yaml):
     overrides, needles = NAME_CASES[case]
-    proc, out = run_config(xscale_cli, tmp_path, trial_yaml, **overrides)
+    proc, out = run_config(cli, tmp_path, trial_yaml, **overrides)
     assert_usage_error(proc, out, *needles)
 
 
@@ -90,52 +115,52 @@ def test_bad_names_and_values(case, xscale_cli, tmp_path, trial_yaml):
     ],
     ids=["model", "eval-languages"],
 )
-def test_bad_flags_override_the_config(flags, needles, xscale_cli, tmp_path, trial_yaml):
+def test_bad_flags_override_the_config(flags, needles, cli, tmp_path, trial_yaml):
     cfg = trial_yaml(tmp_path / "trial.yaml")
     out = tmp_path / "out"
-    proc = xscale_cli("run", "--config", str(cfg), *flags, "--output-dir", str(out))
+    proc = cli("run", "--config", str(cfg), *flags, "--output-dir", str(out))
     assert_usage_error(proc, out, *needles)
 
 
-def test_run_without_config_or_model(xscale_cli, tmp_path):
+def test_run_without_config_or_model(cli, tmp_path):
     out = tmp_path / "out"
-    proc = xscale_cli("run", "--output-dir", str(out))
+    proc = cli("run", "--output-dir", str(out))
     assert_usage_error(proc, out, "--config")
 
 
 # --------------------------------------------------------------------------- YAML files
 
 
-def test_invalid_yaml(xscale_cli, tmp_path):
+def test_invalid_yaml(cli, tmp_path):
     cfg = tmp_path / "trial.yaml"
     cfg.write_text("model: tiny-xs\ntarget_task: [xnli\n")
     out = tmp_path / "out"
-    proc = xscale_cli("run", "--config", str(cfg), "--output-dir", str(out))
+    proc = cli("run", "--config", str(cfg), "--output-dir", str(out))
     assert_usage_error(proc, out, str(cfg), "invalid YAML", "line")
 
 
-def test_yaml_that_is_not_a_mapping(xscale_cli, tmp_path):
+def test_yaml_that_is_not_a_mapping(cli, tmp_path):
     cfg = tmp_path / "trial.yaml"
     cfg.write_text("- tiny-xs\n- xnli\n")
     out = tmp_path / "out"
-    proc = xscale_cli("run", "--config", str(cfg), "--output-dir", str(out))
+    proc = cli("run", "--config", str(cfg), "--output-dir", str(out))
     assert_usage_error(proc, out, str(cfg), "mapping")
 
 
-def test_missing_config_file(xscale_cli, tmp_path):
+def test_missing_config_file(cli, tmp_path):
     out = tmp_path / "out"
-    proc = xscale_cli("run", "--config", str(tmp_path / "nope.yaml"), "--output-dir", str(out))
+    proc = cli("run", "--config", str(tmp_path / "nope.yaml"), "--output-dir", str(out))
     assert_usage_error(proc, out, "nope.yaml")
 
 
 # --------------------------------------------------------------------------- data files
 
 
-def test_missing_target_test_file(xscale_cli, tmp_path, trial_yaml, data_copy):
+def test_missing_target_test_file(cli, tmp_path, trial_yaml, data_copy):
     missing = data_copy / "xtreme" / "xnli" / "test-de.tsv"
     missing.unlink()
     proc, out = run_config(
-        xscale_cli,
+        cli,
         tmp_path,
         trial_yaml,
         intermediate_task="none",
@@ -147,10 +172,10 @@ def test_missing_target_test_file(xscale_cli, tmp_path, trial_yaml, data_copy):
     assert_usage_error(proc, out, "test-de.tsv")
 
 
-def test_missing_test_file_for_a_requested_language(xscale_cli, tmp_path, trial_yaml, data_copy):
+def test_missing_test_file_for_a_requested_language(cli, tmp_path, trial_yaml, data_copy):
     (data_copy / "xtreme" / "xnli" / "test-de.tsv").unlink()
     proc, out = run_config(
-        xscale_cli,
+        cli,
         tmp_path,
         trial_yaml,
         eval_languages=["en", "de"],
@@ -163,26 +188,24 @@ def test_missing_test_file_for_a_requested_language(xscale_cli, tmp_path, trial_
     "relative",
     ["intermediate/mnli/train.tsv", "pretrain/zh.txt"],
 )
-def test_missing_data_file(relative, xscale_cli, tmp_path, trial_yaml, data_copy):
+def test_missing_data_file(relative, cli, tmp_path, trial_yaml, data_copy):
     (data_copy / relative).unlink()
-    proc, out = run_config(xscale_cli, tmp_path, trial_yaml, data={"root": str(data_copy)})
+    proc, out = run_config(cli, tmp_path, trial_yaml, data={"root": str(data_copy)})
     assert_usage_error(proc, out, str(data_copy / relative))
 
 
 @pytest.mark.parametrize("task", ["lareqa", "mewslix"])
-def test_retrieval_pool_from_the_hub_is_refused_before_training(
-    task, xscale_cli, tmp_path, trial_yaml
-):
+def test_retrieval_pool_from_the_hub_is_refused_before_training(task, cli, tmp_path, trial_yaml):
     """LAReQA / Mewsli-X have no release-form hub copy: refused in preflight, before the hub
     download of their training data and before anything trains."""
     data = {"root": "hub", "tasks": {"pretrain": "fixtures"}}
     proc, out = run_config(
-        xscale_cli, tmp_path, trial_yaml, intermediate_task="none", target_task=task, data=data
+        cli, tmp_path, trial_yaml, intermediate_task="none", target_task=task, data=data
     )
     assert_usage_error(proc, out, f"task {task}", "download", f"data.tasks.{task}")
 
 
-def test_mewslix_mention_off_its_text(xscale_cli, tmp_path, trial_yaml, data_copy):
+def test_mewslix_mention_off_its_text(cli, tmp_path, trial_yaml, data_copy):
     path = data_copy / "xtreme" / "mewslix" / "wikinews_mentions-test.jsonl"
     lines = path.read_text(encoding="utf-8").splitlines()
     row = json.loads(lines[5])
@@ -190,7 +213,7 @@ def test_mewslix_mention_off_its_text(xscale_cli, tmp_path, trial_yaml, data_cop
     lines[5] = json.dumps(row)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     proc, out = run_config(
-        xscale_cli,
+        cli,
         tmp_path,
         trial_yaml,
         intermediate_task="none",
@@ -201,17 +224,17 @@ def test_mewslix_mention_off_its_text(xscale_cli, tmp_path, trial_yaml, data_cop
 
 
 @pytest.mark.parametrize("relative", ["xtreme/xnli/test-de.tsv", "intermediate/mnli/train.tsv"])
-def test_data_file_that_is_not_utf8(relative, xscale_cli, tmp_path, trial_yaml, data_copy):
+def test_data_file_that_is_not_utf8(relative, cli, tmp_path, trial_yaml, data_copy):
     path = data_copy / relative
     lines = path.read_bytes().split(b"\n")
     lines[6] = b"caf\xe9\t" + lines[6]  # Latin-1, not UTF-8, on line 7
     path.write_bytes(b"\n".join(lines))
-    proc, out = run_config(xscale_cli, tmp_path, trial_yaml, data={"root": str(data_copy)})
+    proc, out = run_config(cli, tmp_path, trial_yaml, data={"root": str(data_copy)})
     assert_usage_error(proc, out, f"{path}:7", "not valid UTF-8")
 
 
-def test_data_root_that_is_not_a_folder(xscale_cli, tmp_path, trial_yaml):
-    proc, out = run_config(xscale_cli, tmp_path, trial_yaml, data={"root": str(tmp_path / "no")})
+def test_data_root_that_is_not_a_folder(cli, tmp_path, trial_yaml):
+    proc, out = run_config(cli, tmp_path, trial_yaml, data={"root": str(tmp_path / "no")})
     assert_usage_error(proc, out, str(tmp_path / "no"))
 
 
@@ -224,15 +247,13 @@ def test_data_root_that_is_not_a_folder(xscale_cli, tmp_path, trial_yaml):
     ],
     ids=["xnli-columns", "mnli-label"],
 )
-def test_malformed_data_row(
-    relative, index, text, needle, xscale_cli, tmp_path, trial_yaml, data_copy
-):
+def test_malformed_data_row(relative, index, text, needle, cli, tmp_path, trial_yaml, data_copy):
     path = data_copy / relative
     if text is None:  # keep the MNLI columns, break the gold label (last column)
         line = path.read_text(encoding="utf-8").split("\n")[index]
         text = line.rsplit("\t", 1)[0] + "\tmaybe"
     number = replace_line(path, index, text)
-    proc, out = run_config(xscale_cli, tmp_path, trial_yaml, data={"root": str(data_copy)})
+    proc, out = run_config(cli, tmp_path, trial_yaml, data={"root": str(data_copy)})
     assert_usage_error(proc, out, f"{path}:{number}", needle)
 
 
@@ -249,10 +270,10 @@ def test_malformed_data_row(
     ],
     ids=["unknown-key", "bad-stage", "unknown-zero-key", "bad-json"],
 )
-def test_invalid_deepspeed_config(config, needles, xscale_cli, tmp_path, trial_yaml):
+def test_invalid_deepspeed_config(config, needles, cli, tmp_path, trial_yaml):
     ds = tmp_path / "ds.json"
     ds.write_text(config if isinstance(config, str) else json.dumps(config))
-    proc, out = run_config(xscale_cli, tmp_path, trial_yaml, deepspeed_config=str(ds))
+    proc, out = run_config(cli, tmp_path, trial_yaml, deepspeed_config=str(ds))
     assert_usage_error(proc, out, str(ds), *needles)
 
 

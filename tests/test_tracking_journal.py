@@ -27,6 +27,10 @@ from xscale.tracking.upload import (
     upload_journal,
 )
 
+# A stage gives its last upload 15 s, then leaves the rest to `xscale sync`; these tests wait
+# for the upload itself, which creating a sqlite store can make slow on a loaded machine.
+LOADED = 300.0
+
 
 def sqlite(tmp_path: Path, name: str = "mlflow.db") -> str:
     return f"sqlite:///{tmp_path / name}"
@@ -104,9 +108,9 @@ def test_a_stage_and_its_sweep_upload_nested_with_everything_logged(tmp_path):
     artifact.write_text('{"metrics": {}}')
     stage.artifact(artifact)
     stage.finish("FINISHED")
-    assert stage.close().state == "done"
+    assert stage.close(wait=LOADED).state == "done"
     parent.finish("FINISHED")
-    assert parent.close().state == "done"
+    assert parent.close(wait=LOADED).state == "done"
 
     runs = {r.data.tags.get("xscale.run_kind"): r for r in runs_of(uri)}
     assert set(runs) == {"sweep", "stage"}
@@ -128,11 +132,11 @@ def test_a_lost_cursor_resends_without_duplicates(tmp_path):
     """A kill between an event reaching MLflow and its cursor write sends it again: same
     timestamps, so MLflow keeps one copy of every metric, param and status."""
     uri = sqlite(tmp_path)
-    open_parent(tmp_path, uri, "exp", "sweep-uid", "sweep", {}).close()
+    open_parent(tmp_path, uri, "exp", "sweep-uid", "sweep", {}).close(wait=LOADED)
     stage = RunLog(tmp_path / "j" / "tracking.jsonl", stage_ref(uri))
     log_a_stage(stage)
     stage.finish("FINISHED")
-    stage.close()
+    stage.close(wait=LOADED)
     (run,) = [r for r in runs_of(uri) if r.data.tags.get(STAGE_KEY)]
     (tmp_path / "j" / "tracking.sent.json").unlink()  # every event is sent again
     again = upload_journal(stage.journal.path)

@@ -260,11 +260,6 @@ def start_ray(address: str | None, resources: dict[str, dict]) -> None:
     except KeyboardInterrupt:
         if not getattr(_interrupt_after, "fired", False):
             raise  # the user's Ctrl-C
-        _shutdown_quietly(ray)
-        raise XScaleError(
-            f"{where}: Ray did not start within {limit:.0f} s (a loaded machine or an"
-            f" unreachable cluster); set {RAY_START_TIMEOUT_ENV} to wait longer"
-        ) from None
     except Exception as e:  # noqa: BLE001 - any start-up failure becomes one line
         _shutdown_quietly(ray)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -276,6 +271,12 @@ def start_ray(address: str | None, resources: dict[str, dict]) -> None:
         )
         verb = "cannot connect to the Ray cluster" if address else "Ray failed to start"
         raise XScaleError(f"{where}: {verb} ({type(e).__name__}: {first}){hint}") from None
+    if getattr(_interrupt_after, "fired", False):  # also when Ray's own code swallowed it
+        _shutdown_quietly(ray)
+        raise XScaleError(
+            f"{where}: Ray did not start within {limit:.0f} s (a loaded machine or an"
+            f" unreachable cluster); set {RAY_START_TIMEOUT_ENV} to wait longer"
+        )
 
 
 def check_resources(resources: dict[str, dict], source: str, autoscaling: bool) -> None:

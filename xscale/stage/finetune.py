@@ -30,6 +30,7 @@ from xscale.catalog.recipes import zero_stage
 from xscale.catalog.sizes import count_params, get_size, hub_unavailable_message
 from xscale.errors import XScaleError
 from xscale.runtime import say
+from xscale.stage import features
 from xscale.stage.context import StageContext, ds_config_for
 from xscale.stage.corpus import pretrain_files, read_lines
 from xscale.stage.inputs import eval_languages, intermediate_languages, train_languages
@@ -207,11 +208,23 @@ def fit(ctx: StageContext, langs: list[str], tag: str = "") -> Fitted:
         # model is trained per language (in-language mode)
         dev_lang = langs[0] if len(langs) == 1 else "en"
         dev = xdata.load_examples(task, "dev", dev_lang, spec.data_root, limit=hp.max_eval_examples)
+        cache = {"output_dir": ctx.output_dir}  # tokenized once per output folder
         data[name] = TaskData(
             task,
             fmt,
-            fmt.featurize(task, ex, tokenizer, hp.max_length),
-            fmt.featurize(task, dev, tokenizer, hp.max_length),
+            features.featurize(
+                fmt,
+                task,
+                ex,
+                tokenizer,
+                hp.max_length,
+                split="train",
+                lang="+".join(langs),
+                **cache,
+            ),  # fmt: skip
+            features.featurize(
+                fmt, task, dev, tokenizer, hp.max_length, split="dev", lang=dev_lang, **cache
+            ),
         )
     hidden = encoder.config.hidden_size
     model = MultiTaskModel(
@@ -287,8 +300,11 @@ def evaluate_zero_shot(
         return evaluate_pool(ctx, fitted, langs)
     scores: dict[str, dict[str, float]] = {}
 
-    def run(examples):
-        feats = d.fmt.featurize(d.task, examples, fitted.tokenizer, hp.max_length)
+    def run(examples, lang: str | None = None):  # clean test sets (a lang) come from the cache
+        feats = features.featurize(
+            d.fmt, d.task, examples, fitted.tokenizer, hp.max_length,
+            split="test", lang=lang or "", output_dir=ctx.output_dir if lang else None,
+        )  # fmt: skip
         preds = predict(
             fitted.engine, feats, fitted.collates[name], d.fmt.predict, hp.batch_size * 2
         )
@@ -297,7 +313,7 @@ def evaluate_zero_shot(
     sets = stage_sets(ctx, fitted, run)  # perturbation sets, attacks querying the engine
     for lang in langs:
         ex = xdata.load_examples(d.task, "test", lang, spec.data_root, limit=hp.max_eval_examples)
-        feats, preds = run(ex)
+        feats, preds = run(ex, lang)
         scores[lang] = d.fmt.score(d.task, preds, feats)
         if ctx.rank0:
             d.fmt.export(d.task, lang, preds, feats, pred_dir)
