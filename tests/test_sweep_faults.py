@@ -40,8 +40,10 @@ from sweep_helpers import (
 @pytest.mark.slow
 def test_sweep_resumes_after_the_driver_is_killed(tmp_path):
     out = tmp_path / "out"
-    # mnli trains long enough (a few seconds) to be caught mid-way; everything else is quick.
-    inter = {**PHASE, "epochs": 50, "max_steps": 600}
+    # mnli trains long enough to be caught mid-way, well after the first target stage is done
+    # (600 steps took 3-6 s once training got faster: CI saw it finish between the check and
+    # the kill); everything else is quick.
+    inter = {**PHASE, "epochs": 100, "max_steps": 3000}
     path = write_sweep(
         tmp_path / "kill.yaml",
         out,
