@@ -102,6 +102,11 @@ def test_cursor_is_kept_per_store(tmp_path):
 def test_a_stage_and_its_sweep_upload_nested_with_everything_logged(tmp_path):
     uri = sqlite(tmp_path)
     parent = open_parent(tmp_path, uri, "exp", "sweep-uid", "sweep s", {"k": "v"})
+    # A sweep's run is up before its stages start (the driver opens it before Tune starts), so
+    # wait for it as a sweep does: a stage closed before it stays pending and goes up with the
+    # sweep's closing sync (test_a_stage_uploaded_before_its_sweep_run_waits_for_it). Without
+    # this wait the stage's last attempt raced the parent's first upload (CI: 'pending').
+    assert parent.wait_for_run(LOADED) is not None
     stage = RunLog(tmp_path / "stages" / "tar-key1" / "tracking.jsonl", stage_ref(uri))
     log_a_stage(stage)
     artifact = tmp_path / "stages" / "tar-key1" / "result.json"
