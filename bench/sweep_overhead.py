@@ -110,6 +110,24 @@ def stage_intervals(out: Path) -> dict[str, tuple[float, float, str]]:
     return found
 
 
+def hook_points() -> list:
+    """(module, function) pairs of the driver that the benchmark times, in the order they run;
+    a test checks that each exists, so a refactor cannot break the benchmark unnoticed."""
+    from xscale.cli import sweep as cli_sweep
+    from xscale.schedule import searcher
+    from xscale.schedule import tune as schedule
+
+    return [
+        (cli_sweep, "preflight_graph"),
+        (cli_sweep, "start_ray"),  # `xscale sweep` starts Ray before it writes anything
+        # MLflow: the store's catch-up (creates the db) and the sweep's run (journal, uploader)
+        (cli_sweep, "catch_up"),
+        (cli_sweep, "open_parent"),
+        (schedule, "_tune_run"),
+        (searcher, "select_best"),
+    ]
+
+
 def record_trial_starts(schedule, starts: dict[str, float]) -> None:
     """Record when Tune starts each trial (its `on_trial_start` callback), by stage key."""
     original = schedule._callback
@@ -157,19 +175,12 @@ def main() -> int:
     sweep_file = root / "bench_overhead.yaml"
     sweep_file.write_text(yaml.safe_dump(sweep_yaml(out, args.steps, args.concurrency)))
 
-    from xscale.cli import sweep as cli_sweep
     from xscale.schedule import tune as schedule
 
     timer = Timer()
-    timer.wrap(cli_sweep, "preflight_graph")
-    timer.wrap(cli_sweep, "start_ray")  # `xscale sweep` starts Ray before the run
-    timer.wrap(schedule, "_tune_run", label=lambda name, *a, **k: {"name": name})
-    from xscale.schedule import searcher
-
-    timer.wrap(searcher, "select_best")
-    # MLflow: the store's catch-up (creates the db) and the sweep's run (its journal and uploader)
-    timer.wrap(cli_sweep, "catch_up")
-    timer.wrap(cli_sweep, "open_parent")
+    for module, attr in hook_points():
+        label = (lambda name, *a, **k: {"name": name}) if attr == "_tune_run" else None
+        timer.wrap(module, attr, label=label)
     trial_starts: dict[str, float] = {}
     record_trial_starts(schedule, trial_starts)
 
