@@ -10,7 +10,7 @@ from xscale.analyze.analysis import Analysis
 from xscale.analyze.difficulty import correlation_points
 from xscale.analyze.formatting import safe_name
 from xscale.analyze.names import _inter_order
-from xscale.analyze.plots import _figure
+from xscale.analyze.plots import _errorbars, _figure
 from xscale.analyze.tables import _size_order
 
 PHASES = ("pretrained", "after_intermediate", "after_target")
@@ -35,14 +35,7 @@ def plot_alignment_phases(a: Analysis, out_dir: Path) -> list[tuple[str, str]]:
                 mine = [r for r in rows if r["model_size"] == size and r["metric"] == metric]
                 for r in sorted(mine, key=lambda r: _inter_order(r["intermediate_task"])):
                     pts = [(i, r[p]) for i, p in enumerate(PHASES) if r[p].mean is not None]
-                    ax.errorbar(
-                        [i for i, _ in pts],
-                        [s.mean for _, s in pts],
-                        yerr=[s.half_width or 0.0 for _, s in pts],
-                        marker="o",
-                        capsize=3,
-                        label=r["intermediate_task"],
-                    )
+                    _errorbars(ax, pts, r["intermediate_task"])
                 ax.set_xticks(range(3), ["pretrained", "intermediate", "target"])
                 ax.set_ylabel(LABELS[metric])
                 ax.set_title(f"{size} (layer {mine[0]['layer']})" if mine else size, fontsize=9)

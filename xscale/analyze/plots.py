@@ -20,6 +20,30 @@ def _figure(width: float, height: float, rows: int = 1, cols: int = 1):
     return fig, fig.subplots(rows, cols, squeeze=False)
 
 
+def _by_size(rows: list[dict], inter: str, q: str) -> list[tuple]:
+    """(parameters, summary of `q`) of one intermediate task's rows that have a value, by size."""
+    return sorted(
+        (
+            (r["model_params"], r[q])
+            for r in rows
+            if r["intermediate_task"] == inter and r["model_params"] and r[q].mean is not None
+        ),
+        key=lambda p: p[0],
+    )
+
+
+def _errorbars(ax, pts: list[tuple], label: str) -> None:
+    """One line of (x, summary) points with their 95% interval as error bars."""
+    ax.errorbar(
+        [x for x, _ in pts],
+        [s.mean for _, s in pts],
+        yerr=[s.half_width or 0.0 for _, s in pts],
+        marker="o",
+        capsize=3,
+        label=label,
+    )
+
+
 def plot_scaling(a: Analysis, out_dir: Path) -> list[tuple[str, str]]:
     """Non-English score and gap vs parameters (log x), one line per intermediate task."""
     images = []
@@ -31,27 +55,9 @@ def plot_scaling(a: Analysis, out_dir: Path) -> list[tuple[str, str]]:
         drawn = False
         for inter in sorted({c["intermediate_task"] for c in cells}, key=_inter_order):
             for ax, q in zip(axes[0], ("non_en", "gap")):
-                pts = sorted(
-                    (
-                        (c["model_params"], c[q])
-                        for c in cells
-                        if c["intermediate_task"] == inter
-                        and c["model_params"]
-                        and c[q].mean is not None
-                    ),
-                    key=lambda p: p[0],
-                )
-                if not pts:
-                    continue
-                drawn = True
-                ax.errorbar(
-                    [p for p, _ in pts],
-                    [s.mean for _, s in pts],
-                    yerr=[s.half_width or 0.0 for _, s in pts],
-                    marker="o",
-                    capsize=3,
-                    label=inter,
-                )
+                if pts := _by_size(cells, inter, q):
+                    drawn = True
+                    _errorbars(ax, pts, inter)
         if not drawn:
             continue
         for ax, label in zip(axes[0], ("non-English mean", "gap (en - non-en)")):
@@ -157,26 +163,9 @@ def plot_robustness(a: Analysis, out_dir: Path) -> list[tuple[str, str]]:
         drawn = False
         for inter in sorted({r["intermediate_task"] for r in rows}, key=_inter_order):
             for ax, q in zip(axes[0], ("drop_en", "drop_non_en")):
-                pts = sorted(
-                    (
-                        (r["model_params"], r[q])
-                        for r in rows
-                        if r["intermediate_task"] == inter
-                        and r["model_params"]
-                        and r[q].mean is not None
-                    ),
-                    key=lambda p: p[0],
-                )
-                if pts:
+                if pts := _by_size(rows, inter, q):
                     drawn = True
-                    ax.errorbar(
-                        [p for p, _ in pts],
-                        [s.mean for _, s in pts],
-                        yerr=[s.half_width or 0.0 for _, s in pts],
-                        marker="o",
-                        capsize=3,
-                        label=inter,
-                    )
+                    _errorbars(ax, pts, inter)
         if not drawn:
             continue
         for ax, label in zip(axes[0], ("English drop", "non-English mean drop")):
