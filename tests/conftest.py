@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 # One intra-op thread, as the size table gives a tiny stage (cpus_per_worker=1). On a shared 2-core
 # machine torch's default (one thread per core) makes tiny-xs training 10x slower under load.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Remembered recipe validations (catalog/recipes.py) go to a folder of this run, not ~/.cache.
+os.environ.setdefault("XSCALE_CACHE_DIR", tempfile.mkdtemp(prefix="xscale-test-cache-"))
 try:
     import torch
 

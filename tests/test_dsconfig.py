@@ -159,6 +159,37 @@ def test_errors_name_the_file_and_key_path(tmp_path, body, expected):
     assert str(path) in str(exc.value) and "\n" not in str(exc.value)
 
 
+def test_a_passed_validation_is_remembered_and_a_failed_one_is_not(tmp_path, monkeypatch):
+    """Checking the ZeRO/bf16 sections imports DeepSpeed and torch (2-3 s of every sweep's
+    start); a pass is remembered per (sections, versions), so a fresh process checks a known
+    recipe without importing them, while a bad section is checked, and reported, every time."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XSCALE_CACHE_DIR", str(cache))
+    good = dsconfig.read_config("cpu_zero2")[1]
+    dsconfig.validate_config(good, "good.json")
+    assert len(list((cache / "recipes").iterdir())) == 1
+    bad = {**good, "zero_optimization": {**good["zero_optimization"], "stage": "two"}}
+    for _ in range(2):
+        with pytest.raises(XScaleError, match="zero_optimization"):
+            dsconfig.validate_config(bad, "bad.json")
+    assert len(list((cache / "recipes").iterdir())) == 1
+    code = textwrap.dedent(
+        f"""
+        import json, sys
+        from xscale.catalog import recipes
+        recipes.validate_config(json.loads({json.dumps(json.dumps(good))}), "good.json")
+        print("deepspeed" in sys.modules, "torch" in sys.modules)
+        """
+    )
+    env = {**os.environ, "XSCALE_CACHE_DIR": str(cache)}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["False", "False"]
+    env["XSCALE_CACHE_DIR"] = ""  # off: validated every time
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert run.stdout.split() == ["True", "True"], run.stderr[-2000:]
+
+
 def test_concrete_batch_value_must_agree_with_the_stage(tmp_path):
     path = write(tmp_path, {"train_micro_batch_size_per_gpu": 8})
     assert load_ds_config(path, micro_batch_size=8)["train_batch_size"] == 8

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import copy
 import difflib
+import hashlib
 import json
 import logging
 import os
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
@@ -182,31 +184,73 @@ def validate_config(cfg: dict, source: Path | str = "<dict>") -> None:
     if clip != AUTO and (isinstance(clip, bool) or not isinstance(clip, int | float) or clip < 0):
         raise _fail(source, "gradient_clipping", f'must be a number >= 0 or "auto" (got {clip!r})')
 
+    for section in PYDANTIC_SECTIONS:
+        if section in cfg and not isinstance(cfg[section], dict):
+            raise _fail(source, section, f"must be a JSON object (got {cfg[section]!r})")
+    marker = _validated_marker(cfg)
+    if marker is None or not marker.is_file():
+        _validate_sections(cfg, source)
+        _remember_valid(marker)
+
+    if _enabled(cfg, "fp16") and (_enabled(cfg, "bf16") or _enabled(cfg, "bfloat16")):
+        raise _fail(source, "bf16.enabled/fp16.enabled", "bf16 and fp16 cannot both be enabled")
+
+
+PYDANTIC_SECTIONS = ("zero_optimization", "bf16", "bfloat16", "fp16")
+
+
+def _validate_sections(cfg: dict, source: Path | str) -> None:
+    """The sections DeepSpeed's own pydantic models check (importing DeepSpeed and torch)."""
     cpu_accelerator_if_no_gpu()
     from deepspeed.runtime.precision_config import DeepSpeedBF16Config, DeepSpeedFP16Config
     from deepspeed.runtime.zero.config import DeepSpeedZeroConfig
 
-    sections = {
+    models = {
         "zero_optimization": DeepSpeedZeroConfig,
         "bf16": DeepSpeedBF16Config,
         "bfloat16": DeepSpeedBF16Config,
         "fp16": DeepSpeedFP16Config,
     }
-    for section, model in sections.items():
+    for section, model in models.items():
         if section not in cfg:
             continue
-        body = cfg[section]
-        if not isinstance(body, dict):
-            raise _fail(source, section, f"must be a JSON object (got {body!r})")
         try:
-            model(**body)
+            model(**cfg[section])
         except ValidationError as e:
             raise _pydantic_errors(source, section, e) from None
         except (AssertionError, ValueError, TypeError) as e:
             raise _fail(source, section, str(e) or type(e).__name__) from None
 
-    if _enabled(cfg, "fp16") and (_enabled(cfg, "bf16") or _enabled(cfg, "bfloat16")):
-        raise _fail(source, "bf16.enabled/fp16.enabled", "bf16 and fp16 cannot both be enabled")
+
+def _validated_marker(cfg: dict) -> Path | None:
+    """Where a passed validation of these sections is remembered: importing DeepSpeed (and
+    torch) to check them is 2-3 s of every sweep's start, for a handful of recipes that rarely
+    change. Keyed by the sections' JSON and the versions of DeepSpeed and pydantic; only
+    passes are kept, so a bad section is always checked (and reported) again.
+    `XSCALE_CACHE_DIR` (default `$XDG_CACHE_HOME/xscale`, `~/.cache/xscale`); set it to an
+    empty string to validate every time."""
+    root = os.environ.get("XSCALE_CACHE_DIR")
+    if root == "":
+        return None
+    if root is None:
+        root = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xscale")
+    try:
+        versions = [metadata.version(d) for d in ("deepspeed", "pydantic")]
+    except metadata.PackageNotFoundError:
+        return None
+    body = {k: cfg[k] for k in PYDANTIC_SECTIONS if k in cfg}
+    key = json.dumps([versions, body], sort_keys=True, default=str)
+    return Path(root) / "recipes" / hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _remember_valid(marker: Path | None) -> None:
+    if marker is None:
+        return
+    try:  # best effort: a read-only home only means validating again next time
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        pass
 
 
 def _enabled(cfg: dict, section: str) -> bool:
