@@ -99,3 +99,30 @@ def test_open_label_sets_are_not_cached(tokenizer, tmp_path):
     task = get_task("ccg")  # labels learned from the first examples a format object sees
     assert features.cacheable(get_format(task), task) is False
     assert features.cacheable(get_format(get_task("udpos")), get_task("udpos")) is True
+
+
+class _Backend:
+    def __init__(self, state: str):
+        self.state = state
+
+    def to_str(self) -> str:
+        return self.state
+
+
+class _Tokenizer:
+    is_fast = True
+    special_tokens_map = {"pad_token": "<pad>"}
+
+    def __init__(self, state: str):
+        self.backend_tokenizer = _Backend(state)
+
+
+def test_each_tokenizer_gets_the_key_of_its_own_state():
+    """Tokenizers created and freed one after another (as stages in one trial process) often
+    reuse a freed one's id(): each must still be keyed by its own vocabulary."""
+    keys = set()
+    for i in range(50):
+        tok = _Tokenizer(f"vocabulary {i}")
+        keys.add(features.tokenizer_key(tok))
+        del tok
+    assert len(keys) == 50

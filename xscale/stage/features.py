@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,19 +32,20 @@ from xscale.tasks.base import Example, Task
 
 CACHE_DIR = Path("cache") / "features"
 VERSION = 1  # bump when a format's featurize changes what it returns
-_TOKENIZER_KEYS: dict[int, str] = {}
+# Per tokenizer object, weakly held: an id() could be reused by another tokenizer once the
+# first is freed (a trial process may run several stages), which would mix up their entries.
+_TOKENIZER_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def tokenizer_key(tokenizer) -> str:
     """A hash of the tokenizer's whole state (vocabulary, normaliser, post-processor)."""
-    ident = id(tokenizer)
-    if ident not in _TOKENIZER_KEYS:
+    if tokenizer not in _TOKENIZER_KEYS:
         state = tokenizer.backend_tokenizer.to_str() if tokenizer.is_fast else repr(tokenizer)
         h = hashlib.sha256(type(tokenizer).__name__.encode())
         h.update(state.encode())
         h.update(json.dumps(tokenizer.special_tokens_map, sort_keys=True).encode())
-        _TOKENIZER_KEYS[ident] = h.hexdigest()
-    return _TOKENIZER_KEYS[ident]
+        _TOKENIZER_KEYS[tokenizer] = h.hexdigest()
+    return _TOKENIZER_KEYS[tokenizer]
 
 
 def examples_key(examples: Sequence[Example]) -> str:
