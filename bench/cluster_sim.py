@@ -260,18 +260,12 @@ def measure(spans: list[Span], t0: float, t1: float, devices: float, path: float
     }
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process (the driver: Tune, the searcher, ASHA)."""
+def cpu_seconds(children: bool = False) -> float:
+    """CPU time of this process (the driver: Tune, the searcher, ASHA), or of its reaped
+    children (Ray's processes)."""
     import resource
 
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
-def child_cpu() -> float:
-    import resource
-
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    r = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
 
 
@@ -396,7 +390,10 @@ def main() -> int:
 
         ray.shutdown()
     # what the benchmark cost this machine: the driver, and Ray's processes once reaped
-    report["cpu_s"] = {"driver": round(cpu_seconds(), 1), "ray_processes": round(child_cpu(), 1)}
+    report["cpu_s"] = {
+        "driver": round(cpu_seconds(), 1),
+        "ray_processes": round(cpu_seconds(children=True), 1),
+    }
     print(json.dumps(report, indent=2))
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)

@@ -149,7 +149,7 @@ def check_one_run_per_stage(out: Path, experiment: str, keys: set[str]) -> None:
         assert runs[0].data.tags.get("mlflow.parentRunId") == parent.info.run_id, key
 
 
-# ============================================================== expansion (pure)
+# ============================================================== the processes a sweep starts
 
 
 def _group_processes(pgid: int) -> list:

@@ -56,11 +56,11 @@ def examples_key(examples: Sequence[Example]) -> str:
     return h.hexdigest()
 
 
-def cacheable(fmt, task: Task) -> bool:
-    """Formats whose features depend only on the examples and the tokenizer."""
-    if format_info(task).token_level and not task.labels:  # open label set (CCG)
-        return False
-    return not format_info(task).pooled
+def cacheable(task: Task) -> bool:
+    """Formats whose features depend only on the examples and the tokenizer (not an open
+    label set learned while featurizing, as CCG's, nor a pooled retrieval format)."""
+    info = format_info(task)
+    return not (info.token_level and not task.labels) and not info.pooled
 
 
 def _arrays(features: list[dict]) -> dict[str, str] | None:
@@ -118,7 +118,7 @@ def featurize(
 ) -> list[dict]:
     """`fmt.featurize(task, examples, tokenizer, max_length)`, from the folder's cache when an
     entry exists, else computed and stored (`output_dir` None: no cache)."""
-    if output_dir is None or not examples or not cacheable(fmt, task):
+    if output_dir is None or not examples or not cacheable(task):
         return fmt.featurize(task, examples, tokenizer, max_length)
     key = hashlib.sha256(
         json.dumps(

@@ -208,7 +208,7 @@ def fit(ctx: StageContext, langs: list[str], tag: str = "") -> Fitted:
         # model is trained per language (in-language mode)
         dev_lang = langs[0] if len(langs) == 1 else "en"
         dev = xdata.load_examples(task, "dev", dev_lang, spec.data_root, limit=hp.max_eval_examples)
-        cache = {"output_dir": ctx.output_dir}  # tokenized once per output folder
+        cache_root = ctx.output_dir  # tokenized once per output folder
         data[name] = TaskData(
             task,
             fmt,
@@ -220,10 +220,17 @@ def fit(ctx: StageContext, langs: list[str], tag: str = "") -> Fitted:
                 hp.max_length,
                 split="train",
                 lang="+".join(langs),
-                **cache,
-            ),  # fmt: skip
+                output_dir=cache_root,
+            ),
             features.featurize(
-                fmt, task, dev, tokenizer, hp.max_length, split="dev", lang=dev_lang, **cache
+                fmt,
+                task,
+                dev,
+                tokenizer,
+                hp.max_length,
+                split="dev",
+                lang=dev_lang,
+                output_dir=cache_root,
             ),
         )
     hidden = encoder.config.hidden_size
