@@ -24,6 +24,7 @@ from typing import Protocol
 import torch
 
 from xscale.errors import XScaleError
+from xscale.train import cpu_speed
 from xscale.train.batching import EpochOrder, Prefetcher, feature_length, length_order
 from xscale.train.distributed import rank_world
 from xscale.train.steps import steps_per_epoch, total_steps
@@ -61,6 +62,10 @@ def plan_steps(n_examples: int, hp: TrainHparams) -> tuple[int, int]:
 def build_engine(model, hp: TrainHparams, total_steps: int, ds_config: dict):
     import deepspeed
 
+    if not torch.cuda.is_available():
+        # torch's CPU dropout draws one random number per element, sequentially: up to a sixth
+        # of a tiny model's step; cpu_speed draws one per four elements (bench/RESULTS.md)
+        cpu_speed.for_cpu(model)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (no_decay if p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
