@@ -233,3 +233,20 @@ def test_tracker_finds_runs_by_tag(tmp_path):
 @pytest.fixture(autouse=True)
 def _fast_uploads(monkeypatch):
     monkeypatch.setattr("xscale.tracking.upload.UPLOAD_INTERVAL", 0.2)
+
+
+def test_mlflow_is_imported_in_the_background_without_opening_a_store(tmp_path):
+    import subprocess
+    import sys
+
+    # a fresh interpreter: MLflow is not imported yet; the thread imports it, writes nothing
+    code = (
+        "import sys; from xscale.tracking.client import import_in_background\n"
+        "assert 'mlflow' not in sys.modules\n"
+        "t = import_in_background(); t.join(120)\n"
+        "assert not t.is_alive() and t.daemon\n"
+        "assert 'mlflow.tracking' in sys.modules\n"
+        "assert 'mlflow.store.tracking.sqlalchemy_store' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, timeout=180)
+    assert list(tmp_path.iterdir()) == []

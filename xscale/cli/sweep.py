@@ -34,7 +34,7 @@ from xscale.sweep.io import absolute, check_output_dir, normalize_tracking_uri
 from xscale.sweep.phases import check_data_roots
 from xscale.sweep.schema import load_sweep
 from xscale.tasks.registry import TASKS
-from xscale.tracking.client import TrackingInfo
+from xscale.tracking.client import TrackingInfo, import_in_background
 from xscale.tracking.journal import pending
 from xscale.tracking.upload import (
     catch_up,
@@ -85,6 +85,9 @@ def cmd_sweep(args) -> int:
 def _sweep_locked(args, cfg, out: Path, graph) -> int:
     # Ray first: a cluster that cannot be reached leaves nothing behind in the output folder
     resources = {m: dict(vars(cfg.resources_for(m))) for m in cfg.models}
+    import ray  # noqa: F401 - before MLflow's import starts beside it: only ray.init overlaps
+
+    import_in_background()  # MLflow is needed right after Ray: import it while Ray starts
     start_ray(args.address, resources)
     # a local Ray is all there is; a cluster's autoscaler may still add a node that fits
     check_resources(resources, args.file, autoscaling=bool(args.address))
