@@ -1,14 +1,16 @@
 """Dropout and attention for training on CPU, where torch's own dropout is the bottleneck.
 
 torch draws a CPU dropout mask with one Mersenne-Twister call per element (`bernoulli_`), one
-sequential stream that a second thread does not speed up: on the tiny sizes it was 30% of a
-training step (bench/RESULTS.md). Here a mask takes one 64-bit draw per four elements: each
-draw is split into four 16-bit lanes, the low 15 bits of a lane (uniform on 0..32767, all
-bits of the stream independent) decide one element, kept when the lane is >= round(p * 2^15).
+sequential stream that a second thread does not speed up: a quarter of tiny-l's training step
+(`bench/step_probe.py`: 419 ms with it, 317 without dropout). Here a mask takes one 64-bit draw
+per four elements: `random_()` on int64 gives 63 uniform bits, split into four 16-bit lanes
+whose low 15 bits (uniform on 0..32767) decide one element each, kept when the lane is
+>= round(p * 2^15).
 So each element is dropped independently with probability p' = round(p * 2^15) / 2^15
 (|p' - p| <= 2^-16: 0.100006 for p = 0.1) and kept ones are scaled by 1 / (1 - p'), which
 keeps the expectation exact. The mask is drawn from torch's default generator, so a seeded
-stage draws the same masks again.
+stage draws the same masks again. It is kept for backward as the activation's dtype (4 bytes
+an element in fp32, where torch keeps a bool): more memory, fewer conversions.
 
 `for_cpu(model)` swaps every `nn.Dropout` of a model for `FastDropout` (a subclass: `.p` and
 isinstance checks still hold) and points its transformers encoders at `xscale_cpu`, the eager
@@ -86,7 +88,10 @@ def attention(module, query, key, value, attention_mask, scaling=None, dropout=0
     if attention_mask is not None:
         weights = weights + attention_mask
     weights = nn.functional.softmax(weights, dim=-1)
-    weights = fast_dropout(weights, dropout, module.training)
+    if weights.is_cuda:
+        weights = nn.functional.dropout(weights, dropout, module.training)
+    else:
+        weights = fast_dropout(weights, dropout, module.training)
     out = torch.matmul(weights, value).transpose(1, 2).contiguous()
     return out, weights
 
