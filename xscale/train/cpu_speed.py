@@ -21,6 +21,8 @@ models are unchanged; nothing of it is used on GPU, where torch's fused dropout 
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -40,9 +42,7 @@ def keep_mask(shape, p: float, dtype=torch.float32, generator=None) -> torch.Ten
     threshold = drop_threshold(p)
     if not 0 < threshold < LANES:
         raise ValueError(f"dropout probability {p} rounds to {threshold}/{LANES}")
-    n = 1
-    for s in shape:
-        n *= s
+    n = math.prod(shape)
     words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(generator=generator)
     lanes = words.view(torch.int16)[:n].bitwise_and_(LANES - 1)  # uniform on 0..2^15-1
     # lane - (threshold - 1) is >= 1 exactly when lane >= threshold (no int16 overflow: the
@@ -51,32 +51,24 @@ def keep_mask(shape, p: float, dtype=torch.float32, generator=None) -> torch.Ten
     return keep.to(dtype).mul_(LANES / (LANES - threshold))
 
 
-class _Masked(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, mask):
-        ctx.save_for_backward(mask)
-        return x * mask
-
-    @staticmethod
-    def backward(ctx, grad):
-        (mask,) = ctx.saved_tensors
-        return grad * mask, None
-
-
 def fast_dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
-    if not training or drop_threshold(p) == 0:
+    if not training:
         return x
-    if drop_threshold(p) >= LANES:
+    if x.is_cuda:  # torch's fused CUDA dropout is fast already
+        return nn.functional.dropout(x, p, training)
+    threshold = drop_threshold(p)
+    if threshold == 0:
+        return x
+    if threshold >= LANES:
         return x * 0.0
-    return _Masked.apply(x, keep_mask(x.shape, p, x.dtype))
+    # the mask needs no gradient, so autograd keeps only it for backward (grad * mask)
+    return x * keep_mask(x.shape, p, x.dtype)
 
 
 class FastDropout(nn.Dropout):
     """nn.Dropout with the mask drawn four elements per random draw (see the module)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.is_cuda:
-            return super().forward(x)
         return fast_dropout(x, self.p, self.training)
 
 
@@ -88,10 +80,7 @@ def attention(module, query, key, value, attention_mask, scaling=None, dropout=0
     if attention_mask is not None:
         weights = weights + attention_mask
     weights = nn.functional.softmax(weights, dim=-1)
-    if weights.is_cuda:
-        weights = nn.functional.dropout(weights, dropout, module.training)
-    else:
-        weights = fast_dropout(weights, dropout, module.training)
+    weights = fast_dropout(weights, dropout, module.training)
     out = torch.matmul(weights, value).transpose(1, 2).contiguous()
     return out, weights
 
@@ -100,9 +89,8 @@ def _register() -> None:
     from transformers import AttentionInterface
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
 
-    if ATTENTION not in AttentionInterface._global_mapping:
-        AttentionInterface.register(ATTENTION, attention)
-        AttentionMaskInterface.register(ATTENTION, ALL_MASK_ATTENTION_FUNCTIONS["eager"])
+    AttentionInterface.register(ATTENTION, attention)  # a dict update: again is harmless
+    AttentionMaskInterface.register(ATTENTION, ALL_MASK_ATTENTION_FUNCTIONS["eager"])
 
 
 def for_cpu(model: nn.Module) -> nn.Module:
