@@ -250,3 +250,26 @@ def test_mlflow_is_imported_in_the_background_without_opening_a_store(tmp_path):
     )
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, timeout=180)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_mlflow_used_on_the_main_thread_while_the_background_import_runs(tmp_path):
+    """`xscale sweep --address` on a running cluster: `ray.init` returns at once and the driver
+    opens its tracking store while the background import is still going. MLflow must never be
+    imported on two threads at once (it failed 3 of 3 with "partially initialized module
+    'mlflow'" before `mlflow_ready`)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from xscale.tracking.client import Tracker, import_in_background\n"
+        "assert 'mlflow' not in sys.modules\n"
+        "import_in_background()\n"
+        f"t = Tracker('sqlite:///{tmp_path}/mlflow.db', 'race')\n"
+        "assert t.experiment_id\n"
+    )
+    for _ in range(3):
+        proc = subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=180
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]

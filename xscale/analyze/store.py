@@ -12,6 +12,7 @@ from xscale.analyze.analysis import build_analysis
 from xscale.analyze.formatting import safe_name
 from xscale.analyze.report import write_report
 from xscale.errors import XScaleError
+from xscale.tracking.client import mlflow_ready
 from xscale.tracking.upload import fail_fast_requests
 
 
@@ -108,6 +109,7 @@ def analyze(
     default: the product of the values seen. `main_metrics`: {task: metric} for tasks outside
     XTREME. Returns the report folder.
     """
+    mlflow_ready()  # a caller may have started MLflow's import on another thread
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 

@@ -48,10 +48,21 @@ def _quiet() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+_IMPORT: threading.Thread | None = None  # the background import, while one may be running
+
+
 def import_in_background() -> threading.Thread:
     """Import MLflow's client and SQL store in a daemon thread: 1.5 s of a sweep's start on
     2 cores, spent while the driver waits for Ray instead of after it. Nothing is opened or
-    written; an import that fails here fails again, and is reported, where it is used."""
+    written; an import that fails here fails again, and is reported, where it is used.
+
+    MLflow is never imported on two threads at once: Python's import locks hand the second
+    importer a partially initialised `mlflow` when the two meet in a circular import
+    ("partially initialized module 'mlflow' has no attribute 'version'", seen when `ray.init`
+    on an existing cluster returned before the thread was done). Every use of MLflow in this
+    package goes through `mlflow_ready()`, which waits for this thread first."""
+
+    global _IMPORT
 
     def run() -> None:
         try:
@@ -61,8 +72,17 @@ def import_in_background() -> threading.Thread:
             pass
 
     thread = threading.Thread(target=run, name="xscale-import-mlflow", daemon=True)
+    _IMPORT = thread
     thread.start()
     return thread
+
+
+def mlflow_ready() -> None:
+    """Wait for `import_in_background`'s thread, if one is importing MLflow: call before the
+    first `import mlflow...` on any other thread."""
+    thread = _IMPORT
+    if thread is not None and thread is not threading.current_thread():
+        thread.join()
 
 
 @contextmanager
@@ -84,6 +104,7 @@ class Tracker:
     """Thin wrapper over `MlflowClient`: no global active-run state, safe in worker processes."""
 
     def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path | None = None):
+        mlflow_ready()
         from mlflow.tracking import MlflowClient
 
         _quiet()  # after the import: importing mlflow sets its loggers to INFO
@@ -127,6 +148,7 @@ class Tracker:
 
     def log_params(self, run_id: str, params: dict) -> None:
         """Params are write-once in MLflow; on a retried run only the missing ones are logged."""
+        mlflow_ready()
         from mlflow.entities import Param
 
         have = self.client.get_run(run_id).data.params

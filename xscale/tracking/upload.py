@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from xscale.tracking.client import PARENT, PARENT_UID, RUN_KIND, Tracker
+from xscale.tracking.client import PARENT, PARENT_UID, RUN_KIND, Tracker, mlflow_ready
 from xscale.tracking.journal import (
     JOURNAL,
     Journal,
@@ -99,6 +99,7 @@ def _resolve_run(tracker: Tracker, ref: RunRef) -> str:
 
 
 def _apply(tracker: Tracker, run_id: str, event: dict, base: Path) -> None:
+    mlflow_ready()
     from mlflow.entities import Metric
 
     op = event["op"]
