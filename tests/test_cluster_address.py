@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -104,3 +106,64 @@ def _stop_group(proc: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def test_a_sweep_on_two_nodes(tmp_path):
+    """Two Ray nodes (own raylets, own ports, on loopback): `xscale sweep --address` joins
+    them, a 2-worker stage placed `spread` has a rank on each node, and a stage reads the
+    model its parent wrote from a rank on the other node."""
+    cluster = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("ray_two_nodes.py")), "2"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        ready, _, _ = select.select([cluster.stdout], [], [], 180)  # a bound, not a speed test
+        assert ready, "the two-node cluster did not start within 180 s"
+        address = cluster.stdout.readline().strip()
+        assert address.startswith("127.0.0.1:"), address
+        out = tmp_path / "out"
+        sweep = {
+            "name": "two-nodes",
+            "output_dir": str(out),
+            "max_concurrent_trials": 2,
+            "models": ["tiny-xs", "tiny-s"],
+            "intermediate_tasks": ["none"],
+            "target_tasks": ["xnli"],
+            "eval_languages": {"xnli": ["en", "de"]},
+            "data": {"root": "fixtures"},
+            "pretrain": {"max_lines_per_language": 200, "max_length": 32, "batch_size": 32},
+            "target": {"max_steps": 4, "batch_size": 16, "max_length": 48, "max_eval_examples": 30},
+            "resources": {"tiny-s": {"workers": 2, "cpus": 1, "placement": "spread"}},
+        }
+        path = tmp_path / "sweep.yaml"
+        path.write_text(yaml.safe_dump(sweep))
+        env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+        cmd = [sys.executable, "-m", "xscale.cli", "sweep", str(path), "--address", address]
+        proc = subprocess.run(
+            cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        nodes = {}
+        for stage in out.glob("stages/*"):
+            assert (stage / "COMPLETE").is_file(), stage.name
+            last = json.loads((stage / "attempts.jsonl").read_text().splitlines()[-1])
+            nodes[stage.name] = last["nodes"]
+        assert len(nodes) == 4, nodes
+        multi = {k: v for k, v in nodes.items() if "-tiny-s-" in k}
+        assert len(multi) == 2 and all(len(v) == 2 for v in multi.values()), nodes
+        target = next(v for k, v in multi.items() if k.startswith("tar-"))
+        assert len(set(target)) == 2, nodes  # one rank on each node
+        pretrain = next(v for k, v in multi.items() if k.startswith("pre-"))
+        # the rank on the node where pretrain's rank 0 did not write the model read it
+        assert any(n != pretrain[0] for n in target), nodes
+        assert len({n for v in nodes.values() for n in v}) == 2, nodes
+    finally:
+        cluster.stdin.close()
+        try:
+            cluster.wait(60)
+        except subprocess.TimeoutExpired:
+            _stop_group(cluster)

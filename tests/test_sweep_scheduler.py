@@ -15,8 +15,9 @@ import pytest
 from xscale.graph.expand import expand
 from xscale.graph.selection import load_selection
 from xscale.graph.stage import mark_complete, stage_dir, stage_label
-from xscale.schedule.packing import Capacity, demand, free_after, place
+from xscale.schedule.packing import Capacity, demand, free_after, place, ray_strategy
 from xscale.schedule.searcher import FINISHED, Search, SweepSearcher, TrialMeta
+from xscale.schedule.tune import reuse_actors
 from xscale.sweep.schema import build_sweep
 
 pytest.importorskip("optuna")
@@ -247,15 +248,32 @@ def test_a_rerun_skips_complete_stages_and_searched_groups(sweep):
 def test_packing_first_fit_and_waiting():
     xl = demand({"cpus": 4, "gpus": 1, "workers": 4})
     base = demand({"cpus": 4, "gpus": 1, "workers": 1})
-    assert xl == ((("CPU", 0.01),),) + ((("CPU", 4.0), ("GPU", 1.0)),) * 4
-    assert base == ((("CPU", 4.0), ("GPU", 1.0)),)
-    # bundles may spread over nodes; one that fits no node fails the stage
-    assert place([{"CPU": 9, "GPU": 2}, {"CPU": 9, "GPU": 2}], xl) is not None
-    assert place([{"CPU": 9, "GPU": 2}, {"CPU": 9, "GPU": 1}], xl) is None
+    worker = (("CPU", 4.0), ("GPU", 1.0))
+    assert xl == (((("CPU", 0.01),),), (worker,) * 4)  # the trial anywhere, the workers together
+    assert base == ((worker,),)
+    # packed (the default): the four workers need one node with 4 GPUs free
+    assert place([{"CPU": 9, "GPU": 2}, {"CPU": 9, "GPU": 2}], xl) is None
+    assert place([{"CPU": 17, "GPU": 4}], xl) is not None
     nodes = [{"CPU": 32, "GPU": 6}]
     free, waiting = free_after(nodes, [xl, xl, base])
     assert waiting == {xl} and free[0]["GPU"] == 1  # the second xl waits; base fits beside
     assert place(free, base) is not None and place(free, xl) is None
+
+
+def test_spread_stages_may_cross_nodes_packed_ones_may_not():
+    spread = demand({"cpus": 4, "gpus": 1, "workers": 4, "placement": "spread"})
+    assert spread == ((((("CPU", 0.01),),),) + (((("CPU", 4.0), ("GPU", 1.0)),),) * 4)
+    two = [{"CPU": 9, "GPU": 2}, {"CPU": 9, "GPU": 2}]
+    assert place(two, spread) is not None  # 2 + 2 workers on two nodes
+    assert place([{"CPU": 9, "GPU": 2}, {"CPU": 9, "GPU": 1}], spread) is None
+    assert ray_strategy({"workers": 4}) == "STRICT_PACK"
+    assert ray_strategy({"workers": 4, "placement": "spread"}) == "SPREAD"
+
+
+def test_actor_reuse_is_off_when_a_size_has_several_workers():
+    one = {"cpus": 1, "gpus": 0, "workers": 1}
+    assert reuse_actors({"tiny-xs": one, "tiny-s": one})
+    assert not reuse_actors({"tiny-xs": one, "tiny-s": {**one, "workers": 2}})
 
 
 def test_hand_outs_fit_the_cluster_and_keep_one_stage_waiting(tmp_path):

@@ -185,7 +185,12 @@ def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
             fixed=fixed,
             space=space,
             samples=samples,
-            resources={"cpus": res.cpus, "gpus": res.gpus, "workers": res.workers},
+            resources={
+                "cpus": res.cpus,
+                "gpus": res.gpus,
+                "workers": res.workers,
+                "placement": res.placement,
+            },
             # a map run also passes over its training set at each epoch's end (a third more)
             cost=estimate_cost(model, kind, probe, n) * (4 / 3 if kind == "cartography" else 1),
         )

@@ -17,8 +17,14 @@ out a stage:
              a node). One waiting stage at most: more would take the resources that the
              smaller ready stages fill in between (measured in bench/RESULTS.md)
 
+A multi-worker stage's workers are placed STRICT_PACK by default (all on one node; the model
+places them as one node group) or SPREAD with `resources.<size>.placement: spread`.
+
 Ray places bundles itself, so this is a model, not a reservation; with nodes of one shape it is
-exact, with mixed nodes first-fit may differ from Ray's placement by a bundle.
+exact, with mixed nodes first-fit may differ from Ray's placement by a bundle. It counts only
+stages: a sweep with multi-worker sizes runs without Tune's actor reuse (schedule/tune.py), since
+a cached trial process holds its CPUs outside this model (a 2-worker stage once waited for good
+beside one, with 3.99 of the 4.01 CPUs it needed free).
 """
 
 from __future__ import annotations
@@ -27,19 +33,38 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 Bundle = dict[str, float]
-Demand = tuple[tuple[tuple[str, float], ...], ...]  # hashable bundles: ((("CPU", 4.0), ...), ...)
+# What a stage holds, hashable: a tuple of *node groups*, each a tuple of bundles that Ray must
+# put on one node, e.g. ((("CPU", 0.01),), ((("CPU", 4.0), ("GPU", 1.0)),) * 4) for a packed
+# 4-worker stage (its trial anywhere, its four workers together).
+Demand = tuple[tuple[tuple[tuple[str, float], ...], ...], ...]
 
 TRIAL_CPU = 0.01  # what the trial of a multi-worker stage holds beside its workers
+# a stage's workers on one node (Ray's STRICT_PACK: NCCL inside a node, one node's failure
+# domain), or one worker per node where Ray can (SPREAD: a stage with more GPUs than a node)
+PLACEMENTS = {"pack": "STRICT_PACK", "spread": "SPREAD"}
+DEFAULT_PLACEMENT = "pack"
+
+
+def ray_strategy(resources: dict) -> str:
+    """Ray's placement strategy for a multi-worker stage's workers (`resources["placement"]`)."""
+    return PLACEMENTS[resources.get("placement") or DEFAULT_PLACEMENT]
 
 
 def demand(resources: dict) -> Demand:
-    """The bundles a stage holds: `resources` is a group's {"cpus", "gpus", "workers"}."""
-    worker = {"CPU": float(resources["cpus"]), "GPU": float(resources["gpus"])}
-    if resources["workers"] > 1:
-        bundles = [{"CPU": TRIAL_CPU}] + [worker] * int(resources["workers"])
-    else:
-        bundles = [worker]
-    return tuple(tuple(sorted((k, v) for k, v in b.items() if v)) for b in bundles)
+    """The bundles a stage holds: `resources` is a group's {"cpus", "gpus", "workers",
+    "placement"}. A packed stage's workers form one node group; spread ones one group each."""
+
+    def bundle(b: Bundle) -> tuple[tuple[str, float], ...]:
+        return tuple(sorted((k, v) for k, v in b.items() if v))
+
+    worker = bundle({"CPU": float(resources["cpus"]), "GPU": float(resources["gpus"])})
+    n = int(resources["workers"])
+    if n == 1:
+        return ((worker,),)
+    trial = ((("CPU", TRIAL_CPU),),)
+    if ray_strategy(resources) == "STRICT_PACK":
+        return (trial, (worker,) * n)
+    return (trial, *(((worker,),) * n))
 
 
 def units(resources: dict) -> int:
@@ -50,13 +75,18 @@ def units(resources: dict) -> int:
 
 
 def place(free: list[Bundle], d: Demand) -> list[Bundle] | None:
-    """The nodes' free resources after placing every bundle of `d` first-fit (bundles may go to
-    different nodes, as Ray's PACK strategy allows), or None when one does not fit."""
+    """The nodes' free resources after placing every node group of `d` first-fit (each group
+    whole on one node; different groups may share a node or not), or None when one does not
+    fit."""
     nodes = [dict(n) for n in free]
-    for bundle in d:
+    for group in d:
+        need: Bundle = {}
+        for b in group:
+            for k, v in b:
+                need[k] = need.get(k, 0.0) + v
         for node in nodes:
-            if all(node.get(k, 0.0) >= v - 1e-9 for k, v in bundle):
-                for k, v in bundle:
+            if all(node.get(k, 0.0) >= v - 1e-9 for k, v in need.items()):
+                for k, v in need.items():
                     node[k] = node.get(k, 0.0) - v
                 break
         else:

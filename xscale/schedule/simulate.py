@@ -27,7 +27,7 @@ from pathlib import Path
 
 from xscale.errors import XScaleError
 from xscale.graph.stage import StageSpec, mark_complete, stage_dir
-from xscale.schedule.packing import units
+from xscale.schedule.packing import ray_strategy, units
 
 SIMULATE_ENV = "XSCALE_BENCH_SIMULATE"
 SIM_FILE = "sim.json"
@@ -82,7 +82,7 @@ def simulate_stage(spec: StageSpec, cost: float, rounds: int, ctx: dict, report)
         from ray.util.placement_group import placement_group
 
         bundle = {k: float(v) for k, v in (("CPU", res["cpus"]), ("GPU", res["gpus"])) if v}
-        pg = placement_group([bundle] * res["workers"], strategy="PACK")
+        pg = placement_group([bundle] * res["workers"], strategy=ray_strategy(res))
         while not pg.wait(60):  # asks the GCS; `ray.get(pg.ready())` would start a worker
             pass
     record["acquired"] = time.time()

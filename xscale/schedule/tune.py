@@ -38,7 +38,7 @@ from xscale.graph.selection import load_selection, resolve
 from xscale.graph.stage import StageSpec, is_complete, read_result, stage_dir
 from xscale.runtime import quiet_environment, verbosity
 from xscale.schedule.asha import asha_factory, grouped_asha
-from xscale.schedule.packing import TRIAL_CPU, Capacity
+from xscale.schedule.packing import TRIAL_CPU, Capacity, ray_strategy
 from xscale.schedule.progress import SweepProgress
 from xscale.schedule.searcher import META, Search, SweepSearcher, TrialMeta, searcher
 from xscale.schedule.simulate import SIMULATE_ENV, simulate_stage
@@ -78,6 +78,7 @@ def _stage_in_workers(spec: StageSpec, ctx: dict[str, Any]) -> dict:
             num_workers=res["workers"],
             use_gpu=res["gpus"] > 0,
             resources_per_worker={"CPU": res["cpus"], "GPU": res["gpus"]},
+            placement_strategy=ray_strategy(res),
         ),
         run_config=RunConfig(
             name=spec.key, storage_path=str(Path(ctx["output_dir"]).resolve() / "ray_train")
@@ -207,7 +208,7 @@ def _tune_run(name: str, param_space: dict, cfg: SweepConfig, ctx: dict, progres
     trainable = tune.with_resources(tune.with_parameters(stage_trainable, ctx=ctx), _resources(ctx))
     tune_config = tune.TuneConfig(
         max_concurrent_trials=cfg.max_concurrent_trials,
-        reuse_actors=True,  # workers keep torch/deepspeed imported between stages
+        reuse_actors=reuse_actors(ctx["resources"]),
         **(extra or {}),
     )
     run_config = tune.RunConfig(
@@ -221,6 +222,15 @@ def _tune_run(name: str, param_space: dict, cfg: SweepConfig, ctx: dict, progres
         trainable, param_space=param_space, tune_config=tune_config, run_config=run_config
     )
     return tuner.fit()
+
+
+def reuse_actors(resources: dict[str, dict]) -> bool:
+    """Tune's actor reuse (trial processes keep torch and DeepSpeed imported between stages),
+    only when no size has several workers. Tune keeps one finished trial's process, and its
+    resources, even with no trial of its shape pending (`_ObjectCache(may_keep_one=True)`), and
+    a multi-worker stage's TorchTrainer asks Ray for its workers outside Tune: that held CPU
+    once kept a 2-worker x 2-CPU stage PENDING for good with 3.99 of 5 CPUs free."""
+    return all(int(r["workers"]) == 1 for r in resources.values())
 
 
 def tune_environment() -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import sys
 import time
 from pathlib import Path
 
@@ -92,6 +94,31 @@ def _launch_rank() -> int:
     return int(os.environ.get("RANK", "0") or 0)
 
 
+def node_id() -> str:
+    """The Ray node this process runs on (its hostname outside Ray)."""
+    if "ray" in sys.modules:
+        import ray
+
+        if ray.is_initialized():
+            try:
+                return ray.get_runtime_context().get_node_id()
+            except Exception:  # noqa: BLE001 - a driver without a node: fall through
+                pass
+    return socket.gethostname()
+
+
+def rank_nodes() -> list[str]:
+    """The node of every rank, in rank order (a collective: every rank must call it)."""
+    import torch.distributed as dist
+
+    mine = node_id()
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return [mine]
+    nodes: list = [None] * dist.get_world_size()
+    dist.all_gather_object(nodes, mine)
+    return [str(n) for n in nodes]
+
+
 def _verify_parent(spec: StageSpec, output_dir: Path) -> None:
     """A parent's outputs (and those of the stage whose weights it starts from, when that is
     another) are hashed against its marker before this stage builds on them; a mismatch sets
@@ -136,11 +163,13 @@ def _run_locked(spec, output_dir: Path, out: Path, tracking, report, eval_rounds
     set_threads(spec)
     init_distributed()
     rank, world = rank_world()
+    nodes = rank_nodes()  # every rank takes part
     runlog = None
     if rank == 0:
         (out / "spec.json").write_text(json.dumps(spec.model_dump(mode="json"), indent=2))
+        attempt = {"time": time.time(), "pid": os.getpid(), "world": world, "nodes": nodes}
         with open(out / ATTEMPTS_FILE, "a") as f:  # one line per execution, for status/tests
-            f.write(json.dumps({"time": time.time(), "pid": os.getpid(), "world": world}) + "\n")
+            f.write(json.dumps(attempt) + "\n")
         runlog = stage_runlog(spec, out, tracking)
     ctx = StageContext(spec, output_dir, out, runlog, report, eval_rounds)
     try:

@@ -122,6 +122,9 @@ class ResourcesConfig(Strict):
     cpus: int | None = Field(None, ge=1)  # per worker
     gpus: int | None = Field(None, ge=0)  # per worker
     workers: int | None = Field(None, ge=1)
+    # a multi-worker stage's workers: all on one node (pack: Ray's STRICT_PACK) or one per
+    # node where possible (spread: Ray's SPREAD, for stages with more GPUs than a node has)
+    placement: Literal["pack", "spread"] | None = None
     deepspeed_config: str | None = None
 
     @field_validator("deepspeed_config")
@@ -140,6 +143,7 @@ class StageResources:
     gpus: int
     workers: int
     deepspeed_config: str
+    placement: str = "pack"
 
 
 class SweepConfig(Strict):
@@ -226,6 +230,7 @@ class SweepConfig(Strict):
             gpus=over.gpus if over.gpus is not None else size.gpus_per_worker,
             workers=over.workers if over.workers is not None else size.num_workers,
             deepspeed_config=over.deepspeed_config or size.deepspeed_config,
+            placement=over.placement or "pack",
         )
 
     # ----- hyperparameters and search
