@@ -50,7 +50,7 @@ from xscale.tracking.names import (
 from xscale.train.batching import EpochOrder, feature_length
 from xscale.train.distributed import rank_world
 from xscale.train.loop import TrainResult, build_engine, predict, train
-from xscale.train.model import export_encoder, load_encoder, load_tokenizer
+from xscale.train.model import export_encoder, load_encoder, load_tokenizer, partitioned_init
 from xscale.train.steps import steps_per_epoch, total_steps
 
 MLM = "mlm"
@@ -193,7 +193,9 @@ def fit(ctx: StageContext, langs: list[str], tag: str = "") -> Fitted:
     torch.manual_seed(spec.seed)
     source = ctx.source
     tokenizer = load_tokenizer(source)
-    encoder, lm_head = load_model(source, hp.continued_mlm > 0)
+    ds_config = ds_config_for(spec)
+    with partitioned_init(ds_config):  # ZeRO-3: built partitioned, rank 0 reads the weights
+        encoder, lm_head = load_model(source, hp.continued_mlm > 0)
     pad = tokenizer.pad_token_id
     data: dict[str, TaskData] = {}
     for name in spec.tasks:
@@ -263,7 +265,6 @@ def fit(ctx: StageContext, langs: list[str], tag: str = "") -> Fitted:
             batch = collates[name]([data[name].train[i] for i in idx[rank::world] or idx[:1]])
         return batch, len(idx)
 
-    ds_config = ds_config_for(spec)
     engine = build_engine(model, hp, len(schedule), ds_config)
     say(
         label,

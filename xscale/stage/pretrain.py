@@ -33,7 +33,7 @@ from xscale.tasks.padding import pad_batch
 from xscale.tracking.names import run_params
 from xscale.train.distributed import rank_world
 from xscale.train.loop import build_engine, single_task_batches, train
-from xscale.train.model import export_encoder
+from xscale.train.model import export_encoder, partitioned_init
 
 
 class MLMModel(nn.Module):
@@ -101,7 +101,10 @@ def run_pretrain(ctx: StageContext) -> dict:
 
     torch.manual_seed(spec.seed)
     config = model_config(size, vocab_size=len(tokenizer))
-    model = MLMModel(XLMRobertaForMaskedLM(config), hp.alignment, hp.alignment_temperature)
+    ds_config = ds_config_for(spec)
+    with partitioned_init(ds_config) as partitioned:  # ZeRO-3: random weights, partitioned
+        mlm = XLMRobertaForMaskedLM._from_config(config) if partitioned else None
+    model = MLMModel(mlm or XLMRobertaForMaskedLM(config), hp.alignment, hp.alignment_temperature)
     collate = MaskingCollate(tokenizer, hp.mlm_probability, spec.seed)
     pairs_a = pairs_b = []
     if hp.alignment > 0:
@@ -110,7 +113,6 @@ def run_pretrain(ctx: StageContext) -> dict:
         pairs_b = tokenizer([b for _, b in pairs], truncation=True, max_length=hp.max_length)
         pairs_a, pairs_b = pairs_a["input_ids"], pairs_b["input_ids"]
 
-    ds_config = ds_config_for(spec)
     mlm_batch, total = single_task_batches(features, collate, hp, spec.seed)
 
     def get_batch(step: int):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from xscale.catalog.sizes import hub_unavailable_message
@@ -18,6 +20,37 @@ from xscale.errors import XScaleError
 
 def _hub_error(source: str, err: Exception) -> XScaleError:
     return XScaleError(hub_unavailable_message(source, err))
+
+
+def is_zero3(ds_config: dict | None) -> bool:
+    return bool(ds_config) and int((ds_config.get("zero_optimization") or {}).get("stage", 0)) == 3
+
+
+@contextmanager
+def partitioned_init(ds_config: dict | None) -> Iterator[bool]:
+    """Models built inside this block under a ZeRO-3 config are partitioned as they are built:
+    no process ever holds a whole copy (a 10.7B model is 21 GB in bf16, per process).
+
+    transformers' `HfDeepSpeedConfig` is kept alive for the block, so `from_pretrained` builds
+    the model under `deepspeed.zero.Init` and loads the checkpoint layer by layer: rank 0 reads
+    each layer's values (memory-mapped safetensors), the others only the shapes, and the layer
+    is scattered to its partitions (`GatheredParameters(modifier_rank=0)`); `_from_config`
+    initialises random weights the same way. A collective: every rank builds the same models
+    in the same order. Outside the block (and with ZeRO 0-2) models are built whole, so the
+    rank-0-only work after training (exports, alignment) never waits for other ranks. Yields
+    whether the block partitions."""
+    if not is_zero3(ds_config):
+        yield False
+        return
+    from transformers.integrations import HfDeepSpeedConfig
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+    keep = HfDeepSpeedConfig(ds_config)  # transformers holds it by weak reference only
+    try:
+        yield True
+    finally:
+        unset_hf_deepspeed_config()
+        del keep
 
 
 def load_tokenizer(source: str | Path):
@@ -62,6 +95,16 @@ def check_available(source: str | Path) -> None:
         raise _hub_error(str(source), e) from None
 
 
+def _keep_used_conversions(model) -> None:
+    """transformers' ZeRO-3 load path keeps every weight renaming it knows, used or not, and
+    `save_pretrained` reverses them: an encoder loaded partitioned was exported with the legacy
+    `LayerNorm.gamma` / `.beta` names (issue 23's ZeRO-3 stage test). Keep only those the load
+    applied, as the ordinary load path does, so every export has the same keys."""
+    conversions = getattr(model, "_weight_conversions", None)
+    if conversions:
+        model._weight_conversions = [c for c in conversions if c.was_used()]
+
+
 def export_encoder(engine, out_dir: Path, tokenizer) -> None:
     """Save the encoder (without the head) and its tokenizer as a from_pretrained directory.
 
@@ -86,6 +129,7 @@ def export_encoder(engine, out_dir: Path, tokenizer) -> None:
         tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
+        _keep_used_conversions(submodule)
         submodule.save_pretrained(str(tmp), state_dict=state)
         tokenizer.save_pretrained(str(tmp))
         if out_dir.exists():  # a re-run's earlier export (the stage was not complete)
