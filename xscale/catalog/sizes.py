@@ -50,7 +50,9 @@ class ModelSize:
     cpus_per_worker: int
     gpus_per_worker: int
     num_workers: int
-    batch_size: int  # default micro batch size per worker
+    # micro batch per worker (the rest of a worker's share of the global batch is gradient
+    # accumulation); None: the whole share in one micro batch (tiny sizes)
+    micro_batch_size: int | None
     tiny: bool = False
     params: int = 0  # exact total encoder parameters incl. embeddings and pooler
 
@@ -99,7 +101,7 @@ def count_params(size: ModelSize, vocab_size: int | None = None) -> int:
     return embeddings + extra_norm + n * (attention + ffn) + pooler
 
 
-def _tiny(name: str, layers: int, hidden: int, heads: int, batch_size: int = 32) -> ModelSize:
+def _tiny(name: str, layers: int, hidden: int, heads: int) -> ModelSize:
     return ModelSize(
         name=name,
         hub_id=None,
@@ -115,7 +117,7 @@ def _tiny(name: str, layers: int, hidden: int, heads: int, batch_size: int = 32)
         cpus_per_worker=1,
         gpus_per_worker=0,
         num_workers=1,
-        batch_size=batch_size,
+        micro_batch_size=None,
         tiny=True,
     )
 
@@ -142,7 +144,7 @@ _ROWS: list[ModelSize] = [
         cpus_per_worker=4,
         gpus_per_worker=1,
         num_workers=1,
-        batch_size=32,
+        micro_batch_size=32,
     ),
     ModelSize(
         name="xlmr-large",
@@ -159,7 +161,7 @@ _ROWS: list[ModelSize] = [
         cpus_per_worker=4,
         gpus_per_worker=1,
         num_workers=1,
-        batch_size=16,
+        micro_batch_size=16,
     ),
     ModelSize(
         name="xlmr-xl",
@@ -176,7 +178,7 @@ _ROWS: list[ModelSize] = [
         cpus_per_worker=4,
         gpus_per_worker=1,
         num_workers=4,
-        batch_size=8,
+        micro_batch_size=8,
     ),
     ModelSize(
         name="xlmr-xxl",
@@ -193,7 +195,7 @@ _ROWS: list[ModelSize] = [
         cpus_per_worker=8,
         gpus_per_worker=1,
         num_workers=8,
-        batch_size=4,
+        micro_batch_size=4,
     ),
 ]
 

@@ -62,6 +62,8 @@ class Group:
     samples: tuple[dict[str, Any], ...]  # grid points; () for an Optuna group
     resources: dict[str, Any]  # cpus, gpus, workers per stage
     cost: float  # estimated compute of one stage (relative units), for ordering
+    steps: int = 0  # optimizer steps of one stage (nominal data sizes for hub data)
+    choices: int = 1  # sequences per training example (multiple choice), for memory plans
 
     @property
     def searched(self) -> bool:
@@ -88,6 +90,8 @@ class Group:
             "samples": [dict(s) for s in self.samples],
             "resources": dict(self.resources),
             "cost": self.cost,
+            "steps": self.steps,
+            "choices": self.choices,
             "label": self.label,
         }
 
@@ -104,6 +108,8 @@ class Group:
             samples=tuple(dict(s) for s in d["samples"]),
             resources=dict(d["resources"]),
             cost=float(d["cost"]),
+            steps=int(d.get("steps", 0)),
+            choices=int(d.get("choices", 1)),
         )
 
     def stage(self, sample: dict[str, Any], parent_stage: str | None) -> StageSpec:
@@ -133,12 +139,41 @@ def _hash(obj: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def stage_steps(kind: str, hp: dict[str, Any], n_train: int) -> int:
+    """Optimizer steps of one stage on `n_train` examples (capped by `max_train_examples`)."""
+    phase = (PretrainConfig if kind == "pretrain" else PhaseConfig).model_validate(hp)
+    if phase.max_train_examples:
+        n_train = min(n_train, phase.max_train_examples)
+    return total_steps(steps_per_epoch(n_train, phase.batch_size), phase.epochs, phase.max_steps)
+
+
+def stage_tokens(kind: str, hp: dict[str, Any], steps: int) -> int:
+    """Padded tokens one stage trains on: steps x global batch x max_length."""
+    phase = (PretrainConfig if kind == "pretrain" else PhaseConfig).model_validate(hp)
+    return steps * phase.batch_size * phase.max_length
+
+
 def estimate_cost(model: str, kind: str, hp: dict[str, Any], n_train: int) -> float:
     """~ parameters x tokens seen (6ND up to a constant), in units of 1e9."""
-    phase = (PretrainConfig if kind == "pretrain" else PhaseConfig).model_validate(hp)
-    steps = total_steps(steps_per_epoch(n_train, phase.batch_size), phase.epochs, phase.max_steps)
-    tokens = steps * phase.batch_size * phase.max_length
+    tokens = stage_tokens(kind, hp, stage_steps(kind, hp, n_train))
     return get_size(model).params * tokens / 1e9
+
+
+def _recipe_overrides(cfg: SweepConfig, model: str) -> dict[str, Any]:
+    """The sweep's own micro batch / checkpointing for `model` (absent: the size's defaults)."""
+    over = cfg.resources.get(model)
+    out: dict[str, Any] = {}
+    if over is not None and over.micro_batch_size is not None:
+        out["micro_batch_size"] = over.micro_batch_size
+    if over is not None and over.gradient_checkpointing:
+        out["gradient_checkpointing"] = True
+    return out
+
+
+def _choices(base: dict[str, Any]) -> int:
+    """Sequences per example in a training batch (multiple choice: one per choice)."""
+    names = base.get("mixture") or [base.get("task")]
+    return max((TASKS[t].choices for t in names if t in TASKS), default=1)
 
 
 def _trains(base: dict[str, Any]) -> bool:
@@ -170,12 +205,20 @@ def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
             return graph.groups[key]
         res = cfg.resources_for(model)
         task = base.get("task") or "pretrain"
-        n = PRETRAIN_NOMINAL if kind == "pretrain" else train_size(task, base["data_root"])
+        if kind == "pretrain":
+            n = PRETRAIN_NOMINAL
+        elif base.get("mixture"):  # every task of the mixture, each capped (proportional)
+            cap = base.get("mixture_cap")
+            sizes = (train_size(t, base["data_root"]) for t in base["mixture"])
+            n = sum(min(x, cap) if cap else x for x in sizes)
+        else:
+            n = train_size(task, base["data_root"])
         if base.get("fraction"):  # a cartography subset trains on its share
             n = max(1, round(n * base["fraction"]))
         probe = {**fixed, **(samples[0] if samples else {})}
         if not samples:  # an Optuna group: cost at the space's first value
             probe.update({k: v.values[0] for k, v in space.items()})
+        steps = stage_steps(kind, probe, n)
         group = Group(
             key=key,
             kind=kind,
@@ -192,7 +235,12 @@ def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
                 "placement": res.placement,
             },
             # a map run also passes over its training set at each epoch's end (a third more)
-            cost=estimate_cost(model, kind, probe, n) * (4 / 3 if kind == "cartography" else 1),
+            cost=get_size(model).params
+            * stage_tokens(kind, probe, steps)
+            / 1e9
+            * (4 / 3 if kind == "cartography" else 1),
+            steps=steps if _trains(base) else 0,  # retrieval targets are evaluated only
+            choices=_choices(base),
         )
         graph.groups[key] = group
         return group
@@ -231,12 +279,13 @@ def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
                     "seed": 0,
                     "data_root": cfg.data.root_for("pretrain"),
                     "deepspeed_config": ds,
+                    **_recipe_overrides(cfg, model),
                 },
                 model,
             )
         # a subset stage starts from these weights, not from its parent (the map)
         weights = pre.stage({}, None).key if pre else PRETRAINED
-        sized = {"model": model, "deepspeed_config": ds}
+        sized = {"model": model, "deepspeed_config": ds, **_recipe_overrides(cfg, model)}
         if not size.tiny and model in cfg.model_paths:  # local weights instead of the hub id
             sized["model_path"] = cfg.model_paths[model]
         if cfg.cartography.tasks == "all":  # task-level difficulty of every single task

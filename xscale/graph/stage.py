@@ -58,6 +58,10 @@ class StageSpec(Strict):
     data_root: str = "hub"  # where this stage's task data (or pretrain text) comes from
     mlm_root: str | None = None  # text for continued MLM (default: data_root)
     deepspeed_config: str
+    # the sweep's resources.<size> overrides of how the stage runs (None / False: the size
+    # table's micro batch, no recomputation); in the key only when set
+    micro_batch_size: int | None = None
+    gradient_checkpointing: bool = False
     parent: str | None = None  # key of the stage this one needs (whose model it starts from)
     # A stage whose weights do not come from its parent: a cartography subset stage needs its
     # map (parent) but starts from the pretrained model: that stage's key, or PRETRAINED.

@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xscale.catalog.cluster import micro_and_accumulation
 from xscale.catalog.recipes import load_ds_config
+from xscale.catalog.sizes import get_size
 from xscale.graph.stage import StageSpec, write_stage_progress
 from xscale.stage.inputs import model_source
+from xscale.tasks.registry import TASKS
 from xscale.tracking.upload import RunLog
 from xscale.train.distributed import device_type, rank_world
 
@@ -65,12 +68,27 @@ class StageContext:
             write_stage_progress(self.out, step, total, loss, phase)
 
 
+WHOLE_BATCH_FORMATS = ("dual_encoder",)  # the loss couples every example of the batch
+
+
+def micro_batching(spec: StageSpec, world: int) -> tuple[int, int]:
+    """(micro batch per worker, gradient accumulation steps) of the stage at this world size:
+    the sweep's `resources.<size>.micro_batch_size`, else the size table's."""
+    cap = spec.micro_batch_size or get_size(spec.model).micro_batch_size
+    if any(t in TASKS and TASKS[t].format in WHOLE_BATCH_FORMATS for t in spec.tasks):
+        cap = None  # in-batch negatives: a micro batch would change the loss, not split it
+    return micro_and_accumulation(spec.hparams.batch_size, world, cap)
+
+
 def ds_config_for(spec: StageSpec) -> dict:
-    """The stage's DeepSpeed config for this world size (the global batch split over ranks)."""
+    """The stage's DeepSpeed config for this world size (the global batch split over ranks, and
+    each rank's share into micro batches with gradient accumulation)."""
     _, world = rank_world()
+    micro, accumulation = micro_batching(spec, world)
     return load_ds_config(
         spec.deepspeed_config,
-        micro_batch_size=max(1, spec.hparams.batch_size // world),
+        micro_batch_size=micro,
+        grad_accum=accumulation,
         grad_clip=spec.hparams.grad_clip,
         device=device_type(),
         world_size=world,

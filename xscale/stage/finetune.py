@@ -50,7 +50,13 @@ from xscale.tracking.names import (
 from xscale.train.batching import EpochOrder, feature_length
 from xscale.train.distributed import rank_world
 from xscale.train.loop import TrainResult, build_engine, predict, train
-from xscale.train.model import export_encoder, load_encoder, load_tokenizer, partitioned_init
+from xscale.train.model import (
+    export_encoder,
+    load_encoder,
+    load_tokenizer,
+    partitioned_init,
+    recompute_activations,
+)
 from xscale.train.steps import steps_per_epoch, total_steps
 
 MLM = "mlm"
@@ -196,6 +202,8 @@ def fit(ctx: StageContext, langs: list[str], tag: str = "") -> Fitted:
     ds_config = ds_config_for(spec)
     with partitioned_init(ds_config):  # ZeRO-3: built partitioned, rank 0 reads the weights
         encoder, lm_head = load_model(source, hp.continued_mlm > 0)
+    if spec.gradient_checkpointing:
+        recompute_activations(encoder)
     pad = tokenizer.pad_token_id
     data: dict[str, TaskData] = {}
     for name in spec.tasks:
@@ -404,6 +412,8 @@ def train_and_evaluate(
         "train_seconds": fitted.result.seconds,
         "train_examples": sum(len(d.train) for d in fitted.data.values()),
         "zero_stage": zero_stage(fitted.ds_config),
+        "micro_batch_size": fitted.ds_config["train_micro_batch_size_per_gpu"],
+        "gradient_accumulation_steps": fitted.ds_config["gradient_accumulation_steps"],
     }
 
 

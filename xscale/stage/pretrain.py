@@ -33,7 +33,7 @@ from xscale.tasks.padding import pad_batch
 from xscale.tracking.names import run_params
 from xscale.train.distributed import rank_world
 from xscale.train.loop import build_engine, single_task_batches, train
-from xscale.train.model import export_encoder, partitioned_init
+from xscale.train.model import export_encoder, partitioned_init, recompute_activations
 
 
 class MLMModel(nn.Module):
@@ -104,7 +104,10 @@ def run_pretrain(ctx: StageContext) -> dict:
     ds_config = ds_config_for(spec)
     with partitioned_init(ds_config) as partitioned:  # ZeRO-3: random weights, partitioned
         mlm = XLMRobertaForMaskedLM._from_config(config) if partitioned else None
-    model = MLMModel(mlm or XLMRobertaForMaskedLM(config), hp.alignment, hp.alignment_temperature)
+    mlm = mlm or XLMRobertaForMaskedLM(config)
+    if spec.gradient_checkpointing:
+        recompute_activations(mlm)
+    model = MLMModel(mlm, hp.alignment, hp.alignment_temperature)
     collate = MaskingCollate(tokenizer, hp.mlm_probability, spec.seed)
     pairs_a = pairs_b = []
     if hp.alignment > 0:

@@ -125,6 +125,10 @@ class ResourcesConfig(Strict):
     # a multi-worker stage's workers: all on one node (pack: Ray's STRICT_PACK) or one per
     # node where possible (spread: Ray's SPREAD, for stages with more GPUs than a node has)
     placement: Literal["pack", "spread"] | None = None
+    # examples per forward pass on a worker (the rest of its share of the global batch is
+    # gradient accumulation; default: the size table's), and activation recomputation
+    micro_batch_size: int | None = Field(None, ge=1, le=65536)
+    gradient_checkpointing: bool | None = None
     deepspeed_config: str | None = None
 
     @field_validator("deepspeed_config")
@@ -144,6 +148,8 @@ class StageResources:
     workers: int
     deepspeed_config: str
     placement: str = "pack"
+    micro_batch_size: int | None = None  # None: the whole share of the batch at once
+    gradient_checkpointing: bool = False
 
 
 class SweepConfig(Strict):
@@ -231,6 +237,8 @@ class SweepConfig(Strict):
             workers=over.workers if over.workers is not None else size.num_workers,
             deepspeed_config=over.deepspeed_config or size.deepspeed_config,
             placement=over.placement or "pack",
+            micro_batch_size=over.micro_batch_size or size.micro_batch_size,
+            gradient_checkpointing=bool(over.gradient_checkpointing),
         )
 
     # ----- hyperparameters and search

@@ -93,6 +93,27 @@ def build_engine(model, hp: TrainHparams, total_steps: int, ds_config: dict):
     return engine
 
 
+def micro_batches(batch: dict, parts: int) -> list[tuple[dict, float]]:
+    """`batch` split along its first dimension into `parts` micro batches (a rank's share of a
+    global batch, for gradient accumulation), each with its loss weight: 1, or 0 for a copy
+    that only pads the count when the batch has fewer examples than parts."""
+    if parts == 1:
+        return [(batch, 1.0)]
+    n = next(v.shape[0] for v in batch.values() if torch.is_tensor(v) and v.dim() > 0)
+    chunks = []
+    for idx in torch.arange(n).tensor_split(min(parts, n)):
+        lo, hi = int(idx[0]), int(idx[-1]) + 1
+        chunks.append(
+            {
+                k: v[lo:hi] if torch.is_tensor(v) and v.dim() > 0 and v.shape[0] == n else v
+                for k, v in batch.items()
+            }
+        )
+    out = [(c, 1.0) for c in chunks]
+    out += [(chunks[-1], 0.0)] * (parts - len(chunks))
+    return out
+
+
 def _to_device(batch: dict, device) -> dict:
     return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
@@ -141,12 +162,18 @@ def train(
     window_loss, window_n = 0.0, 0
     batches = Prefetcher(get_batch, range(start, total))
     try:
+        accumulation = int(engine.gradient_accumulation_steps())
         for step, (batch, n) in batches:
-            loss, _ = engine(_to_device(batch, engine.device))
-            engine.backward(loss)
-            engine.step()
+            step_loss = 0.0
+            # DeepSpeed steps the optimizer (and the schedule) once per `accumulation` calls
+            # and scales each backward by 1 / accumulation
+            for micro, weight in micro_batches(batch, accumulation):
+                loss, _ = engine(_to_device(micro, engine.device))
+                engine.backward(loss * weight)
+                engine.step()
+                step_loss += loss.item() * weight / accumulation
             seen += n
-            window_loss += loss.item()
+            window_loss += step_loss
             window_n += 1
             done = step + 1
             if done % hp.log_every == 0 or done == total:

@@ -53,6 +53,15 @@ def partitioned_init(ds_config: dict | None) -> Iterator[bool]:
         del keep
 
 
+def recompute_activations(model) -> None:
+    """Gradient checkpointing: each layer keeps only its input for backward and is recomputed
+    there (a third more compute; activations from L layers' worth to about one layer's).
+    Non-reentrant torch checkpointing, which works with ZeRO-3's partitioned parameters."""
+    enable = getattr(model, "activation_checkpointing_enable", None)  # transformers >= 5.2x
+    enable = enable or model.gradient_checkpointing_enable
+    enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 def load_tokenizer(source: str | Path):
     from transformers import AutoTokenizer
 
