@@ -57,9 +57,11 @@ def recompute_activations(model) -> None:
     """Gradient checkpointing: each layer keeps only its input for backward and is recomputed
     there (a third more compute; activations from L layers' worth to about one layer's).
     Non-reentrant torch checkpointing, which works with ZeRO-3's partitioned parameters."""
-    enable = getattr(model, "activation_checkpointing_enable", None)  # transformers >= 5.2x
-    enable = enable or model.gradient_checkpointing_enable
-    enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers 5.2x renamed it
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def load_tokenizer(source: str | Path):
