@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from xscale.analyze import analyze
+from xscale.catalog.cluster import DEFAULT_MFU, GPUS, estimate, get_gpu
 from xscale.catalog.memory import estimate_memory
 from xscale.catalog.recipes import offload_mode, read_config, zero_stage
 from xscale.catalog.sizes import get_size, human_params
@@ -18,6 +19,7 @@ from xscale.errors import XScaleError
 from xscale.graph.expand import data_train_size, expand
 from xscale.graph.lock import FolderLock
 from xscale.graph.manifest import graph_of, read_manifest, write_manifest
+from xscale.graph.plan import applied, cluster_plan, group_work, hub_gaps, sweep_recipe
 from xscale.graph.selection import resolve
 from xscale.graph.stage import (
     ERROR_FILE,
@@ -161,24 +163,25 @@ def _sweep_locked(args, cfg, out: Path, graph) -> int:
 
 
 def _memory(cfg):
-    """Memory estimate per size with the sweep's recipe and resources (computed once per size)."""
+    """Per group: memory per GPU (model states + activations + buffers) and CPU per node with the
+    sweep's recipe and resources; model states only for CPU stages."""
 
-    cache: dict[str, str] = {}
+    def for_group(g) -> str:
+        model = g.base["model"]
+        res = cfg.resources_for(model)
+        try:
+            if res.gpus and g.steps:
+                e = estimate(group_work(g), sweep_recipe(cfg, g))
+                return f"{e.gpu_gib:.2f} GiB/GPU, {e.cpu_gib_per_node:.2f} GiB CPU"
+            _, ds = read_config(res.deepspeed_config)
+            est = estimate_memory(
+                get_size(model), zero_stage(ds), res.gpus * res.workers, offload_mode(ds)
+            )
+            return str(est)
+        except Exception:  # memory estimates are informative only
+            return "?"
 
-    def for_model(model: str) -> str:
-        if model not in cache:
-            res = cfg.resources_for(model)
-            try:
-                _, ds = read_config(res.deepspeed_config)
-                est = estimate_memory(
-                    get_size(model), zero_stage(ds), res.gpus * res.workers, offload_mode(ds)
-                )
-                cache[model] = str(est)
-            except Exception:  # memory estimates are informative only
-                cache[model] = "?"
-        return cache[model]
-
-    return for_model
+    return for_group
 
 
 def plan_rows(cfg, graph) -> list[dict]:
@@ -195,7 +198,7 @@ def plan_rows(cfg, graph) -> list[dict]:
             "model": g.base["model"],
             "resources": dict(g.resources),
             "cost": g.cost,
-            "memory": memory(g.base["model"]),
+            "memory": memory(g),
         }
         specs = known.get(g.key)
         if specs is None:
@@ -220,6 +223,15 @@ def cmd_plan(args) -> int:
             file=sys.stderr,
         )
     graph = expand(cfg, train_size=data_train_size(cfg))
+    for task, sizes in hub_gaps(graph).items():
+        print(
+            f"xscale: warning: {args.file}: task {task} has no Hugging Face hub copy and the"
+            f" sweep reads it from the hub (data.root: hub; stages of {', '.join(sizes)}):"
+            f" `xscale sweep` refuses it; give data.tasks.{task} a data folder",
+            file=sys.stderr,
+        )
+    gpu = get_gpu(args.gpu) if args.gpu else None
+    cluster = cluster_plan(cfg, graph, gpu, args.mfu, args.price_per_gpu_hour) if gpu else None
     rows = plan_rows(cfg, graph)
     counts: dict[str, dict[str, int]] = {}
     for r in rows:
@@ -247,6 +259,7 @@ def cmd_plan(args) -> int:
                     "counts": counts,
                     "sizes": sizes,
                     "stages": rows,
+                    "cluster": cluster.to_json() if cluster else None,
                 },
                 indent=1,
             )
@@ -288,7 +301,77 @@ def cmd_plan(args) -> int:
             weights = r["weights"] or "the size's pretrained weights"
             print(f"  {r['label']}: map {r['parent']}, weights {weights}")
     print("\nsizes: " + ", ".join(f"{m} {human_params(p)}" for m, p in sizes.items()))
+    if cluster is not None:
+        print()
+        print_cluster_plan(cluster)
     return 0
+
+
+def _flow(value) -> str:
+    import yaml
+
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False).strip()
+
+
+def _gib(e) -> str:
+    return f"{e.gpu_gib:6.1f} ({e.states_gib:.1f}+{e.activations_gib:.1f}+{e.buffers_gib:.1f})"
+
+
+def print_cluster_plan(plan) -> None:
+    """The GPU plan: per size and stage kind, fit, suggestion, GPU-hours, disk; then totals."""
+    g = plan.gpu
+    print(
+        f"on {g.name} ({g.note}; {g.memory_gib:g} GiB, dense {'bf16' if g.bf16 else 'fp16'}"
+        f" peak {g.peak_tflops:g} TFLOP/s, {plan.mfu:.0%} of it assumed achieved;"
+        f" {g.gpus_per_node} GPUs a node)"
+    )
+    head = (
+        f"{'size':<10} {'kind':<13} {'stages':>6}  {'recipe (this sweep)':<34}"
+        f" {'GiB/GPU (states+act+buf)':<25} {'fits':<4} {'CPU GiB/node':>12} {'GPU-hours':>10}"
+        f" {'disk GB (exports)':>17}"
+    )
+    print(head)
+    for r in plan.rows:
+        e = r.estimate
+        if e is None:
+            print(f"{r.model:<10} {r.kind:<13} {r.stages:>6}  (evaluated only: no training)")
+            continue
+        fit = "yes" if e.fits else "NO"
+        print(
+            f"{r.model:<10} {r.kind:<13} {r.stages:>6}  {e.recipe.describe():<34} {_gib(e):<25}"
+            f" {fit:<4} {e.cpu_gib_per_node:>12.1f} {r.gpu_hours:>10,.0f} {r.export_gb:>17,.0f}"
+        )
+    for r in plan.rows:
+        if r.suggestion is not None:
+            s = r.suggestion
+            print(
+                f"  {r.model} {r.kind}: does not fit; cheapest that does: {s.recipe.describe()}"
+                f" ({s.gpu_gib:.1f} GiB/GPU, {s.cpu_gib_per_node:.1f} GiB CPU a node,"
+                f" {r.suggested_hours:,.0f} GPU-hours): resources: {_flow({r.model: applied(s)})}"
+            )
+        for note in r.notes:
+            print(f"  {r.model} {r.kind}: {note}")
+    for r in plan.cpu_rows:
+        print(f"{r.model:<10} {r.kind:<13} {r.stages:>6}  on CPUs (no GPU figures)")
+        for note in r.notes:
+            print(f"  {r.model} {r.kind}: {note}")
+    total = f"total: {plan.gpu_hours:,.0f} GPU-hours of training"
+    if plan.price is not None:
+        total += f", ${plan.gpu_hours * plan.price:,.0f} at ${plan.price:g} per GPU-hour"
+    else:
+        total += " (give --price-per-gpu-hour for a cost)"
+    print(total)
+    print(
+        f"disk: model exports {plan.export_gb:,.0f} GB (16-bit, kept); checkpoints up to"
+        f" {plan.checkpoint_gb:,.0f} GB at once ({plan.max_concurrent} stages running, two"
+        " checkpoints each while one is written; removed when a stage completes)"
+    )
+    print(
+        "assumed: 6 x non-embedding parameters x training tokens per stage (8x with gradient"
+        " checkpointing), evaluation not counted; Optuna groups at search.num_samples stages"
+        " (ASHA stops some early); offload x1.3 (optimizer) / x2.0 (+ parameters) and ZeRO-3"
+        " x1.1 slower; 1.5 GiB a GPU for CUDA, NCCL and fragmentation"
+    )
 
 
 # ---------------------------------------------------------------------------- status
@@ -432,6 +515,32 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def _share(text: str) -> float:
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1] (got {text})")
+    return value
+
+
+def _price(text: str) -> float:
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or not 0 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1000 (got {text})")
+    return value
+
+
 def add_subcommands(command) -> None:
     """Register the study commands with `command(name, func, **parser kwargs)` (cli/__init__.py)."""
     s = command(
@@ -459,6 +568,22 @@ def add_subcommands(command) -> None:
     s.add_argument("file", help="sweep YAML file")
     s.add_argument("--output-dir", help="override the file's output_dir")
     s.add_argument("--json", action="store_true", help="print the plan as JSON (for scripts)")
+    s.add_argument(
+        "--gpu",
+        choices=sorted(GPUS),
+        help="plan the sweep on this GPU type: fit per stage, suggested recipes, GPU-hours, disk",
+    )
+    s.add_argument(
+        "--mfu",
+        type=_share,
+        default=DEFAULT_MFU,
+        help=f"share of the GPU's dense 16-bit peak achieved (default {DEFAULT_MFU})",
+    )
+    s.add_argument(
+        "--price-per-gpu-hour",
+        type=_price,
+        help="price of one GPU-hour, for the sweep's cost (your provider's; none assumed)",
+    )
 
     s = command("status", cmd_status, help="progress of a running or finished sweep")
     s.add_argument("dir", help="the sweep's output_dir")

@@ -16,6 +16,7 @@ from xscale.catalog.recipes import load_ds_config
 from xscale.catalog.sizes import get_size
 from xscale.graph.stage import StageSpec, write_stage_progress
 from xscale.stage.inputs import model_source
+from xscale.tasks import whole_batch
 from xscale.tasks.registry import TASKS
 from xscale.tracking.upload import RunLog
 from xscale.train.distributed import device_type, rank_world
@@ -68,14 +69,11 @@ class StageContext:
             write_stage_progress(self.out, step, total, loss, phase)
 
 
-WHOLE_BATCH_FORMATS = ("dual_encoder",)  # the loss couples every example of the batch
-
-
 def micro_batching(spec: StageSpec, world: int) -> tuple[int, int]:
     """(micro batch per worker, gradient accumulation steps) of the stage at this world size:
     the sweep's `resources.<size>.micro_batch_size`, else the size table's."""
     cap = spec.micro_batch_size or get_size(spec.model).micro_batch_size
-    if any(t in TASKS and TASKS[t].format in WHOLE_BATCH_FORMATS for t in spec.tasks):
+    if whole_batch(TASKS[t] for t in spec.tasks if t in TASKS):
         cap = None  # in-batch negatives: a micro batch would change the loss, not split it
     return micro_and_accumulation(spec.hparams.batch_size, world, cap)
 

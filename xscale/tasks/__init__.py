@@ -67,6 +67,9 @@ class FormatInfo:
     token_level: bool = False  # perturbations apply to `tokens`, keeping each token's tag
     pooled: bool = False
     gold_prob: bool = False
+    # the loss couples the examples of a batch (in-batch negatives): a batch is never split
+    # into micro batches for gradient accumulation
+    whole_batch: bool = False
 
 
 FORMATS: dict[str, FormatInfo] = {
@@ -80,7 +83,7 @@ FORMATS: dict[str, FormatInfo] = {
         _multiple_choice, text_fields=("context", "question", "choices"), gold_prob=True
     ),
     "retrieval": FormatInfo(_retrieval, trains=False),
-    "dual_encoder": FormatInfo(_dual_encoder, pooled=True),
+    "dual_encoder": FormatInfo(_dual_encoder, pooled=True, whole_batch=True),
 }
 
 
@@ -97,6 +100,12 @@ def get_format(task: Task) -> TaskFormat:
     """A new format object for `task`. Use one object per stage: the tagging format keeps an
     open label set (CCG) between calls."""
     return format_info(task).load()()
+
+
+def whole_batch(tasks) -> bool:
+    """Whether a stage training `tasks` must take each worker's share of the batch at once
+    (any of them with in-batch negatives)."""
+    return any(format_info(t).whole_batch for t in tasks)
 
 
 def trains(task: Task) -> bool:
