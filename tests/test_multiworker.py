@@ -32,3 +32,27 @@ def test_a_two_worker_stage_runs_beside_one_worker_stages(tmp_path):
     for s in stages:
         attempt = json.loads((s / "attempts.jsonl").read_text().splitlines()[-1])
         assert attempt["world"] == (2 if "-tiny-s-" in s.name else 1), s.name
+
+
+def test_asha_gets_a_multi_worker_stages_rounds(tmp_path):
+    """A 2-worker size's Optuna trials report their dev rounds through Ray Train to Tune, as a
+    one-worker trial does (they reported only at the end: ASHA could never stop XL or XXL)."""
+    from sweep_helpers import PHASE
+
+    out = tmp_path / "out"
+    path = write_sweep(
+        tmp_path / "s.yaml",
+        out,
+        intermediate_tasks=["none"],
+        target_tasks=["xnli"],
+        target={**PHASE, "max_steps": 9, "learning_rate": {"loguniform": [1.0e-4, 3.0e-3]}},
+        search={"method": "optuna", "num_samples": 2},
+        scheduler={"type": "asha", "max_t": 3, "grace_period": 3},
+        resources={"tiny-xs": {"workers": 2, "cpus": 1}},
+    )
+    proc = run_cli("sweep", str(path), timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (record,) = [json.loads(p.read_text()) for p in out.glob("groups/*.json") if "tar-" in p.name]
+    assert len(record["candidates"]) == 2
+    # max_t 3 rounds: two reports before the stage's end, from every trial (grace period 3)
+    assert [c["reports"] for c in record["candidates"]] == [2, 2], record

@@ -12,8 +12,15 @@ from xscale.graph.expand import Graph, Group
 from xscale.graph.stage import StageSpec, is_complete, read_result, stage_dir
 
 
-def select_best(output_dir: Path, group: Group, specs: list[StageSpec], mode: str) -> str | None:
-    """Pick the group's best complete stage; record it in groups/<key>.json."""
+def select_best(
+    output_dir: Path,
+    group: Group,
+    specs: list[StageSpec],
+    mode: str,
+    reports: dict[str, int] | None = None,
+) -> str | None:
+    """Pick the group's best complete stage; record it in groups/<key>.json, with how many
+    intermediate results each stage reported to the scheduler (`reports`, by stage key)."""
     done = [
         (s, read_result(stage_dir(output_dir, s)))
         for s in specs
@@ -31,7 +38,12 @@ def select_best(output_dir: Path, group: Group, specs: list[StageSpec], mode: st
         "group": group.key,
         "selected": best.key,
         "candidates": [
-            {"stage": s.key, "dev.score": r.get("metrics", {}).get("dev.score")} for s, r in done
+            {
+                "stage": s.key,
+                "dev.score": r.get("metrics", {}).get("dev.score"),
+                **({"reports": reports.get(s.key, 0)} if reports is not None else {}),
+            }
+            for s, r in done
         ],
     }
     path = output_dir / "groups" / f"{group.key}.json"

@@ -137,6 +137,7 @@ class SweepSearcher:
         self.live: dict[str, _Live] = {}  # Tune trial id -> its stage, in hand-out order
         self.seq = itertools.count()
         self.dispatched = 0
+        self.reports: dict[str, int] = {}  # stage key -> intermediate results Tune passed on
         self.told = 0  # Optuna samples found complete (re-runs), told without a trial
         for g in graph.groups.values():
             if g.parent is None or g.parent in selected:
@@ -166,7 +167,8 @@ class SweepSearcher:
     def _settle(self, o: _Open) -> None:
         g = o.group
         del self.open[g.key]
-        chosen = select_best(self.out, g, o.specs, self.search.mode)
+        reports = self.reports if g.optuna else None
+        chosen = select_best(self.out, g, o.specs, self.search.mode, reports)
         if chosen is None:
             self.failed.add(g.key)
             return
@@ -259,6 +261,8 @@ class SweepSearcher:
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         live = self.live.get(trial_id)
+        if live is not None and not result.get("complete", 1):
+            self.reports[live.spec.key] = self.reports.get(live.spec.key, 0) + 1
         if live is not None and live.ask_id is not None and self.search.metric in result:
             self.open[live.group].study.on_trial_result(live.ask_id, result)
 

@@ -58,18 +58,32 @@ def log(msg: str, always: bool = False) -> None:
 # ----------------------------------------------------------------------- inside a trial
 
 
-def _stage_in_workers(spec: StageSpec, ctx: dict[str, Any]) -> dict:
-    """Run a stage on `workers` Ray Train workers (one DeepSpeed rank each)."""
+def _stage_in_workers(spec: StageSpec, ctx: dict[str, Any], rounds: int) -> dict:
+    """Run a stage on `workers` Ray Train workers (one DeepSpeed rank each). Every rank
+    evaluates its share of the dev set `rounds - 1` times and reports the (gathered, equal)
+    scores through Ray Train; Tune gets rank 0's, so ASHA can stop a multi-worker stage."""
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
 
     res = ctx["resources"][spec.model]
 
     def worker(config):
+        import ray.train
+
         from xscale.stage.runner import run_stage
 
+        def report(m):
+            ray.train.report({**m, "stage_key": spec.key, "complete": 0})
+
         quiet_environment()
-        run_stage(spec, Path(ctx["output_dir"]), TrackingInfo(**ctx["tracking"]))
+        run_stage(
+            spec,
+            Path(ctx["output_dir"]),
+            TrackingInfo(**ctx["tracking"]),
+            report=report,
+            eval_rounds=rounds,
+        )
 
     trainer = TorchTrainer(
         worker,
@@ -81,7 +95,9 @@ def _stage_in_workers(spec: StageSpec, ctx: dict[str, Any]) -> dict:
             placement_strategy=ray_strategy(res),
         ),
         run_config=RunConfig(
-            name=spec.key, storage_path=str(Path(ctx["output_dir"]).resolve() / "ray_train")
+            name=spec.key,
+            storage_path=str(Path(ctx["output_dir"]).resolve() / "ray_train"),
+            callbacks=[TuneReportCallback()],
         ),
     )
     trainer.fit()
@@ -100,8 +116,7 @@ def stage_trainable(config: dict, ctx: dict[str, Any]) -> None:
     meta, _ = TrialMeta.split(config)
     spec = StageSpec.model_validate(meta.spec)
     workers = ctx["resources"][spec.model]["workers"]
-    # evaluation rounds reported to ASHA; a TorchTrainer's workers report none (only the end)
-    rounds = (meta.rounds or 1) if workers == 1 else 1
+    rounds = meta.rounds or 1  # evaluation rounds reported to ASHA (Optuna groups)
 
     def report(m):
         tune.report({**m, "stage_key": spec.key, "complete": 0})
@@ -109,7 +124,7 @@ def stage_trainable(config: dict, ctx: dict[str, Any]) -> None:
     if ctx.get("simulate"):  # the cluster benchmark only (schedule/simulate.py)
         result = simulate_stage(spec, meta.cost or 0.0, rounds, ctx, report)
     elif workers > 1:
-        result = _stage_in_workers(spec, ctx)
+        result = _stage_in_workers(spec, ctx, rounds)
     else:
         from xscale.stage.runner import run_stage
 

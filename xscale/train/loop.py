@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 import torch
+import torch.distributed as dist
 
 from xscale.errors import XScaleError
 from xscale.train import cpu_speed
@@ -245,20 +246,38 @@ def save_checkpoint(engine, ckpt_dir: Path, step: int) -> None:
 
 
 def predict(engine, features: list[dict], collate, predict_fn, batch_size: int) -> list:
-    """Predictions for every feature, in input order. Batches are formed longest first, so each
-    pads to similar lengths, and run without autograd (every rank computes all; ZeRO-3 needs
-    them all in each forward). Under ZeRO-3 `no_grad` rather than `inference_mode`: its
-    parameter gathering must not leave inference tensors behind for training."""
+    """Predictions for every feature, in input order, without autograd. Batches are formed
+    longest first, so each pads to similar lengths.
+
+    Over several ranks each rank predicts every world-th feature of that order and the
+    predictions are gathered (a stage of 8 workers evaluates each example once, not 8 times).
+    Every rank runs the same number of forward passes (a rank out of examples repeats one
+    and drops it): ZeRO-3 gathers parameters in each forward, a collective. Under ZeRO-3
+    `no_grad` rather than `inference_mode`: its parameter gathering must not leave inference
+    tensors behind for training."""
     engine.eval()
     zero3 = getattr(engine, "zero_optimization_stage", lambda: 0)() == 3
-    out: list = [None] * len(features)
+    rank, world = rank_world()
     order = length_order(features)
+    mine = order[rank::world]
+    most = -(-len(order) // world)  # the largest rank's share
+    batches = -(-most // batch_size)
+    got: list[tuple[int, object]] = []
     with torch.no_grad() if zero3 else torch.inference_mode():
-        for i in range(0, len(order), batch_size):
-            idx = order[i : i + batch_size]
-            batch = _to_device(collate([features[j] for j in idx]), engine.device)
+        for i in range(batches):
+            idx = mine[i * batch_size : (i + 1) * batch_size]
+            run = idx or order[:1]  # keeps the ranks' forward passes in step
+            batch = _to_device(collate([features[j] for j in run]), engine.device)
             _, logits = engine(batch)
-            for j, p in zip(idx, predict_fn(logits, batch), strict=True):
-                out[j] = p
+            preds = predict_fn(logits, batch)
+            if idx:
+                got.extend(zip(idx, preds, strict=True))
     engine.train()
+    if world > 1:
+        parts: list = [None] * world
+        dist.all_gather_object(parts, got)
+        got = [item for part in parts for item in part]
+    out: list = [None] * len(features)
+    for j, p in got:
+        out[j] = p
     return out
