@@ -5,10 +5,14 @@
 # torch goes in first: a plain `torch` requirement can pull a multi-GB CUDA build, so the CPU
 # build (or the build named by XSCALE_TORCH, e.g. "torch==2.13.0" from a CUDA index) is installed
 # before anything that depends on it.
+# Every other package is pinned by requirements/constraints.txt (the versions the tests passed
+# with), so a laptop, CI and every node of a cluster install the same set; set
+# XSCALE_CONSTRAINTS to another file, or to an empty string for the newest releases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 TORCH_SPEC=${XSCALE_TORCH:-torch==2.13.0}
+CONSTRAINTS=${XSCALE_CONSTRAINTS-requirements/constraints.txt}
 
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $($PY --version)"
@@ -21,8 +25,10 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 extras=""
 if [ "${1:-}" = "--test" ]; then extras="[test]"; fi
-echo "setup: installing xscale$extras and its dependencies"
-.venv/bin/pip install -q -e ".$extras"
+pins=()
+if [ -n "$CONSTRAINTS" ]; then pins=(-c "$CONSTRAINTS"); fi
+echo "setup: installing xscale$extras and its dependencies${CONSTRAINTS:+ (pinned by $CONSTRAINTS)}"
+.venv/bin/pip install -q "${pins[@]}" -e ".$extras"
 
 if [ "${1:-}" = "--test" ] && [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then

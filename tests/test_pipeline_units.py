@@ -3,7 +3,9 @@ keys, trial expansion, MLflow run reuse, and the shipped top-level configs."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -137,7 +139,7 @@ def _cluster_commands(key: str) -> list[str]:
 def test_cluster_setup_fails_when_the_shared_mount_fails(tmp_path):
     """Run the mount command in bash with `sudo`, `mount` and `mountpoint` stubbed: a mount
     that fails must fail the node's set-up (Ray stops on a failing setup command)."""
-    (cmd,) = [c for c in _cluster_commands("setup_commands") if "/shared" in c]
+    (cmd,) = [c for c in _cluster_commands("setup_commands") if "mount" in c]
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for name, body in {"sudo": 'exec "$@"', "mount": "exit 32", "mountpoint": "exit 1"}.items():
@@ -178,3 +180,105 @@ def test_stage_threads_follow_omp_num_threads_else_every_core(monkeypatch):
         assert torch.get_num_threads() == len(os.sched_getaffinity(0))
     finally:
         torch.set_num_threads(before)
+
+
+def test_cluster_nodes_share_one_hub_cache_and_the_head_runs_mlflow():
+    starts = _cluster_commands("head_start_ray_commands") + _cluster_commands(
+        "worker_start_ray_commands"
+    )
+    ray_starts = [c for c in starts if "ray start" in c]
+    assert len(ray_starts) == 2 and all("HF_HOME=/shared/huggingface" in c for c in ray_starts)
+    assert any(
+        "scripts/cluster_mlflow.sh" in c for c in _cluster_commands("head_start_ray_commands")
+    )
+    (setup,) = [c for c in _cluster_commands("setup_commands") if "setup.sh" in c]
+    assert "XSCALE_CONSTRAINTS" not in setup  # the default: requirements/constraints.txt
+
+
+def test_constraints_pin_every_dependency_at_the_tested_version():
+    import re
+    from importlib.metadata import version
+
+    import tomllib
+
+    pins = {}
+    for line in (ROOT / "requirements" / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, v = line.partition("==")
+            pins[re.sub(r"[-_.]+", "-", name.lower())] = v
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["test"]
+    for req in wanted:
+        name = re.sub(r"[-_.]+", "-", re.split(r"[\[<>=!~ ]", req, maxsplit=1)[0].lower())
+        if name == "torch":  # installed first, CPU or CUDA build (scripts/setup.sh)
+            continue
+        assert name in pins, f"{name} is not pinned in requirements/constraints.txt"
+        assert version(name) == pins[name], (
+            f"{name}: installed {version(name)}, pinned {pins[name]}"
+        )
+
+
+def test_tracking_uri_from_the_environment_when_nothing_else_names_one(tmp_path, monkeypatch):
+    from argparse import Namespace
+
+    from xscale.cli.sweep import TRACKING_ENV, _load
+    from xscale.errors import XScaleError
+
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(
+        "name: t\noutput_dir: out\nmodels: [tiny-xs]\ntarget_tasks: [xnli]\n"
+        "data: {root: fixtures}\n"
+    )
+    args = Namespace(file=str(sweep), output_dir=None, tracking_uri=None)
+    monkeypatch.setenv(TRACKING_ENV, "http://10.0.0.5:5000")
+    assert _load(args).resolved_tracking_uri == "http://10.0.0.5:5000"
+    flag = Namespace(file=str(sweep), output_dir=None, tracking_uri="http://10.0.0.6:5000")
+    assert _load(flag).resolved_tracking_uri == "http://10.0.0.6:5000"  # the flag wins
+    monkeypatch.setenv(TRACKING_ENV, "ftp://nowhere")
+    with pytest.raises(XScaleError, match=TRACKING_ENV):
+        _load(args)
+
+
+@pytest.mark.slow
+def test_cluster_mlflow_server_binds_the_given_address_only(tmp_path):
+    import socket
+
+    import psutil
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "XSCALE_MLFLOW_HOST": "127.0.0.1",
+        "XSCALE_MLFLOW_PORT": str(port),
+        "XSCALE_MLFLOW_STORE": str(tmp_path / "store"),
+        "XSCALE_MLFLOW_ARTIFACTS": str(tmp_path / "artifacts"),
+        "MLFLOW": str(Path(sys.executable).with_name("mlflow")),
+    }
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "cluster_mlflow.sh")],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    pid = int((tmp_path / "store" / "server.pid").read_text())
+    try:
+        assert proc.returncode == 0, proc.stderr + (tmp_path / "store" / "server.log").read_text()
+        assert (tmp_path / "store" / "env").read_text().strip() == (
+            f"export XSCALE_TRACKING_URI=http://127.0.0.1:{port}"
+        )
+        server = psutil.Process(pid)
+        family = [server, *server.children(recursive=True)]
+        listening = {
+            (c.laddr.ip, c.laddr.port)
+            for p in family
+            for c in p.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN
+        }
+        assert ("127.0.0.1", port) in listening
+        assert all(ip == "127.0.0.1" for ip, _ in listening), listening
+    finally:
+        for p in psutil.Process(pid).children(recursive=True) + [psutil.Process(pid)]:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass

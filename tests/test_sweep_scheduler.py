@@ -435,3 +435,33 @@ def test_the_simulation_hook_is_off_unless_its_variable_is_set(monkeypatch):
     # a stage's sleep: cost over its devices (8 workers x 1 GPU), times the scale
     assert duration(80.0, {"cpus": 8, "gpus": 1, "workers": 8}, 0.5) == 5.0
     assert duration(80.0, {"cpus": 2, "gpus": 0, "workers": 1}, 0.5) == 20.0
+
+
+def test_a_settled_groups_unfinished_stages_lose_their_checkpoints(tmp_path):
+    """ASHA's stopped trials (and failed ones) of a group that has chosen its stage are never
+    resumed: their DeepSpeed checkpoints (14 bytes a parameter: 150 GB for XXL) are removed
+    when the group settles; a group with no complete stage keeps them for the next run."""
+    over = {"models": ["xlmr-base"], "intermediate_tasks": ["none"], "target_tasks": ["xnli"]}
+    cfg = build_sweep(real_sizes_sweep(tmp_path / "out", **over), "t.yaml")
+    core = SweepSearcher(expand(cfg), cfg.output_path, {}, set(), Search.of(cfg))
+    got = drain(core)
+    assert len(got) == 3
+    folders = {t: cfg.output_path / "stages" / TrialMeta.split(c)[0].stage for t, c in got.items()}
+    for folder in folders.values():
+        (folder / "ckpt" / "step10").mkdir(parents=True)
+    done, *stopped = got
+    finish(cfg.output_path, got[done])
+    core.on_trial_complete(stopped[0], {})  # stopped early: no COMPLETE; the group is open
+    assert (folders[stopped[0]] / "ckpt").is_dir()
+    core.on_trial_complete(done, {})
+    core.on_trial_complete(stopped[1], {})  # the group settles on `done`
+    assert all(not list(folders[t].glob("ckpt*")) for t in stopped)
+
+    # a group whose stages all failed keeps their checkpoints: the next run resumes them
+    cfg2 = build_sweep(real_sizes_sweep(tmp_path / "out2", **over), "t.yaml")
+    core2 = SweepSearcher(expand(cfg2), cfg2.output_path, {}, set(), Search.of(cfg2))
+    got2 = drain(core2)
+    for t, c in got2.items():
+        (cfg2.output_path / "stages" / TrialMeta.split(c)[0].stage / "ckpt").mkdir(parents=True)
+        core2.on_trial_complete(t, {}, error=True)
+    assert len(list(cfg2.output_path.glob("stages/*/ckpt"))) == 3

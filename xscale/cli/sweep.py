@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -49,6 +50,9 @@ from xscale.tracking.upload import (
 SWEEP_LOCK = "SWEEP.lock"  # held by the driver of the sweep running on the folder
 
 
+TRACKING_ENV = "XSCALE_TRACKING_URI"  # the default store (cluster.yaml's head sets it)
+
+
 def _load(args):
     over = {"output_dir": getattr(args, "output_dir", None)}
     if getattr(args, "tracking_uri", None):  # a bad flag is the flag's fault, not the file's
@@ -57,7 +61,15 @@ def _load(args):
         except ValueError as e:
             raise XScaleError(f"--tracking-uri: {e}") from None
         over["tracking_uri"] = args.tracking_uri
-    return load_sweep(args.file, over)
+    cfg = load_sweep(args.file, over)
+    env = os.environ.get(TRACKING_ENV)
+    if cfg.tracking_uri is None and env:  # neither the flag nor the file names a store
+        try:
+            normalize_tracking_uri(env, str(Path.cwd()))
+        except ValueError as e:
+            raise XScaleError(f"{TRACKING_ENV}: {e}") from None
+        cfg = load_sweep(args.file, {**over, "tracking_uri": env})
+    return cfg
 
 
 def cmd_sweep(args) -> int:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -169,10 +170,14 @@ class SweepSearcher:
         del self.open[g.key]
         reports = self.reports if g.optuna else None
         chosen = select_best(self.out, g, o.specs, self.search.mode, reports)
-        if chosen is None:
+        if chosen is None:  # kept: the next run of the sweep resumes them from checkpoints
             self.failed.add(g.key)
             return
         self.selected[g.key] = chosen
+        for spec in o.specs:  # stopped by ASHA or failed: never resumed now the group chose
+            if not self._complete(spec):
+                for ckpt in stage_dir(self.out, spec).glob("ckpt*"):
+                    shutil.rmtree(ckpt, ignore_errors=True)
         for child in self.children.get(g.key, ()):
             self._release(child)
 
