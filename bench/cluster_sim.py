@@ -14,7 +14,12 @@ planned work (every stage, every Optuna sample to its end) over the cluster's de
 
 `--engine model`: the same searcher and per-group ASHA objects driven in virtual time by a small
 event loop standing in for Tune and Ray (`Model`): no per-trial overhead, so it shows what the
-scheduling policy itself gives, on the full graph, in seconds.
+scheduling policy itself gives, on the full graph, in seconds. It takes the cluster's nodes as
+they are (`--nodes 4x1:4,2x8:96,1x0:8`: cluster.yaml's 4 g5.xlarge, 2 p4d.24xlarge and the
+head, each stage placed whole on nodes that have room, so fragmentation shows) and, with
+`--stage-time plan`, each stage's time from the cluster plan on `--gpu` (graph/plan.py's
+`group_seconds`: loading the weights, training at `--mfu` of the peak, evaluating, writing
+checkpoints) instead of cost / devices: makespan and ideal in real cluster seconds.
 
 `--scheduler old` rebuilds the scheduling before issue 12 from today's pieces (rounds of one
 Tune run of the ready fixed stages, then one Tune run per ready Optuna group, one after another;
@@ -56,7 +61,7 @@ from xscale.graph.expand import Graph, expand  # noqa: E402
 from xscale.graph.selection import load_selection  # noqa: E402
 from xscale.graph.stage import mark_complete  # noqa: E402
 from xscale.schedule import tune as schedule  # noqa: E402
-from xscale.schedule.packing import Capacity, demand, place, units  # noqa: E402
+from xscale.schedule.packing import Capacity, assign, demand, units  # noqa: E402
 from xscale.schedule.searcher import (  # noqa: E402
     FINISHED,
     Search,
@@ -86,6 +91,49 @@ def critical_path(graph: Graph) -> float:
             children.setdefault(g.parent, []).append(g)
     rank = path_to_end(graph, children)
     return max(rank[g.key] for g in graph.groups.values() if g.parent is None)
+
+
+def parse_nodes(text: str) -> list[dict]:
+    """ "4x1:4,2x8:96" -> 4 nodes of 1 GPU and 4 CPUs, 2 of 8 GPUs and 96 CPUs."""
+    nodes = []
+    for part in text.split(","):
+        count, _, shape = part.partition("x")
+        gpus, _, cpus = shape.partition(":")
+        nodes += [{"CPU": float(cpus), "GPU": float(gpus)} for _ in range(int(count))]
+    return nodes
+
+
+def _group_index(graph: Graph) -> dict[tuple, str]:
+    """A stage's group by the fields a group fixes (kind, size, task, chain, seed, languages)."""
+    fields = ("kind", "model", "task", "intermediate_task", "train_languages", "seed", "subset")
+    return {tuple(g.base.get(f) for f in fields): g.key for g in graph.groups.values()}, fields
+
+
+def plan_seconds(graph: Graph, per_group: dict[str, float]):
+    """meta -> the seconds of its stage's group (`--stage-time plan`)."""
+    index, fields = _group_index(graph)
+
+    def seconds(meta) -> float:
+        key = tuple(meta.spec.get(f) for f in fields)
+        return per_group[index[key]]
+
+    return seconds
+
+
+def plan_critical_path(graph: Graph, per_group: dict[str, float]) -> float:
+    """The longest chain of stage seconds through the graph."""
+    children: dict[str, list] = {}
+    for g in graph.groups.values():
+        if g.parent is not None:
+            children.setdefault(g.parent, []).append(g.key)
+    memo: dict[str, float] = {}
+
+    def rank(key: str) -> float:
+        if key not in memo:
+            memo[key] = per_group[key] + max((rank(c) for c in children.get(key, ())), default=0)
+        return memo[key]
+
+    return max(rank(g.key) for g in graph.groups.values() if g.parent is None)
 
 
 def legacy_rounds(cfg: SweepConfig, graph: Graph, run) -> dict:
@@ -124,8 +172,10 @@ class Model:
     when its bundles fit what is free (in arrival order, as placement groups are granted), a
     result after each round; no start-up or per-trial overhead at all. One node."""
 
-    def __init__(self, cfg: SweepConfig, node: dict, s: float):
-        self.cfg, self.node, self.s = cfg, node, s
+    def __init__(self, cfg: SweepConfig, nodes: list[dict], s: float, seconds=None):
+        self.cfg, self.nodes, self.s = cfg, nodes, s
+        self.node = nodes[0]  # the old scheduling's single node
+        self.seconds = seconds  # meta -> a stage's seconds (None: cost / devices x s)
         self.now = 0.0
         self.spans: list[Span] = []
         self.ids = itertools.count()
@@ -141,7 +191,7 @@ class Model:
         asha = None
         if cfg.scheduler:
             asha = grouped_asha(asha_factory(cfg.scheduler, cfg.search.metric, cfg.search.mode))
-        free = [dict(self.node)]
+        free = [dict(n) for n in self.nodes]
         pending: list = []
         running: dict[str, SimpleNamespace] = {}
         events: list = []  # (time, seq, trial id, round ending)
@@ -161,19 +211,21 @@ class Model:
                     meta=meta,
                     res=r,
                     demand=demand(r),
-                    rounds=(meta.rounds or 1) if r["workers"] == 1 else 1,
-                    seconds=duration(meta.cost or 0.0, r, self.s),
+                    rounds=meta.rounds or 1,
+                    seconds=self.seconds(meta)
+                    if self.seconds
+                    else duration(meta.cost or 0.0, r, self.s),
                 )
                 if asha is not None:
                     asha.on_trial_add(None, trial)
                 pending.append(trial)
             waiting = []
             for trial in pending:
-                placed = place(free, trial.demand)
+                placed = assign(free, trial.demand)
                 if placed is None:
                     waiting.append(trial)
                     continue
-                free = placed
+                free, trial.where = placed
                 trial.start = self.now
                 running[trial.trial_id] = trial
                 end = self.now + trial.seconds / trial.rounds
@@ -181,7 +233,7 @@ class Model:
             pending = waiting
             if not events:
                 if pending:
-                    raise RuntimeError(f"{name}: a trial needs more than the whole node")
+                    raise RuntimeError(f"{name}: a trial fits no node of the cluster")
                 return
             self.now, _, tid, i = heapq.heappop(events)
             trial = running[tid]
@@ -204,9 +256,10 @@ class Model:
             if asha is not None:
                 asha.on_trial_complete(None, trial, result)
             core.on_trial_complete(tid, result)
-            for bundle in trial.demand:
-                for k, v in bundle:
-                    free[0][k] = free[0].get(k, 0.0) + v
+            for group, node in zip(trial.demand, trial.where, strict=True):
+                for bundle in group:
+                    for k, v in bundle:
+                        free[node][k] = free[node].get(k, 0.0) + v
             del running[tid]
             dev = units(trial.res)
             self.spans.append((trial.start, self.now, dev, last, trial.meta.spec["model"]))
@@ -300,7 +353,21 @@ def main() -> int:
     p.add_argument("--intermediate", nargs="*", help="keep only these intermediate entries")
     p.add_argument("--max-concurrent", type=int, help="override max_concurrent_trials")
     p.add_argument("--keep", help="output folder to keep (default: a temporary one, removed)")
+    p.add_argument(
+        "--nodes",
+        help="model engine: the cluster's nodes, COUNTxGPUS:CPUS,... (e.g. 4x1:4,2x8:96,1x0:8);"
+        " default one node of --gpus and --cpus",
+    )
+    p.add_argument("--stage-time", choices=["cost", "plan"], default="cost")
+    p.add_argument("--gpu", default="a100-40gb", help="with --stage-time plan: the GPU type")
+    p.add_argument("--mfu", type=float, default=0.4, help="with --stage-time plan")
     args = p.parse_args()
+    nodes = parse_nodes(args.nodes) if args.nodes else [{"CPU": args.cpus, "GPU": args.gpus}]
+    if args.nodes:
+        args.gpus = sum(n["GPU"] for n in nodes)
+        args.cpus = sum(n["CPU"] for n in nodes)
+    if args.engine == "ray" and (args.nodes or args.stage_time == "plan"):
+        p.error("--nodes and --stage-time plan are for --engine model (Ray here is one node)")
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="xscale-sim-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -334,6 +401,23 @@ def main() -> int:
         "cpus_of_this_machine": os.cpu_count(),
     }
     path = critical_path(graph) * s
+    seconds = None
+    if args.stage_time == "plan":
+        from xscale.catalog.cluster import get_gpu
+        from xscale.graph.plan import group_seconds
+
+        gpu = get_gpu(args.gpu)
+        per_group = {
+            g.key: group_seconds(plan_cfg, g, gpu, args.mfu) for g in graph.groups.values()
+        }
+        seconds = plan_seconds(graph, per_group)
+        path = plan_critical_path(graph, per_group)
+        report["stage_time"] = {"gpu": gpu.name, "mfu": args.mfu, "terms": "load+train+eval+ckpt"}
+        report["stage_seconds_range"] = [
+            round(min(per_group.values()), 1),
+            round(max(per_group.values()), 1),
+        ]
+    report["nodes"] = nodes
     if args.engine == "ray":
         os.environ[SIMULATE_ENV] = json.dumps({"seconds_per_cost": s})
         start_ray(args.cpus, args.gpus)
@@ -341,9 +425,9 @@ def main() -> int:
     for which in runs:
         cfg = load_sweep(args.sweep, {**overrides, "output_dir": str(root / which)})
         if args.engine == "model":
-            model = Model(cfg, {"CPU": args.cpus, "GPU": args.gpus}, s)
+            model = Model(cfg, nodes, s, seconds)
             if which == "new":
-                capacity = Capacity(lambda nodes=[dict(model.node)]: nodes)
+                capacity = Capacity(lambda nodes=[dict(n) for n in nodes]: nodes)
                 core = SweepSearcher(
                     graph,
                     cfg.output_path,

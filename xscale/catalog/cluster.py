@@ -317,3 +317,38 @@ def suggest(
                 best = (key, e)
             break  # the largest micro batch that fits this recipe
     return best[1] if best else None
+
+
+# --------------------------------------------------------------------------- stage time
+
+LOAD_GB_PER_S = 1.0  # reading 16-bit weights from the shared file system, per stage (assumed)
+CHECKPOINT_GB_PER_S = 1.0  # writing a checkpoint to it (assumed)
+
+
+def stage_seconds(
+    work: Work,
+    recipe: Recipe,
+    gpu: GPU,
+    mfu: float = DEFAULT_MFU,
+    eval_tokens: int = 0,
+    checkpoints: int = 0,
+) -> dict[str, float]:
+    """Wall seconds of one stage on `recipe.gpus` GPUs of type `gpu`: loading its weights,
+    training (`estimate`'s GPU-hours over its GPUs), evaluating `eval_tokens` tokens (a forward
+    pass, 2 x non-embedding parameters per token, sharded over the ranks) and writing
+    `checkpoints` checkpoints. For the scheduling simulation (bench/cluster_sim.py)."""
+    size = work.size
+    gpus = max(1, recipe.gpus)
+    achieved = gpu.peak_tflops * 1e12 * mfu
+    terms = {
+        "load": size.params * EXPORT_BYTES_PER_PARAM / 1e9 / LOAD_GB_PER_S,
+        "train": estimate(work, recipe, gpu, mfu).gpu_hours * 3600 / gpus,
+        "evaluate": 2 * size.non_embedding_params * eval_tokens / achieved / gpus,
+        "checkpoint": checkpoints
+        * size.params
+        * CHECKPOINT_BYTES_PER_PARAM
+        / 1e9
+        / CHECKPOINT_GB_PER_S,
+    }
+    terms["total"] = sum(terms.values())
+    return terms

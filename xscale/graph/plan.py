@@ -277,3 +277,29 @@ def hub_gaps(graph: Graph) -> dict[str, list[str]]:
 
 
 __all__ = ["ClusterPlan", "Row", "applied", "cluster_plan", "group_stage_count", "hub_gaps"]
+
+
+DEV_ROWS = 2_000  # English dev rows an intermediate stage evaluates (nominal)
+
+
+def group_seconds(cfg: SweepConfig, g: Group, gpu: GPU, mfu: float = DEFAULT_MFU) -> float:
+    """One stage of `g` on its recipe's GPUs of type `gpu`, wall seconds (catalog/cluster's
+    `stage_seconds`: load, train, evaluate, checkpoints); nominal data sizes."""
+    from xscale.catalog.cluster import stage_seconds
+
+    hp = group_phase(g)
+    work, recipe = group_work(g), sweep_recipe(cfg, g)
+    task = TASKS.get(g.base.get("task") or "")
+    if g.kind == "target" and task is not None:
+        langs = g.base.get("eval_languages") or task.languages
+        rows = (
+            task.test_rows
+            if not hp.max_eval_examples
+            else min(task.test_rows, hp.max_eval_examples)
+        )
+        eval_rows = len(langs) * rows
+    else:
+        eval_rows = DEV_ROWS if g.kind != "pretrain" else 0
+    eval_tokens = eval_rows * hp.max_length * g.choices
+    checkpoints = g.steps // hp.checkpoint_every if hp.checkpoint_every else 0
+    return stage_seconds(work, recipe, gpu, mfu, eval_tokens, checkpoints)["total"]

@@ -74,24 +74,33 @@ def units(resources: dict) -> int:
     return max(1, int(resources["workers"] * per_worker))
 
 
-def place(free: list[Bundle], d: Demand) -> list[Bundle] | None:
-    """The nodes' free resources after placing every node group of `d` first-fit (each group
-    whole on one node; different groups may share a node or not), or None when one does not
-    fit."""
+def assign(free: list[Bundle], d: Demand) -> tuple[list[Bundle], list[int]] | None:
+    """Place every node group of `d` first-fit (each group whole on one node; different groups
+    may share a node or not): (the nodes' free resources after, the node of each group), or
+    None when one does not fit."""
     nodes = [dict(n) for n in free]
+    where = []
     for group in d:
         need: Bundle = {}
         for b in group:
             for k, v in b:
                 need[k] = need.get(k, 0.0) + v
-        for node in nodes:
+        for i, node in enumerate(nodes):
             if all(node.get(k, 0.0) >= v - 1e-9 for k, v in need.items()):
                 for k, v in need.items():
                     node[k] = node.get(k, 0.0) - v
+                where.append(i)
                 break
         else:
             return None
-    return nodes
+    return nodes, where
+
+
+def place(free: list[Bundle], d: Demand) -> list[Bundle] | None:
+    """The nodes' free resources after placing `d` (see `assign`), or None when it does not
+    fit."""
+    placed = assign(free, d)
+    return None if placed is None else placed[0]
 
 
 def free_after(nodes: Sequence[Bundle], live: Iterable[Demand]) -> tuple[list[Bundle], set[Demand]]:

@@ -73,6 +73,8 @@ class Task:
     # English training rows of the full dataset (the hub's train split), for cost estimates in
     # plans before any data is read; 0 for tasks evaluated without training
     train_size: int = 10_000
+    # test rows per language (XTREME's test sets, roughly), for evaluation time in simulations
+    test_rows: int = 1_000
     # sequences one example puts in a batch: 1, or one per answer choice (multiple choice),
     # for activation-memory plans
     choices: int = 1

@@ -116,6 +116,7 @@ _TASKS = [
             label_names=NLI_LABELS,
         ),
         description="XNLI: cross-lingual NLI (MNLI-style), 15 languages",
+        test_rows=5010,
     ),
     Task(
         name="pawsx",
@@ -133,6 +134,7 @@ _TASKS = [
             label_names=BINARY_LABELS,
         ),
         description="PAWS-X: cross-lingual paraphrase identification (1 paraphrase), 7 languages",
+        test_rows=2000,
     ),
     Task(
         name="qqp",
@@ -178,6 +180,7 @@ _TASKS = [
         roles=("target",),
         hub=HubSource("google/xquad", config="xquad.{lang}", splits={"test": "validation"}),
         description="XQuAD: SQuAD v1.1 dev questions translated into 10 languages (+ en)",
+        test_rows=1190,
     ),
     Task(
         name="mlqa",
@@ -188,6 +191,7 @@ _TASKS = [
         roles=("target",),
         hub=HubSource("facebook/mlqa", config="mlqa.{lang}.{lang}", splits={"test": "test"}),
         description="MLQA: extractive QA, context and question in the same language, 7 languages",
+        test_rows=5000,
     ),
     Task(
         name="tydiqa",
@@ -204,6 +208,7 @@ _TASKS = [
         ),
         description="TyDiQA-GoldP: typologically diverse extractive QA (gold passage), 9 languages;"
         " trained on its English training set",
+        test_rows=600,
     ),
     # --- tagging
     Task(
@@ -221,6 +226,7 @@ _TASKS = [
             label_names=UPOS_TAGS,
         ),
         description="UD-POS: universal part-of-speech tagging (17 UPOS tags), 33 languages",
+        test_rows=1000,
     ),
     Task(
         name="panx",
@@ -237,6 +243,7 @@ _TASKS = [
             label_names=PANX_TAGS,
         ),
         description="PAN-X (WikiANN): named entities PER/ORG/LOC in IOB2, 40 languages",
+        test_rows=10000,
     ),
     Task(
         name="ccg",
@@ -306,6 +313,7 @@ _TASKS = [
         roles=("target",),
         hub=HubSource("cambridgeltl/xcopa", config="{lang}", splits={"test": "test"}),
         description="XCOPA: COPA translated into 11 languages; trained on English COPA",
+        test_rows=500,
     ),
     # --- retrieval with a fine-tuned dual encoder (XTREME-R): one pool for every language
     Task(
@@ -317,6 +325,7 @@ _TASKS = [
         roles=("target",),
         description="LAReQA (XQuAD-R): language-agnostic answer-sentence retrieval from one"
         " multilingual pool; trained on English SQuAD v1.1 question/answer-sentence pairs",
+        test_rows=1190,
     ),
     Task(
         name="mewslix",
@@ -329,6 +338,7 @@ _TASKS = [
         hub=HubSource("izhx/mewsli-x", splits={"train": "train", "dev": "dev", "test": "test"}),
         description="Mewsli-X: entity-mention retrieval (WikiNews, 11 languages) against 1M"
         " entity descriptions; trained on English Wikipedia mention-entity pairs",
+        test_rows=1000,
     ),
     # --- retrieval: no fine-tuning, sentence embeddings from a middle layer
     Task(
@@ -339,6 +349,7 @@ _TASKS = [
         languages=BUCC_LANGUAGES,
         roles=("target",),
         description="BUCC 2018: mining parallel sentences from comparable corpora (x-en)",
+        test_rows=10000,
     ),
     Task(
         name="tatoeba",
@@ -349,6 +360,7 @@ _TASKS = [
         roles=("target",),
         hub=HubSource("google/xtreme", config="tatoeba.{code}", splits={"test": "validation"}),
         description="Tatoeba: find the English translation of each sentence, 36 languages",
+        test_rows=1000,
     ),
 ]
 
