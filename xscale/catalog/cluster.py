@@ -15,7 +15,8 @@ Memory per GPU = model states + activations + communication buffers + a fixed al
   bucket and the prefetch bucket, at 2 bytes per element, 4.5x with `overlap_comm` (DeepSpeed's
   and transformers' DeepSpeed guides: "overlap_comm uses 4.5x the allgather_bucket_size and
   reduce_bucket_size values");
-- `FIXED_GIB` for the CUDA context, NCCL and allocator fragmentation (an allowance, stated).
+- `FIXED_GIB` for the CUDA context and NCCL (an allowance, stated); a stage fits a GPU when all
+  this is at most `HEADROOM` (90%) of its memory, the rest for allocator fragmentation.
 
 GPU-hours = 6 x non-embedding parameters x training tokens / achieved FLOP/s (8x with gradient
 checkpointing, which recomputes the forward), achieved = the GPU's dense 16-bit peak x `mfu`
@@ -60,7 +61,9 @@ GPUS: dict[str, GPU] = {
     )
 }
 
-FIXED_GIB = 1.5  # CUDA context + NCCL + allocator fragmentation, per GPU (an allowance)
+FIXED_GIB = 1.5  # CUDA context + NCCL, per GPU (an allowance)
+HEADROOM = 0.9  # a stage fits when it needs at most this share of the GPU's memory: the
+# caching allocator's fragmentation and the peaks between the terms above need the rest
 DEFAULT_MFU = 0.4  # achieved share of the dense 16-bit peak, assumed (override: --mfu)
 # Slow-downs assumed for the recipes beyond their FLOPs (stated in the plan's output):
 SLOWDOWN = {
@@ -158,10 +161,10 @@ class Recipe:
 
     def nodes(self, gpus_per_node: int) -> tuple[int, int]:
         """(nodes, GPUs on each) the stage's workers take."""
-        if self.placement == "spread":
-            return self.workers, self.gpus_per_worker
-        if self.gpus > gpus_per_node:
+        if self.gpus > gpus_per_node:  # whole nodes (spread: Ray fills them as they come)
             return math.ceil(self.gpus / gpus_per_node), gpus_per_node
+        if self.placement == "spread":  # one worker a node where the nodes are free
+            return self.workers, self.gpus_per_worker
         return 1, self.gpus
 
     def describe(self) -> str:
@@ -242,7 +245,7 @@ def estimate(
     notes = []
     fits = None
     if gpu is not None:
-        fits = total <= gpu.memory_gib * GIB and recipe.gpus_per_worker >= 1
+        fits = total <= HEADROOM * gpu.memory_gib * GIB and recipe.gpus_per_worker >= 1
         dtype = _dtype(recipe.ds_config)
         if dtype == "bf16" and not gpu.bf16:
             fits = False

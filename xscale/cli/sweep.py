@@ -322,7 +322,7 @@ def cmd_plan(args) -> int:
 def _flow(value) -> str:
     import yaml
 
-    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False).strip()
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1000).strip()
 
 
 def _gib(e) -> str:
@@ -356,8 +356,9 @@ def print_cluster_plan(plan) -> None:
     for r in plan.rows:
         if r.suggestion is not None:
             s = r.suggestion
+            why = "does not fit; cheapest that does" if not r.estimate.fits else "cheaper, fits too"
             print(
-                f"  {r.model} {r.kind}: does not fit; cheapest that does: {s.recipe.describe()}"
+                f"  {r.model} {r.kind}: {why}: {s.recipe.describe()}"
                 f" ({s.gpu_gib:.1f} GiB/GPU, {s.cpu_gib_per_node:.1f} GiB CPU a node,"
                 f" {r.suggested_hours:,.0f} GPU-hours): resources: {_flow({r.model: applied(s)})}"
             )
@@ -382,7 +383,7 @@ def print_cluster_plan(plan) -> None:
         "assumed: 6 x non-embedding parameters x training tokens per stage (8x with gradient"
         " checkpointing), evaluation not counted; Optuna groups at search.num_samples stages"
         " (ASHA stops some early); offload x1.3 (optimizer) / x2.0 (+ parameters) and ZeRO-3"
-        " x1.1 slower; 1.5 GiB a GPU for CUDA, NCCL and fragmentation"
+        " x1.1 slower; 1.5 GiB a GPU for CUDA and NCCL; fits = at most 90% of the GPU's memory"
     )
 
 

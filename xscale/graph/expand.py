@@ -159,6 +159,15 @@ def estimate_cost(model: str, kind: str, hp: dict[str, Any], n_train: int) -> fl
     return get_size(model).params * tokens / 1e9
 
 
+def _mixture_roots(cfg: SweepConfig, tasks) -> dict[str, Any]:
+    """A mixture's tasks whose data.tasks root differs from data.root (absent when none, so
+    the keys of mixtures without overrides stay)."""
+    roots = {
+        t: cfg.data.root_for(t) for t in sorted(tasks) if cfg.data.root_for(t) != cfg.data.root
+    }
+    return {"task_roots": roots} if roots else {}
+
+
 def _recipe_overrides(cfg: SweepConfig, model: str) -> dict[str, Any]:
     """The sweep's own micro batch / checkpointing for `model` (absent: the size's defaults)."""
     over = cfg.resources.get(model)
@@ -209,7 +218,8 @@ def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
             n = PRETRAIN_NOMINAL
         elif base.get("mixture"):  # every task of the mixture, each capped (proportional)
             cap = base.get("mixture_cap")
-            sizes = (train_size(t, base["data_root"]) for t in base["mixture"])
+            roots = base.get("task_roots") or {}
+            sizes = (train_size(t, roots.get(t, base["data_root"])) for t in base["mixture"])
             n = sum(min(x, cap) if cap else x for x in sizes)
         else:
             n = train_size(task, base["data_root"])
@@ -314,6 +324,7 @@ def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
                         "mixture": tuple(sorted(mix.mixture)) if mix else None,
                         "mixture_cap": mix.cap if mix else None,
                         "data_root": cfg.data.root if mix else cfg.data.root_for(task),
+                        **_mixture_roots(cfg, mix.mixture if mix else ()),
                         **align,
                     }
                     if sub:  # trained on its map's subset, from the pretrained weights

@@ -220,12 +220,15 @@ def cluster_plan(
         row = rows[key]
         work, recipe = group_work(g), sweep_recipe(cfg, g)
         row.estimate = estimate(work, recipe, gpu, mfu)
-        if gpu is not None and not row.estimate.fits:
-            row.suggestion = suggest(work, recipe, candidates, gpu, mfu)
-            if row.suggestion is not None:
-                per_stage = row.suggestion.gpu_hours / max(row.estimate.gpu_hours, 1e-12)
-                row.suggested_hours = row.gpu_hours * per_stage
-            else:
+        if gpu is not None:
+            best = suggest(work, recipe, candidates, gpu, mfu)
+            # shown when the sweep's recipe does not fit, or another that fits costs a tenth less
+            if best is not None and (
+                not row.estimate.fits or best.gpu_hours < 0.9 * row.estimate.gpu_hours
+            ):
+                row.suggestion = best
+                row.suggested_hours = row.gpu_hours * best.gpu_hours / row.estimate.gpu_hours
+            elif best is None and not row.estimate.fits:
                 row.notes.append(f"no shipped recipe on up to 4 nodes of {gpu.name} fits")
         if recipe.zero_stage == 3 and recipe.offload != "none":
             row.notes.append(
@@ -266,9 +269,10 @@ def hub_gaps(graph: Graph) -> dict[str, list[str]]:
     the sizes whose stages need it (`xscale sweep` refuses them in preflight)."""
     gaps: dict[str, list[str]] = {}
     for g in graph.groups.values():
-        if g.base.get("data_root") != xdata.HUB:
-            continue
+        roots = g.base.get("task_roots") or {}
         for t in g.base.get("mixture") or [g.base.get("task")]:
+            if roots.get(t, g.base.get("data_root")) != xdata.HUB:
+                continue
             if t in TASKS and TASKS[t].hub is None:
                 sizes = gaps.setdefault(t, [])
                 if g.base["model"] not in sizes:

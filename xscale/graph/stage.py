@@ -56,6 +56,8 @@ class StageSpec(Strict):
     seed: int = 0
     hparams: PhaseConfig | PretrainConfig = Field(default_factory=PhaseConfig)
     data_root: str = "hub"  # where this stage's task data (or pretrain text) comes from
+    # a mixture's tasks whose data come from elsewhere (the sweep's data.tasks), task -> root
+    task_roots: dict[str, str] | None = None
     mlm_root: str | None = None  # text for continued MLM (default: data_root)
     deepspeed_config: str
     # the sweep's resources.<size> overrides of how the stage runs (None / False: the size
@@ -83,6 +85,10 @@ class StageSpec(Strict):
     def key(self) -> str:
         digest = hashlib.sha256(self.canonical().encode()).hexdigest()[:16]
         return f"{self.kind[:3]}-{self.model}-{digest}"
+
+    def root_for(self, task: str | None) -> str:
+        """Where `task`'s data come from for this stage."""
+        return (self.task_roots or {}).get(task or "", self.data_root)
 
     @property
     def weights_stage(self) -> str | None:

@@ -210,14 +210,16 @@ def fit(ctx: StageContext, langs: list[str], tag: str = "") -> Fitted:
         task = get_task(name)
         fmt = get_format(task)
         ex = load_train(
-            task, langs, spec.data_root, hp.max_train_examples, spec.mixture_cap, spec.seed
+            task, langs, spec.root_for(name), hp.max_train_examples, spec.mixture_cap, spec.seed
         )
         if ctx.train_examples is not None:  # a cartography map's subset (stage/cartography.py)
             ex = ctx.train_examples(task, ex)
         # model selection on English dev, or on the training language's own dev set when one
         # model is trained per language (in-language mode)
         dev_lang = langs[0] if len(langs) == 1 else "en"
-        dev = xdata.load_examples(task, "dev", dev_lang, spec.data_root, limit=hp.max_eval_examples)
+        dev = xdata.load_examples(
+            task, "dev", dev_lang, spec.root_for(name), limit=hp.max_eval_examples
+        )
         cache_root = ctx.output_dir  # tokenized once per output folder
         data[name] = TaskData(
             task,

@@ -45,14 +45,15 @@ def train_languages(spec: StageSpec, task: Task) -> list[str]:
     mode = spec.train_languages
     if mode == "en":
         return ["en"]
-    have = xdata.available_languages(task, spec.data_root, "train")
+    root = spec.root_for(task.name)
+    have = xdata.available_languages(task, root, "train")
     if mode in ("all", "in-language"):
         return have
     wanted = mode.split("+")
     missing = [lang for lang in wanted if lang not in have]
     if missing:
         raise XScaleError(
-            f"{task.name}: no training data for {', '.join(missing)} under {spec.data_root}"
+            f"{task.name}: no training data for {', '.join(missing)} under {root}"
             f" (available: {', '.join(have) or 'none'})"
         )
     return wanted

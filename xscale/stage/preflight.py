@@ -86,7 +86,7 @@ def _check_test_data(spec: StageSpec, task) -> None:
 
 
 def _check_train_data(spec: StageSpec, task) -> None:
-    root = spec.data_root
+    root = spec.root_for(task.name)
     lim = spec.hparams.max_train_examples
     langs = train_languages(spec, task)
     if not langs:
