@@ -1,8 +1,9 @@
 """A two-node Ray cluster on this machine, for tests: `python tests/ray_two_nodes.py CPUS`.
 
 Both nodes run on 127.0.0.1 with ports and raylets of their own (`ray.cluster_utils`, the way
-Ray's own tests make multi-node clusters); the GCS address is printed as the first line of
-stdout, and the cluster is shut down when stdin closes (the test that started it ends)."""
+Ray's own tests make multi-node clusters); the GCS address is printed on a line
+`ADDRESS <host:port>` (Ray logs to stdout as well), and the cluster is shut down when stdin
+closes (the test that started it ends)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def main() -> None:
     )
     try:
         cluster.add_node(num_cpus=cpus, node_ip_address="127.0.0.1")
-        print(cluster.address, flush=True)
+        print(f"ADDRESS {cluster.address}", flush=True)  # Ray logs to stdout too
         sys.stdin.read()  # until the test closes our stdin
     finally:
         cluster.shutdown()

@@ -5,11 +5,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import os
 import sys
 import time
 from pathlib import Path
+
+import yaml
 
 from xscale.analyze import analyze
 from xscale.catalog.cluster import DEFAULT_MFU, GPUS, estimate, get_gpu
@@ -320,8 +324,6 @@ def cmd_plan(args) -> int:
 
 
 def _flow(value) -> str:
-    import yaml
-
     return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1000).strip()
 
 
@@ -529,9 +531,6 @@ def cmd_analyze(args) -> int:
 
 
 def _share(text: str) -> float:
-    import argparse
-    import math
-
     try:
         value = float(text)
     except ValueError:
@@ -542,9 +541,6 @@ def _share(text: str) -> float:
 
 
 def _price(text: str) -> float:
-    import argparse
-    import math
-
     try:
         value = float(text)
     except ValueError:

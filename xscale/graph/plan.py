@@ -21,6 +21,7 @@ from xscale.catalog.cluster import (
     Work,
     estimate,
     micro_and_accumulation,
+    stage_seconds,
     suggest,
 )
 from xscale.catalog.recipes import available_configs, read_config
@@ -289,8 +290,6 @@ DEV_ROWS = 2_000  # English dev rows an intermediate stage evaluates (nominal)
 def group_seconds(cfg: SweepConfig, g: Group, gpu: GPU, mfu: float = DEFAULT_MFU) -> float:
     """One stage of `g` on its recipe's GPUs of type `gpu`, wall seconds (catalog/cluster's
     `stage_seconds`: load, train, evaluate, checkpoints); nominal data sizes."""
-    from xscale.catalog.cluster import stage_seconds
-
     hp = group_phase(g)
     work, recipe = group_work(g), sweep_recipe(cfg, g)
     task = TASKS.get(g.base.get("task") or "")
