@@ -179,7 +179,7 @@ class Model:
         self.now = 0.0
         self.spans: list[Span] = []
         self.ids = itertools.count()
-        self.res = {m: dict(vars(cfg.resources_for(m))) for m in cfg.models}
+        self.res = {m: cfg.resources_for(m) for m in cfg.models}
 
     def run(self, name: str, core: SweepSearcher) -> None:
         """One Tune run of `core`, to its end."""
@@ -382,7 +382,7 @@ def main() -> int:
         overrides["max_concurrent_trials"] = args.max_concurrent
     plan_cfg = load_sweep(args.sweep, {**overrides, "output_dir": str(root / "plan")})
     graph = expand(plan_cfg)
-    gpu = any(g.resources["gpus"] for g in graph.groups.values())
+    gpu = any(g.resources.gpus for g in graph.groups.values())
     devices = args.gpus if gpu else args.cpus
     s = args.ideal_s * devices / planned_cost(plan_cfg, graph)
     durations = [g.cost / units(g.resources) * s for g in graph.groups.values()]

@@ -520,3 +520,10 @@ def test_tracking_uri_default_and_explicit(tmp_path):
     assert cfg.resolved_tracking_uri == f"sqlite:///{tmp_path}/mlflow.db"
     cfg = load_sweep(write(tmp_path, BASE + "tracking_uri: http://mlflow:5000\n"))
     assert cfg.resolved_tracking_uri == "http://mlflow:5000"
+
+
+def test_the_search_metric_defaults_to_the_dev_score_stages_log():
+    from xscale.sweep.schema import SearchConfig
+    from xscale.tracking.names import DEV_SCORE
+
+    assert SearchConfig().metric == DEV_SCORE

@@ -18,7 +18,7 @@ from xscale.graph.stage import mark_complete, stage_dir, stage_label
 from xscale.schedule.packing import Capacity, demand, free_after, place, ray_strategy
 from xscale.schedule.searcher import FINISHED, Search, SweepSearcher, TrialMeta
 from xscale.schedule.tune import reuse_actors
-from xscale.sweep.schema import build_sweep
+from xscale.sweep.schema import StageResources, build_sweep
 
 pytest.importorskip("optuna")
 pytest.importorskip("ray")
@@ -246,8 +246,8 @@ def test_a_rerun_skips_complete_stages_and_searched_groups(sweep):
 
 
 def test_packing_first_fit_and_waiting():
-    xl = demand({"cpus": 4, "gpus": 1, "workers": 4})
-    base = demand({"cpus": 4, "gpus": 1, "workers": 1})
+    xl = demand(StageResources(4, 1, 4))
+    base = demand(StageResources(4, 1, 1))
     worker = (("CPU", 4.0), ("GPU", 1.0))
     assert xl == (((("CPU", 0.01),),), (worker,) * 4)  # the trial anywhere, the workers together
     assert base == ((worker,),)
@@ -261,19 +261,19 @@ def test_packing_first_fit_and_waiting():
 
 
 def test_spread_stages_may_cross_nodes_packed_ones_may_not():
-    spread = demand({"cpus": 4, "gpus": 1, "workers": 4, "placement": "spread"})
+    spread = demand(StageResources(4, 1, 4, placement="spread"))
     assert spread == ((((("CPU", 0.01),),),) + (((("CPU", 4.0), ("GPU", 1.0)),),) * 4)
     two = [{"CPU": 9, "GPU": 2}, {"CPU": 9, "GPU": 2}]
     assert place(two, spread) is not None  # 2 + 2 workers on two nodes
     assert place([{"CPU": 9, "GPU": 2}, {"CPU": 9, "GPU": 1}], spread) is None
-    assert ray_strategy({"workers": 4}) == "STRICT_PACK"
-    assert ray_strategy({"workers": 4, "placement": "spread"}) == "SPREAD"
+    assert ray_strategy(StageResources(4, 1, 4)) == "STRICT_PACK"
+    assert ray_strategy(StageResources(4, 1, 4, placement="spread")) == "SPREAD"
 
 
 def test_actor_reuse_is_off_when_a_size_has_several_workers():
-    one = {"cpus": 1, "gpus": 0, "workers": 1}
+    one = StageResources(1, 0, 1)
     assert reuse_actors({"tiny-xs": one, "tiny-s": one})
-    assert not reuse_actors({"tiny-xs": one, "tiny-s": {**one, "workers": 2}})
+    assert not reuse_actors({"tiny-xs": one, "tiny-s": StageResources(1, 0, 2)})
 
 
 def test_hand_outs_fit_the_cluster_and_keep_one_stage_waiting(tmp_path):
@@ -455,8 +455,8 @@ def test_the_simulation_hook_is_off_unless_its_variable_is_set(monkeypatch):
     with pytest.raises(XScaleError, match=SIMULATE_ENV):
         from_env()
     # a stage's sleep: cost over its devices (8 workers x 1 GPU), times the scale
-    assert duration(80.0, {"cpus": 8, "gpus": 1, "workers": 8}, 0.5) == 5.0
-    assert duration(80.0, {"cpus": 2, "gpus": 0, "workers": 1}, 0.5) == 20.0
+    assert duration(80.0, StageResources(8, 1, 8), 0.5) == 5.0
+    assert duration(80.0, StageResources(2, 0, 1), 0.5) == 20.0
 
 
 def test_a_settled_groups_unfinished_stages_lose_their_checkpoints(tmp_path):

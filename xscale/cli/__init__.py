@@ -75,9 +75,9 @@ def cmd_run(args) -> int:
     check_data_roots(cfg.data, source)
 
     results = run_trial(cfg, out, uri, args.experiment, source=args.config)
-    target = results.get("target", {})
+    target = results.get("target")
     print(f"done: {len(results)} stages; target metrics in {out}")
-    for k, v in sorted(target.get("metrics", {}).items()):
+    for k, v in sorted(target.metrics.items() if target else ()):
         print(f"{k}\t{v:.4f}")
     return 0
 

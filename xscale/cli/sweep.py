@@ -35,7 +35,14 @@ from xscale.graph.stage import (
 )
 from xscale.runtime import verbosity
 from xscale.schedule.progress import SweepProgress
-from xscale.schedule.tune import check_resources, log, plan_counts, run_sweep, start_ray
+from xscale.schedule.tune import (
+    check_resources,
+    log,
+    plan_counts,
+    run_sweep,
+    start_ray,
+    sweep_resources,
+)
 from xscale.stage.preflight import preflight_graph
 from xscale.sweep.io import absolute, check_output_dir, normalize_tracking_uri
 from xscale.sweep.phases import check_data_roots
@@ -102,7 +109,7 @@ def cmd_sweep(args) -> int:
 
 def _sweep_locked(args, cfg, out: Path, graph) -> int:
     # Ray first: a cluster that cannot be reached leaves nothing behind in the output folder
-    resources = {m: dict(vars(cfg.resources_for(m))) for m in cfg.models}
+    resources = sweep_resources(cfg)
     import ray  # noqa: F401 - before MLflow's import starts beside it: only ray.init overlaps
 
     import_in_background()  # MLflow is needed right after Ray: import it while Ray starts
@@ -212,7 +219,7 @@ def plan_rows(cfg, graph) -> list[dict]:
             "label": g.label,
             "group": g.key,
             "model": g.base["model"],
-            "resources": dict(g.resources),
+            "resources": g.resources.to_json(),
             "cost": g.cost,
             "memory": memory(g),
         }

@@ -35,7 +35,7 @@ from xscale.graph.stage import PRETRAINED, StageSpec, stage_label
 from xscale.sweep.difficulty import MAP_SEED, alignment_spec
 from xscale.sweep.perturbations import stage_entries
 from xscale.sweep.phases import PhaseConfig, PretrainConfig
-from xscale.sweep.schema import SweepConfig
+from xscale.sweep.schema import StageResources, SweepConfig
 from xscale.sweep.spaces import SearchSpace
 from xscale.sweep.trial import TrialConfig, trial_sweep
 from xscale.tasks import format_info, trains
@@ -60,7 +60,7 @@ class Group:
     fixed: dict[str, Any]  # fixed hyperparameters (only those the sweep sets)
     space: dict[str, SearchSpace]  # searched hyperparameters (empty: nothing searched)
     samples: tuple[dict[str, Any], ...]  # grid points; () for an Optuna group
-    resources: dict[str, Any]  # cpus, gpus, workers per stage
+    resources: StageResources  # what each of its stages runs with
     cost: float  # estimated compute of one stage (relative units), for ordering
     steps: int = 0  # optimizer steps of one stage (nominal data sizes for hub data)
     choices: int = 1  # sequences per training example (multiple choice), for memory plans
@@ -88,7 +88,7 @@ class Group:
             "fixed": dict(self.fixed),
             "space": {k: {"kind": v.kind, "values": list(v.values)} for k, v in self.space.items()},
             "samples": [dict(s) for s in self.samples],
-            "resources": dict(self.resources),
+            "resources": self.resources.to_json(),
             "cost": self.cost,
             "steps": self.steps,
             "choices": self.choices,
@@ -106,7 +106,7 @@ class Group:
             fixed=dict(d["fixed"]),
             space={k: SearchSpace(v["kind"], tuple(v["values"])) for k, v in d["space"].items()},
             samples=tuple(dict(s) for s in d["samples"]),
-            resources=dict(d["resources"]),
+            resources=StageResources.from_json(d["resources"]),
             cost=float(d["cost"]),
             steps=int(d.get("steps", 0)),
             choices=int(d.get("choices", 1)),
@@ -238,12 +238,7 @@ def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
             fixed=fixed,
             space=space,
             samples=samples,
-            resources={
-                "cpus": res.cpus,
-                "gpus": res.gpus,
-                "workers": res.workers,
-                "placement": res.placement,
-            },
+            resources=res,
             # a map run also passes over its training set at each epoch's end (a third more)
             cost=get_size(model).params
             * stage_tokens(kind, probe, steps)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from xscale.graph.expand import Graph, Group
 from xscale.graph.stage import StageSpec, is_complete, read_result, stage_dir
+from xscale.tracking.names import DEV_SCORE
 
 
 def select_best(
@@ -30,7 +31,7 @@ def select_best(
         return None
 
     def score(item):
-        v = item[1].get("metrics", {}).get("dev.score")
+        v = item[1].dev_score
         return float("-inf") if v is None else (v if mode == "max" else -v)
 
     best, _ = max(done, key=score)
@@ -40,7 +41,7 @@ def select_best(
         "candidates": [
             {
                 "stage": s.key,
-                "dev.score": r.get("metrics", {}).get("dev.score"),
+                DEV_SCORE: r.dev_score,
                 **({"reports": reports.get(s.key, 0)} if reports is not None else {}),
             }
             for s, r in done

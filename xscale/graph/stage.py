@@ -24,11 +24,12 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from xscale.sweep.difficulty import AlignmentSpec
 from xscale.sweep.perturbations import PerturbationEntry
 from xscale.sweep.phases import PhaseConfig, PretrainConfig, Strict
+from xscale.tracking.names import DEV_SCORE
 
 MARKER = "COMPLETE"
 ERROR_FILE = "error.txt"  # the last failure's one-line reason (removed when the stage completes)
@@ -219,12 +220,48 @@ def stage_state(path: Path) -> str:
     return "left"
 
 
-def mark_complete(path: Path, result: dict) -> None:
+class StageResult(BaseModel):
+    """What a stage leaves in `result.json`, every kind in one shape: the metrics it logged
+    (`tracking/names.py`), its steps and timings, and the facts of its run. Fields a kind does
+    not have stay None and are not written; unknown keys of older versions' files are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    metrics: dict[str, float] = Field(default_factory=dict)
+    steps: int = 0
+    resumed_from_step: int = 0
+    train_seconds: float | None = None
+    train_examples: int | None = None
+    eval_seconds: float | None = None  # retrieval targets: evaluation only
+    zero_stage: int | None = None
+    micro_batch_size: int | None = None
+    gradient_accumulation_steps: int | None = None
+    model_params: int | None = None
+    vocab_size: int | None = None  # pretraining: the tokenizer it trained
+    epochs: int | None = None  # cartography: full epochs the map is built from
+    train_languages: list[str] | None = None  # in-language targets: the models trained
+    alignment_seconds: float | None = None
+    stage_seconds: float | None = None
+    mlflow_run_id: str | None = None
+    simulated: bool | None = None  # bench/cluster_sim.py's sleeps
+
+    @property
+    def dev_score(self) -> float | None:
+        """The English dev metric that selects a group's stage (None when it has none)."""
+        return self.metrics.get(DEV_SCORE)
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(exclude_none=True), indent=2, sort_keys=True)
+
+
+def mark_complete(path: Path, result: StageResult | dict) -> None:
     """Write the result, then the marker (last and atomically), recording the size and SHA-256
     of every output (`check_outputs` verifies them before reuse)."""
     path = Path(path)
+    if isinstance(result, dict):
+        result = StageResult.model_validate(result)
     tmp = path / "result.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2, sort_keys=True))
+    tmp.write_text(result.to_json())
     tmp.replace(path / "result.json")
     files = {
         str(f.relative_to(path)): {"size": f.stat().st_size, "sha256": _sha256(f)}
@@ -235,8 +272,8 @@ def mark_complete(path: Path, result: dict) -> None:
     tmp.replace(path / MARKER)
 
 
-def read_result(path: Path) -> dict:
-    return json.loads((path / "result.json").read_text())
+def read_result(path: Path) -> StageResult:
+    return StageResult.model_validate_json((Path(path) / "result.json").read_text())
 
 
 PROGRESS_FILE = "progress.json"

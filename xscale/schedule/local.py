@@ -7,7 +7,7 @@ from pathlib import Path
 
 from xscale.errors import XScaleError
 from xscale.graph.expand import trial_stages
-from xscale.graph.stage import is_complete, read_result, stage_dir
+from xscale.graph.stage import StageResult, is_complete, read_result, stage_dir
 from xscale.runtime import say
 from xscale.stage.preflight import preflight
 from xscale.sweep.io import default_tracking_uri
@@ -54,7 +54,7 @@ def run_trial(
         say=lambda line: say("trial", line),
     )
     info = TrackingInfo(uri, experiment, uid, artifacts)
-    results: dict[str, dict] = {}
+    results: dict[str, StageResult] = {}
     status = "FAILED"
     try:
         for spec in specs:

@@ -32,6 +32,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 
+from xscale.sweep.schema import StageResources
+
 Bundle = dict[str, float]
 # What a stage holds, hashable: a tuple of *node groups*, each a tuple of bundles that Ray must
 # put on one node, e.g. ((("CPU", 0.01),), ((("CPU", 4.0), ("GPU", 1.0)),) * 4) for a packed
@@ -45,20 +47,20 @@ PLACEMENTS = {"pack": "STRICT_PACK", "spread": "SPREAD"}
 DEFAULT_PLACEMENT = "pack"
 
 
-def ray_strategy(resources: dict) -> str:
-    """Ray's placement strategy for a multi-worker stage's workers (`resources["placement"]`)."""
-    return PLACEMENTS[resources.get("placement") or DEFAULT_PLACEMENT]
+def ray_strategy(resources: StageResources) -> str:
+    """Ray's placement strategy for a multi-worker stage's workers."""
+    return PLACEMENTS[resources.placement or DEFAULT_PLACEMENT]
 
 
-def demand(resources: dict) -> Demand:
-    """The bundles a stage holds: `resources` is a group's {"cpus", "gpus", "workers",
-    "placement"}. A packed stage's workers form one node group; spread ones one group each."""
+def demand(resources: StageResources) -> Demand:
+    """The bundles a stage holds. A packed stage's workers form one node group; spread ones
+    one group each."""
 
     def bundle(b: Bundle) -> tuple[tuple[str, float], ...]:
         return tuple(sorted((k, v) for k, v in b.items() if v))
 
-    worker = bundle({"CPU": float(resources["cpus"]), "GPU": float(resources["gpus"])})
-    n = int(resources["workers"])
+    worker = bundle({"CPU": float(resources.cpus), "GPU": float(resources.gpus)})
+    n = int(resources.workers)
     if n == 1:
         return ((worker,),)
     trial = ((("CPU", TRIAL_CPU),),)
@@ -67,11 +69,11 @@ def demand(resources: dict) -> Demand:
     return (trial, *(((worker,),) * n))
 
 
-def units(resources: dict) -> int:
+def units(resources: StageResources) -> int:
     """Devices a stage runs on: workers x GPUs per worker (CPUs on a CPU-only size); its
     expected time is its cost (compute) over these."""
-    per_worker = resources["gpus"] or resources["cpus"]
-    return max(1, int(resources["workers"] * per_worker))
+    per_worker = resources.gpus or resources.cpus
+    return max(1, int(resources.workers * per_worker))
 
 
 def assign(free: list[Bundle], d: Demand) -> tuple[list[Bundle], list[int]] | None:

@@ -35,6 +35,7 @@ from xscale.graph.expand import Graph, Group
 from xscale.graph.selection import select_best
 from xscale.graph.stage import StageSpec, is_complete, read_result, stage_dir
 from xscale.schedule.packing import Capacity, Demand, demand, free_after, place, units
+from xscale.tracking.names import DEV_SCORE
 
 META = "xscale"  # the one Tune config key xscale reserves; every other key is a sampled value
 FINISHED = "FINISHED"  # ray.tune.search.Searcher.FINISHED
@@ -70,7 +71,7 @@ class Search:
 
     num_samples: int = 1
     seed: int = 0
-    metric: str = "dev.score"
+    metric: str = DEV_SCORE
     mode: str = "max"
     rounds: int = 1
     spaces: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -244,8 +245,8 @@ class SweepSearcher:
             if spec is None:  # an Optuna slot: the group's study samples it now
                 spec, params, ask_id = self._ask(o)
                 if self._complete(spec):  # a re-run: the stage exists, its score is the answer
-                    score = read_result(stage_dir(self.out, spec)).get("metrics", {})
-                    score = score.get(self.search.metric)
+                    metrics = read_result(stage_dir(self.out, spec)).metrics
+                    score = metrics.get(self.search.metric)
                     o.study.on_trial_complete(
                         ask_id, None if score is None else {self.search.metric: score}
                     )

@@ -26,8 +26,10 @@ import time
 from pathlib import Path
 
 from xscale.errors import XScaleError
-from xscale.graph.stage import StageSpec, mark_complete, stage_dir
+from xscale.graph.stage import StageResult, StageSpec, mark_complete, stage_dir
 from xscale.schedule.packing import ray_strategy, units
+from xscale.sweep.schema import StageResources
+from xscale.tracking.names import DEV_SCORE
 
 SIMULATE_ENV = "XSCALE_BENCH_SIMULATE"
 SIM_FILE = "sim.json"
@@ -48,7 +50,7 @@ def from_env() -> dict | None:
     return sim
 
 
-def duration(cost: float, resources: dict, seconds_per_cost: float) -> float:
+def duration(cost: float, resources: StageResources, seconds_per_cost: float) -> float:
     return cost / units(resources) * seconds_per_cost
 
 
@@ -65,30 +67,37 @@ def _write(path: Path, record: dict) -> None:
     tmp.replace(path)
 
 
-def simulate_stage(spec: StageSpec, cost: float, rounds: int, ctx: dict, report) -> dict:
+def simulate_stage(
+    spec: StageSpec,
+    cost: float,
+    rounds: int,
+    res: StageResources,
+    output_dir: Path,
+    simulate: dict,
+    report,
+) -> StageResult:
     """Hold the stage's resources, sleep its simulated time, write its folder complete."""
-    res = ctx["resources"][spec.model]
-    out = stage_dir(Path(ctx["output_dir"]), spec)
+    out = stage_dir(output_dir, spec)
     out.mkdir(parents=True, exist_ok=True)
     (out / "spec.json").write_text(json.dumps(spec.model_dump(mode="json"), indent=2))
     record = {
         "trial_start": time.time(),
-        "gpus": res["workers"] * res["gpus"],
-        "cpus": res["workers"] * res["cpus"],
+        "gpus": res.workers * res.gpus,
+        "cpus": res.workers * res.cpus,
         "rounds": [],
     }
     pg = None
-    if res["workers"] > 1:  # what the TorchTrainer would wait for: one bundle per worker
+    if res.workers > 1:  # what the TorchTrainer would wait for: one bundle per worker
         from ray.util.placement_group import placement_group
 
-        bundle = {k: float(v) for k, v in (("CPU", res["cpus"]), ("GPU", res["gpus"])) if v}
-        pg = placement_group([bundle] * res["workers"], strategy=ray_strategy(res))
+        bundle = {k: float(v) for k, v in (("CPU", res.cpus), ("GPU", res.gpus)) if v}
+        pg = placement_group([bundle] * res.workers, strategy=ray_strategy(res))
         while not pg.wait(60):  # asks the GCS; `ray.get(pg.ready())` would start a worker
             pass
     record["acquired"] = time.time()
     _write(out / SIM_FILE, record)
     try:
-        seconds = duration(cost, res, ctx["simulate"]["seconds_per_cost"])
+        seconds = duration(cost, res, simulate["seconds_per_cost"])
         rounds = max(1, rounds)
         score = 0.0
         for i in range(1, rounds + 1):
@@ -97,12 +106,12 @@ def simulate_stage(spec: StageSpec, cost: float, rounds: int, ctx: dict, report)
             record["rounds"].append(time.time())
             _write(out / SIM_FILE, record)
             if i < rounds:
-                report({"dev.score": score, "step": i})
-        result = {
-            "metrics": {"dev.score": score},
-            "stage_seconds": time.time() - record["acquired"],
-            "simulated": True,
-        }
+                report({DEV_SCORE: score, "step": i})
+        result = StageResult(
+            metrics={DEV_SCORE: score},
+            stage_seconds=time.time() - record["acquired"],
+            simulated=True,
+        )
         mark_complete(out, result)
         return result
     finally:

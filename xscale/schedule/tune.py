@@ -28,14 +28,14 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from xscale.errors import XScaleError
 from xscale.graph.expand import Graph
 from xscale.graph.selection import load_selection, resolve
-from xscale.graph.stage import StageSpec, is_complete, read_result, stage_dir
+from xscale.graph.stage import StageResult, StageSpec, is_complete, read_result, stage_dir
 from xscale.runtime import quiet_environment, verbosity
 from xscale.schedule.asha import asha_factory, grouped_asha
 from xscale.schedule.packing import TRIAL_CPU, Capacity, ray_strategy
@@ -43,8 +43,9 @@ from xscale.schedule.progress import SweepProgress
 from xscale.schedule.searcher import META, Search, SweepSearcher, TrialMeta, searcher
 from xscale.schedule.simulate import SIMULATE_ENV, simulate_stage
 from xscale.schedule.simulate import from_env as simulation_from_env
-from xscale.sweep.schema import SweepConfig
+from xscale.sweep.schema import StageResources, SweepConfig
 from xscale.tracking.client import TrackingInfo
+from xscale.tracking.names import DEV_SCORE
 
 __all__ = ["META", "TrialMeta", "run_sweep", "start_ray", "check_resources", "plan_counts"]
 
@@ -58,7 +59,28 @@ def log(msg: str, always: bool = False) -> None:
 # ----------------------------------------------------------------------- inside a trial
 
 
-def _stage_in_workers(spec: StageSpec, ctx: dict[str, Any], rounds: int) -> dict:
+@dataclass(frozen=True)
+class TrialContext:
+    """What every trial of a sweep receives beside its config (Tune's `with_parameters`),
+    built once by `sweep_context`: the output folder, where stages log, each size's
+    resources, and the cluster benchmark's sleeps (never set otherwise)."""
+
+    output_dir: str
+    tracking: TrackingInfo
+    resources: dict[str, StageResources]
+    simulate: dict[str, float] | None = None
+
+    @property
+    def out(self) -> Path:
+        return Path(self.output_dir)
+
+
+def sweep_resources(cfg: SweepConfig) -> dict[str, StageResources]:
+    """Every size's resources in the sweep (the size table with the sweep's overrides)."""
+    return {m: cfg.resources_for(m) for m in cfg.models}
+
+
+def _stage_in_workers(spec: StageSpec, ctx: TrialContext, rounds: int) -> StageResult:
     """Run a stage on `workers` Ray Train workers (one DeepSpeed rank each). Every rank
     evaluates its share of the dev set `rounds - 1` times and reports the (gathered, equal)
     scores through Ray Train; Tune gets rank 0's, so ASHA can stop a multi-worker stage."""
@@ -66,7 +88,7 @@ def _stage_in_workers(spec: StageSpec, ctx: dict[str, Any], rounds: int) -> dict
     from ray.train.torch import TorchConfig, TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    res = ctx["resources"][spec.model]
+    res = ctx.resources[spec.model]
 
     def worker(config):
         import ray.train
@@ -77,37 +99,31 @@ def _stage_in_workers(spec: StageSpec, ctx: dict[str, Any], rounds: int) -> dict
             ray.train.report({**m, "stage_key": spec.key, "complete": 0})
 
         quiet_environment()
-        run_stage(
-            spec,
-            Path(ctx["output_dir"]),
-            TrackingInfo(**ctx["tracking"]),
-            report=report,
-            eval_rounds=rounds,
-        )
+        run_stage(spec, ctx.out, ctx.tracking, report=report, eval_rounds=rounds)
 
     trainer = TorchTrainer(
         worker,
-        torch_config=TorchConfig(backend="nccl" if res["gpus"] else "gloo"),
+        torch_config=TorchConfig(backend="nccl" if res.gpus else "gloo"),
         scaling_config=ScalingConfig(
-            num_workers=res["workers"],
-            use_gpu=res["gpus"] > 0,
-            resources_per_worker={"CPU": res["cpus"], "GPU": res["gpus"]},
+            num_workers=res.workers,
+            use_gpu=res.gpus > 0,
+            resources_per_worker={"CPU": res.cpus, "GPU": res.gpus},
             placement_strategy=ray_strategy(res),
         ),
         run_config=RunConfig(
             name=spec.key,
-            storage_path=str(Path(ctx["output_dir"]).resolve() / "ray_train"),
+            storage_path=str(ctx.out.resolve() / "ray_train"),
             callbacks=[TuneReportCallback()],
         ),
     )
     trainer.fit()
-    where = stage_dir(Path(ctx["output_dir"]), spec)
+    where = stage_dir(ctx.out, spec)
     if not is_complete(where):
         raise RuntimeError(f"{spec.label}: workers finished but the stage is not complete")
     return read_result(where)
 
 
-def stage_trainable(config: dict, ctx: dict[str, Any]) -> None:
+def stage_trainable(config: dict, ctx: TrialContext) -> None:
     """One Tune trial = one stage: the spec in `config`'s TrialMeta (an Optuna trial's sampled
     values are in the spec already, and beside it for Tune's display)."""
     from ray import tune
@@ -115,33 +131,27 @@ def stage_trainable(config: dict, ctx: dict[str, Any]) -> None:
     quiet_environment()
     meta, _ = TrialMeta.split(config)
     spec = StageSpec.model_validate(meta.spec)
-    workers = ctx["resources"][spec.model]["workers"]
+    workers = ctx.resources[spec.model].workers
     rounds = meta.rounds or 1  # evaluation rounds reported to ASHA (Optuna groups)
 
     def report(m):
         tune.report({**m, "stage_key": spec.key, "complete": 0})
 
-    if ctx.get("simulate"):  # the cluster benchmark only (schedule/simulate.py)
-        result = simulate_stage(spec, meta.cost or 0.0, rounds, ctx, report)
+    if ctx.simulate:  # the cluster benchmark only (schedule/simulate.py)
+        res = ctx.resources[spec.model]
+        result = simulate_stage(spec, meta.cost or 0.0, rounds, res, ctx.out, ctx.simulate, report)
     elif workers > 1:
         result = _stage_in_workers(spec, ctx, rounds)
     else:
         from xscale.stage.runner import run_stage
 
-        result = run_stage(
-            spec,
-            Path(ctx["output_dir"]),
-            TrackingInfo(**ctx["tracking"]),
-            report=report,
-            eval_rounds=rounds,
-        )
-    metrics = result.get("metrics", {})
+        result = run_stage(spec, ctx.out, ctx.tracking, report=report, eval_rounds=rounds)
     tune.report(
         {
-            "dev.score": metrics.get("dev.score", 0.0),
+            DEV_SCORE: result.dev_score or 0.0,
             "stage_key": spec.key,
             "complete": 1,
-            "stage_seconds": result.get("stage_seconds", 0.0),
+            "stage_seconds": result.stage_seconds or 0.0,
         }
     )
 
@@ -154,22 +164,22 @@ def stage_trainable(config: dict, ctx: dict[str, Any]) -> None:
 _PROGRESS: dict[int, SweepProgress] = {}
 
 
-def _callback(progress: SweepProgress, ctx: dict[str, Any]):
+def _callback(progress: SweepProgress):
     from ray.tune import Callback
 
     class ProgressCallback(Callback):
         """Stage starts and ends -> the sweep's progress display (see `_PROGRESS`)."""
 
-        def __init__(self, handle: int, ctx: dict[str, Any]):
-            self.handle, self.ctx = handle, ctx
+        def __init__(self, handle: int):
+            self.handle = handle
 
         def _progress(self) -> SweepProgress | None:
             return sys.modules[__name__]._PROGRESS.get(self.handle)
 
         def on_trial_start(self, iteration, trials, trial, **info):
             if (p := self._progress()) is not None:
-                p.started(trial.trial_id, _trial_label(trial, self.ctx), _trial_stage_key(
-                    trial, self.ctx), _trial_cost(trial, self.ctx))  # fmt: skip
+                meta = TrialMeta.split(trial.config)[0]
+                p.started(trial.trial_id, _trial_label(trial), meta.stage, float(meta.cost or 0))
 
         def on_trial_complete(self, iteration, trials, trial, **info):
             if (p := self._progress()) is not None:
@@ -180,10 +190,10 @@ def _callback(progress: SweepProgress, ctx: dict[str, Any]):
                 p.ended(trial.trial_id, ok=False, detail=f"see {trial.local_path}")
 
     _PROGRESS[id(progress)] = progress
-    return ProgressCallback(id(progress), ctx)
+    return ProgressCallback(id(progress))
 
 
-def _trial_label(trial, ctx: dict[str, Any]) -> str:
+def _trial_label(trial) -> str:
     meta, sampled = TrialMeta.split(trial.config)
     label = meta.label or meta.stage or trial.trial_id
     if sampled:
@@ -193,44 +203,38 @@ def _trial_label(trial, ctx: dict[str, Any]) -> str:
     return label
 
 
-def _trial_stage_key(trial, ctx: dict[str, Any]) -> str | None:
-    return TrialMeta.split(trial.config)[0].stage
-
-
-def _trial_cost(trial, ctx: dict[str, Any]) -> float:
-    return float(TrialMeta.split(trial.config)[0].cost or 0.0)
-
-
-def _resources(ctx: dict[str, Any]):
+def _resources(ctx: TrialContext):
     from ray.tune import PlacementGroupFactory
 
     def for_trial(config: dict):
         meta, _ = TrialMeta.split(config)
-        res = ctx["resources"][meta.spec["model"]]
-        if res["workers"] > 1:  # the trial only drives a TorchTrainer, whose workers hold the rest
+        res = ctx.resources[meta.spec["model"]]
+        if res.workers > 1:  # the trial only drives a TorchTrainer, whose workers hold the rest
             return PlacementGroupFactory([{"CPU": TRIAL_CPU}])
-        bundle = {"CPU": res["cpus"]}
-        if res["gpus"]:
-            bundle["GPU"] = res["gpus"]
+        bundle = {"CPU": res.cpus}
+        if res.gpus:
+            bundle["GPU"] = res.gpus
         return PlacementGroupFactory([bundle])
 
     return for_trial
 
 
-def _tune_run(name: str, param_space: dict, cfg: SweepConfig, ctx: dict, progress, extra=None):
+def _tune_run(
+    name: str, param_space: dict, cfg: SweepConfig, ctx: TrialContext, progress, extra=None
+):
     from ray import tune
 
     trainable = tune.with_resources(tune.with_parameters(stage_trainable, ctx=ctx), _resources(ctx))
     tune_config = tune.TuneConfig(
         max_concurrent_trials=cfg.max_concurrent_trials,
-        reuse_actors=reuse_actors(ctx["resources"]),
+        reuse_actors=reuse_actors(ctx.resources),
         **(extra or {}),
     )
     run_config = tune.RunConfig(
         name=name,
         storage_path=str(cfg.output_path.resolve() / "ray_results"),
         failure_config=tune.FailureConfig(max_failures=cfg.failure.max_failures),
-        callbacks=[_callback(progress, ctx)],
+        callbacks=[_callback(progress)],
         verbose=0,
     )
     tuner = tune.Tuner(
@@ -239,13 +243,13 @@ def _tune_run(name: str, param_space: dict, cfg: SweepConfig, ctx: dict, progres
     return tuner.fit()
 
 
-def reuse_actors(resources: dict[str, dict]) -> bool:
+def reuse_actors(resources: dict[str, StageResources]) -> bool:
     """Tune's actor reuse (trial processes keep torch and DeepSpeed imported between stages),
     only when no size has several workers. Tune keeps one finished trial's process, and its
     resources, even with no trial of its shape pending (`_ObjectCache(may_keep_one=True)`), and
     a multi-worker stage's TorchTrainer asks Ray for its workers outside Tune: that held CPU
     once kept a 2-worker x 2-CPU stage PENDING for good with 3.99 of 5 CPUs free."""
-    return all(int(r["workers"]) == 1 for r in resources.values())
+    return all(r.workers == 1 for r in resources.values())
 
 
 def tune_environment() -> None:
@@ -257,7 +261,7 @@ def tune_environment() -> None:
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
 
 
-def start_ray(address: str | None, resources: dict[str, dict]) -> None:
+def start_ray(address: str | None, resources: dict[str, StageResources]) -> None:
     """Connect to a cluster, or start a local Ray big enough for the largest stage.
 
     A multi-worker stage's trial holds 0.01 CPU while its TorchTrainer's workers hold the
@@ -304,7 +308,7 @@ def start_ray(address: str | None, resources: dict[str, dict]) -> None:
         )
 
 
-def check_resources(resources: dict[str, dict], source: str, autoscaling: bool) -> None:
+def check_resources(resources: dict[str, StageResources], source: str, autoscaling: bool) -> None:
     """Refuse (or, on a cluster that may still add nodes, warn about) a size whose worker
     needs more CPUs or GPUs than any node of the connected Ray has: its trials would wait for
     good. `resources`: {size: {"cpus", "gpus", "workers", ...}} per worker."""
@@ -314,11 +318,11 @@ def check_resources(resources: dict[str, dict], source: str, autoscaling: bool) 
     best_cpu = max((r.get("CPU", 0) for r in nodes), default=0)
     best_gpu = max((r.get("GPU", 0) for r in nodes), default=0)
     for size, r in resources.items():
-        fits = any(n.get("CPU", 0) >= r["cpus"] and n.get("GPU", 0) >= r["gpus"] for n in nodes)
+        fits = any(n.get("CPU", 0) >= r.cpus and n.get("GPU", 0) >= r.gpus for n in nodes)
         if fits:
             continue
         line = (
-            f"{source}: resources.{size}: a worker needs {r['cpus']} CPUs and {r['gpus']} GPUs,"
+            f"{source}: resources.{size}: a worker needs {r.cpus} CPUs and {r.gpus} GPUs,"
             f" and no node of this Ray has that (the largest: {best_cpu:g} CPUs,"
             f" {best_gpu:g} GPUs)"
         )
@@ -382,7 +386,7 @@ def _shutdown_quietly(ray) -> None:
         pass
 
 
-def _ray_init(ray, address: str | None, resources: dict[str, dict]) -> None:
+def _ray_init(ray, address: str | None, resources: dict[str, StageResources]) -> None:
     if address:
         extra = {}
         if address.split(":")[0] in ("127.0.0.1", "localhost"):
@@ -390,7 +394,7 @@ def _ray_init(ray, address: str | None, resources: dict[str, dict]) -> None:
         ray.init(address=address, log_to_driver=verbosity() >= 2, logging_level="ERROR", **extra)
         return
     need = max(
-        (r["workers"] * r["cpus"] + 1 for r in resources.values() if r["workers"] > 1),
+        (r.workers * r.cpus + 1 for r in resources.values() if r.workers > 1),
         default=0,
     )
     _loopback_only(ray)
@@ -450,18 +454,12 @@ def plan_counts(cfg: SweepConfig, graph: Graph) -> dict[str, float]:
     return {"total": total, "done": done, "total_cost": total_cost, "done_cost": done_cost}
 
 
-def sweep_context(cfg: SweepConfig, tracking: TrackingInfo) -> dict[str, Any]:
-    """What every trial of the sweep receives beside its config (Tune's `with_parameters`)."""
-    ctx: dict[str, Any] = {
-        "output_dir": str(cfg.output_path),
-        "tracking": asdict(tracking),
-        "resources": {m: dict(vars(cfg.resources_for(m))) for m in cfg.models},
-    }
+def sweep_context(cfg: SweepConfig, tracking: TrackingInfo) -> TrialContext:
+    """The one place a sweep's trial context is built."""
     sim = simulation_from_env()
     if sim is not None:
         log(f"{SIMULATE_ENV} is set: every stage is a sleep (cluster benchmark)", always=True)
-        ctx["simulate"] = sim
-    return ctx
+    return TrialContext(str(cfg.output_path), tracking, sweep_resources(cfg), sim)
 
 
 def sweep_progress(cfg: SweepConfig, graph: Graph) -> SweepProgress:
@@ -492,7 +490,7 @@ def run_sweep(
     out = cfg.output_path
     if progress is None:
         progress = sweep_progress(cfg, graph)
-    resources = {m: dict(vars(cfg.resources_for(m))) for m in cfg.models}
+    resources = sweep_resources(cfg)
     counts = {"ran": 0, "failed": 0, "blocked": 0}
     selected = load_selection(out)
     failed: set[str] = set()

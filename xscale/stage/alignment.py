@@ -26,6 +26,7 @@ import torch
 
 from xscale import data as xdata
 from xscale.errors import XScaleError
+from xscale.graph.stage import StageResult
 from xscale.runtime import say
 from xscale.stage.context import StageContext
 from xscale.sweep.difficulty import AlignmentSpec
@@ -92,9 +93,9 @@ def measure(
     return out
 
 
-def measure_stage(ctx: StageContext, result: dict) -> None:
+def measure_stage(ctx: StageContext, result: StageResult) -> None:
     """Measure the stage's checkpoints (see the module docstring); the metrics are logged on
-    its run and added to `result["metrics"]`, the time taken to `result["alignment_seconds"]`."""
+    its run and added to `result.metrics`, the time taken to `result.alignment_seconds`."""
     spec, a = ctx.spec, ctx.spec.alignment
     t0 = time.perf_counter()
     gc.collect()  # the stage's engine (and its GPU memory) is gone before a model is loaded
@@ -107,9 +108,9 @@ def measure_stage(ctx: StageContext, result: dict) -> None:
     if starts_pretrained(spec):
         metrics.update(measure(ctx.source, a, pretrained=True, **kw))
     seconds = time.perf_counter() - t0
-    ctx.log_metrics(metrics, result.get("steps", 0))
-    result.setdefault("metrics", {}).update(metrics)
-    result["alignment_seconds"] = seconds
+    ctx.log_metrics(metrics, result.steps)
+    result.metrics.update(metrics)
+    result.alignment_seconds = seconds
     say(spec.label, f"alignment ({seconds:.1f} s)\n" + format_alignment(metrics))
 
 

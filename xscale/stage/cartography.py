@@ -41,6 +41,7 @@ from xscale import data as xdata
 from xscale.catalog.recipes import zero_stage
 from xscale.catalog.sizes import count_params, get_size
 from xscale.errors import XScaleError
+from xscale.graph.stage import StageResult
 from xscale.runtime import say
 from xscale.stage.context import StageContext, ds_config_for
 from xscale.stage.finetune import fit, run_finetune, source_vocab_size
@@ -49,7 +50,7 @@ from xscale.stage.probe import PROBE_TRAIN, probe
 from xscale.tasks import get_format
 from xscale.tasks.cartography import build_map, read_map, select, summary, write_map
 from xscale.tasks.registry import get_task
-from xscale.tracking.names import difficulty_name, run_params
+from xscale.tracking.names import DEV_SCORE, difficulty_name, run_params
 from xscale.train.loop import predict
 from xscale.train.model import load_encoder, load_tokenizer
 from xscale.train.steps import steps_per_epoch
@@ -149,7 +150,7 @@ def _log_params(ctx: StageContext) -> None:
     ctx.log_params({**params, "model_source": source})
 
 
-def run_cartography(ctx: StageContext) -> dict:
+def run_cartography(ctx: StageContext) -> StageResult:
     """Probe, then train with dynamics recorded, then the map (module docstring)."""
     spec = ctx.spec
     _log_params(ctx)
@@ -170,7 +171,7 @@ def run_cartography(ctx: StageContext) -> dict:
     ctx.train_examples, ctx.observe = rec.take_examples, rec.observe
     fitted = fit(ctx, langs)
     if not ctx.rank0:
-        return {"metrics": metrics, "steps": fitted.result.steps}
+        return StageResult(metrics=metrics, steps=fitted.result.steps)
     epochs = rec.epochs()
     if len(epochs) < 2:
         raise XScaleError(
@@ -195,7 +196,7 @@ def run_cartography(ctx: StageContext) -> dict:
         metrics.update(per_epoch)
     s = summary(entries)
     metrics.update({difficulty_name(task.name, tag, "cartography", k): v for k, v in s.items()})
-    metrics["dev.score"] = epochs[-1]["dev_accuracy"]
+    metrics[DEV_SCORE] = epochs[-1]["dev_accuracy"]
     ctx.log_metrics(metrics, fitted.result.steps)
     for name in (MAP_FILE, PLOT_FILE):
         ctx.log_artifact(ctx.out / name)
@@ -204,15 +205,15 @@ def run_cartography(ctx: StageContext) -> dict:
         f"map of {len(entries)} examples over {len(epochs)} epochs: "
         + ", ".join(f"{k} {v:.3f}" for k, v in s.items()),
     )
-    return {
-        "metrics": metrics,
-        "steps": fitted.result.steps,
-        "resumed_from_step": fitted.result.resumed_from,
-        "train_seconds": fitted.result.seconds,
-        "train_examples": len(entries),
-        "epochs": len(epochs),
-        "zero_stage": zero_stage(fitted.ds_config),
-    }
+    return StageResult(
+        metrics=metrics,
+        steps=fitted.result.steps,
+        resumed_from_step=fitted.result.resumed_from,
+        train_seconds=fitted.result.seconds,
+        train_examples=len(entries),
+        epochs=len(epochs),
+        zero_stage=zero_stage(fitted.ds_config),
+    )
 
 
 def plot_map(entries, path: Path, title: str) -> None:
@@ -239,7 +240,7 @@ def plot_map(entries, path: Path, title: str) -> None:
     fig.savefig(path)
 
 
-def run_subset(ctx: StageContext) -> dict:
+def run_subset(ctx: StageContext) -> StageResult:
     """An intermediate stage on its map's subset (module docstring)."""
     spec = ctx.spec
     map_path = ctx.output_dir / "stages" / spec.parent / MAP_FILE
@@ -273,6 +274,6 @@ def run_subset(ctx: StageContext) -> dict:
     for q in ("confidence", "variability", "correctness"):
         value = math.fsum(getattr(e, q) for e in chosen) / max(1, n)
         metrics[difficulty_name(spec.task, tag, "subset", q)] = value
-    ctx.log_metrics(metrics, result["steps"])
-    result["metrics"].update(metrics)
+    ctx.log_metrics(metrics, result.steps)
+    result.metrics.update(metrics)
     return result

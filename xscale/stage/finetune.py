@@ -29,6 +29,7 @@ from xscale import data as xdata
 from xscale.catalog.recipes import zero_stage
 from xscale.catalog.sizes import count_params, get_size, hub_unavailable_message
 from xscale.errors import XScaleError
+from xscale.graph.stage import StageResult
 from xscale.runtime import say
 from xscale.stage import features
 from xscale.stage.context import StageContext, ds_config_for
@@ -41,6 +42,7 @@ from xscale.tasks import TaskFormat, format_info, get_format, trains
 from xscale.tasks.base import Task
 from xscale.tasks.registry import get_task
 from xscale.tracking.names import (
+    DEV_SCORE,
     format_scores,
     run_params,
     summarize,
@@ -189,7 +191,7 @@ def dev_scores(engine, data: dict[str, TaskData], collates: dict, batch_size: in
         scores = d.fmt.score(d.task, pred, d.dev)
         out.update({f"dev.{name}.{k}": v for k, v in scores.items()})
         out[f"dev.{name}.score"] = scores[d.task.metric]
-    out["dev.score"] = sum(out[f"dev.{n}.score"] for n in data) / len(data)
+    out[DEV_SCORE] = sum(out[f"dev.{n}.score"] for n in data) / len(data)
     return out
 
 
@@ -296,7 +298,7 @@ def fit(ctx: StageContext, langs: list[str], tag: str = "") -> Fitted:
             ctx.observe(step, total, engine, data, collates)
         if ctx.report is not None and step in rounds:
             dev = dev_scores(engine, data, collates, hp.batch_size * 2)
-            ctx.report({"dev.score": dev["dev.score"], "step": step})
+            ctx.report({DEV_SCORE: dev[DEV_SCORE], "step": step})
 
     ckpt = ctx.out / f"ckpt{tag.replace(' ', '-')}"
     res = train(engine, len(schedule), get_batch, hp, ckpt, log, on_step)
@@ -382,8 +384,9 @@ def summarize_scores(task: Task, scores: dict[str, dict[str, float]], perturbati
 
 def train_and_evaluate(
     ctx: StageContext, langs: list[str], eval_langs: list[str], tag: str = "", export: bool = True
-) -> dict:
-    """Train one model on `langs`, select on dev, evaluate (target stages), export model/."""
+) -> tuple[StageResult, dict[str, dict[str, float]]]:
+    """Train one model on `langs`, select on dev, evaluate (target stages), export model/:
+    (its result, its per-language scores, clean and perturbed)."""
     spec = ctx.spec
     fitted = fit(ctx, langs, tag)
     metrics = dev_scores(fitted.engine, fitted.data, fitted.collates, ctx.hp.batch_size * 2)
@@ -394,7 +397,7 @@ def train_and_evaluate(
             {f"dev.{k[len(prefix) :]}": v for k, v in metrics.items() if k.startswith(prefix)}
         )
     metrics["train.examples_per_s"] = fitted.result.examples_per_s
-    say(fitted.label, f"English dev score {metrics['dev.score']:.2f}")
+    say(fitted.label, f"English dev score {metrics[DEV_SCORE]:.2f}")
     scores: dict[str, dict[str, float]] = {}
     if spec.kind == "target":
         ((name, d),) = fitted.data.items()
@@ -406,20 +409,20 @@ def train_and_evaluate(
         if spec.kind == "target":  # the head too: `xscale perturb --model` attacks the model
             ((name, d),) = fitted.data.items()
             export_head(fitted.engine, name, d.task, ctx.out / "model")
-    return {
-        "metrics": metrics,
-        "scores": scores,
-        "steps": fitted.result.steps,
-        "resumed_from_step": fitted.result.resumed_from,
-        "train_seconds": fitted.result.seconds,
-        "train_examples": sum(len(d.train) for d in fitted.data.values()),
-        "zero_stage": zero_stage(fitted.ds_config),
-        "micro_batch_size": fitted.ds_config["train_micro_batch_size_per_gpu"],
-        "gradient_accumulation_steps": fitted.ds_config["gradient_accumulation_steps"],
-    }
+    result = StageResult(
+        metrics=metrics,
+        steps=fitted.result.steps,
+        resumed_from_step=fitted.result.resumed_from,
+        train_seconds=fitted.result.seconds,
+        train_examples=sum(len(d.train) for d in fitted.data.values()),
+        zero_stage=zero_stage(fitted.ds_config),
+        micro_batch_size=fitted.ds_config["train_micro_batch_size_per_gpu"],
+        gradient_accumulation_steps=fitted.ds_config["gradient_accumulation_steps"],
+    )
+    return result, scores
 
 
-def run_in_language(ctx: StageContext, task: Task, langs: list[str]) -> dict:
+def run_in_language(ctx: StageContext, task: Task, langs: list[str]) -> StageResult:
     """One model per language, trained and tested on that language; finished languages are kept
     (`lang-<lang>.json`) across a resume."""
     scores: dict[str, dict[str, float]] = {}  # clean and perturbed, as evaluate_zero_shot's
@@ -428,25 +431,27 @@ def run_in_language(ctx: StageContext, task: Task, langs: list[str]) -> dict:
     have_train = set(train_languages(ctx.spec, task))
     for lang in [lang for lang in langs if lang in have_train]:
         part = ctx.out / f"lang-{lang}.json"
-        if part.is_file():
-            r = json.loads(part.read_text())
+        if part.is_file():  # {"result": ..., "scores": ...}; older versions: one dict
+            saved = json.loads(part.read_text())
+            r = StageResult.model_validate(saved.get("result", saved))
+            lang_scores = saved["scores"]
         else:
-            r = train_and_evaluate(ctx, [lang], [lang], f" {lang}", export=False)
-            part.write_text(json.dumps(r))
-        steps += r["steps"]
-        scores.update(r["scores"])
-        metrics[f"dev.{lang}.score"] = r["metrics"]["dev.score"]
+            r, lang_scores = train_and_evaluate(ctx, [lang], [lang], f" {lang}", export=False)
+            part.write_text(json.dumps({"result": r.model_dump(), "scores": lang_scores}))
+        steps += r.steps
+        scores.update(lang_scores)
+        metrics[f"dev.{lang}.score"] = r.dev_score
     metrics.update(summarize_scores(task, scores, ctx.spec.perturbations))
-    metrics["dev.score"] = metrics.get("dev.en.score", 0.0)
-    return {
-        "metrics": metrics,
-        "steps": steps,
-        "resumed_from_step": 0,
-        "train_languages": sorted(k for k in scores if "/" not in k),
-    }
+    metrics[DEV_SCORE] = metrics.get("dev.en.score", 0.0)
+    return StageResult(
+        metrics=metrics,
+        steps=steps,
+        resumed_from_step=0,
+        train_languages=sorted(k for k in scores if "/" not in k),
+    )
 
 
-def run_retrieval(ctx: StageContext, task: Task, langs: list[str]) -> dict:
+def run_retrieval(ctx: StageContext, task: Task, langs: list[str]) -> StageResult:
     """Zero-shot retrieval from the encoder's hidden states: no training, no head."""
     spec, hp = ctx.spec, ctx.hp
     t0 = time.perf_counter()
@@ -472,12 +477,9 @@ def run_retrieval(ctx: StageContext, task: Task, langs: list[str]) -> dict:
     )
     metrics = summarize(task.name, task.metric, per_lang)
     say(spec.label, "zero-shot retrieval\n" + format_scores(task.name, task.metric, metrics))
-    return {
-        "metrics": metrics,
-        "steps": 0,
-        "resumed_from_step": 0,
-        "eval_seconds": time.perf_counter() - t0,
-    }
+    return StageResult(
+        metrics=metrics, steps=0, resumed_from_step=0, eval_seconds=time.perf_counter() - t0
+    )
 
 
 def source_vocab_size(source: str) -> int | None:
@@ -489,7 +491,7 @@ def source_vocab_size(source: str) -> int | None:
     return json.loads(config.read_text()).get("vocab_size")
 
 
-def run_finetune(ctx: StageContext) -> dict:
+def run_finetune(ctx: StageContext) -> StageResult:
     """An intermediate or target stage: log its params, then train and evaluate in its mode."""
     t0 = time.perf_counter()
     spec = ctx.spec
@@ -505,11 +507,10 @@ def run_finetune(ctx: StageContext) -> dict:
     elif spec.kind == "target" and spec.train_languages == "in-language":
         result = run_in_language(ctx, task, evals)
     else:
-        result = train_and_evaluate(ctx, train_languages(spec, task), evals)
-        result.pop("scores")
+        result, _ = train_and_evaluate(ctx, train_languages(spec, task), evals)
     names = [set_name(e) for e in spec.perturbations]
     seconds = time.perf_counter() - t0
-    result["metrics"].update(time_shares(result["metrics"], task.name, names, seconds))
-    ctx.log_metrics(result["metrics"], result["steps"])
-    result["model_params"] = size_params
+    result.metrics.update(time_shares(result.metrics, task.name, names, seconds))
+    ctx.log_metrics(result.metrics, result.steps)
+    result.model_params = size_params
     return result

@@ -24,13 +24,14 @@ from torch import nn
 
 from xscale.catalog.recipes import zero_stage
 from xscale.catalog.sizes import count_params, get_size, model_config
+from xscale.graph.stage import StageResult
 from xscale.runtime import say
 from xscale.stage.context import StageContext, ds_config_for
 from xscale.stage.corpus import corpus_files, parallel_pairs, read_lines
 from xscale.stage.mlm import MaskingCollate, masked_lm_loss
 from xscale.stage.tokenizer import train_unigram_tokenizer
 from xscale.tasks.padding import pad_batch
-from xscale.tracking.names import run_params
+from xscale.tracking.names import TRAIN_EXAMPLES_PER_S, TRAIN_LOSS, run_params
 from xscale.train.distributed import rank_world
 from xscale.train.loop import build_engine, single_task_batches, train
 from xscale.train.model import export_encoder, partitioned_init, recompute_activations
@@ -71,7 +72,7 @@ class MLMModel(nn.Module):
         return loss, logits
 
 
-def run_pretrain(ctx: StageContext) -> dict:
+def run_pretrain(ctx: StageContext) -> StageResult:
     from transformers import XLMRobertaForMaskedLM
 
     spec, out, hp = ctx.spec, ctx.out, ctx.hp
@@ -143,18 +144,18 @@ def run_pretrain(ctx: StageContext) -> dict:
     def log(step, total_steps, loss, eps):
         say(spec.label, f"step {step}/{total_steps} mlm loss {loss:.4f} {eps:.1f} ex/s")
         ctx.progress(step, total_steps, loss)
-        ctx.log_metrics({"train.loss": loss, "train.examples_per_s": eps}, step)
+        ctx.log_metrics({TRAIN_LOSS: loss, TRAIN_EXAMPLES_PER_S: eps}, step)
 
     res = train(engine, total, get_batch, hp, out / "ckpt", log)
     export_encoder(engine, out / "model", tokenizer)
-    metrics = {"train.final_loss": res.final_loss, "train.examples_per_s": res.examples_per_s}
+    metrics = {"train.final_loss": res.final_loss, TRAIN_EXAMPLES_PER_S: res.examples_per_s}
     ctx.log_metrics(metrics, res.steps)
-    return {
-        "metrics": metrics,
-        "steps": res.steps,
-        "resumed_from_step": res.resumed_from,
-        "train_seconds": res.seconds,
-        "train_examples": len(features),
-        "vocab_size": len(tokenizer),
-        "model_params": params,
-    }
+    return StageResult(
+        metrics=metrics,
+        steps=res.steps,
+        resumed_from_step=res.resumed_from,
+        train_seconds=res.seconds,
+        train_examples=len(features),
+        vocab_size=len(tokenizer),
+        model_params=params,
+    )

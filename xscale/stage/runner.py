@@ -25,6 +25,7 @@ from xscale.graph.stage import (
     ERROR_FILE,
     LOCK_FILE,
     MARKER,
+    StageResult,
     StageSpec,
     check_outputs,
     invalidate,
@@ -62,7 +63,7 @@ def run_stage(
     tracking: TrackingInfo,
     report=None,
     eval_rounds: int = 1,
-) -> dict:
+) -> StageResult:
     """Run `spec` unless its folder is already complete; returns its result.
 
     `report(metrics)`, when given, receives the English dev metrics `eval_rounds` times during
@@ -134,7 +135,7 @@ def _verify_parent(spec: StageSpec, output_dir: Path) -> None:
             )
 
 
-def _run_body(ctx: StageContext) -> dict:
+def _run_body(ctx: StageContext) -> StageResult:
     """The stage's own work, by kind (a subset stage is an intermediate stage on its map)."""
     spec = ctx.spec
     if spec.kind == "pretrain":
@@ -150,7 +151,7 @@ def _run_body(ctx: StageContext) -> dict:
     return run_finetune(ctx)
 
 
-def _run_locked(spec, output_dir: Path, out: Path, tracking, report, eval_rounds) -> dict:
+def _run_locked(spec, output_dir: Path, out: Path, tracking, report, eval_rounds) -> StageResult:
     if (out / MARKER).exists():
         reason = check_outputs(out)
         if reason is None:  # completed by another process while this one waited for the lock
@@ -186,8 +187,8 @@ def _run_locked(spec, output_dir: Path, out: Path, tracking, report, eval_rounds
             runlog.close()
         raise
     if rank == 0:
-        result["mlflow_run_id"] = runlog.wait_for_run()
-        result["stage_seconds"] = time.perf_counter() - t0
+        result.mlflow_run_id = runlog.wait_for_run()
+        result.stage_seconds = time.perf_counter() - t0
         (out / ERROR_FILE).unlink(missing_ok=True)
         mark_complete(out, result)
         # a kill from here on leaves a complete stage whose run may still say RUNNING:

@@ -19,7 +19,7 @@ The sampled values are validated against `PhaseConfig`, so a bad option names it
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -104,7 +104,7 @@ class MultilingualTask(Strict):
 class SearchConfig(Strict):
     method: Literal["grid", "optuna"] = "grid"
     num_samples: int | None = Field(None, ge=1)  # optuna only: trials per stage
-    metric: str = Field("dev.score", min_length=1)  # the stage's English dev metric
+    metric: str = Field("dev.score", min_length=1)  # = tracking.names.DEV_SCORE (a test checks)
     mode: Literal["max", "min"] = "max"
     seed: int = 0
 
@@ -143,13 +143,26 @@ class FailureSettings(Strict):
 
 @dataclass(frozen=True)
 class StageResources:
+    """What one stage of a size runs with: per worker CPUs and GPUs, workers and their
+    placement, the DeepSpeed recipe, the micro batch, recomputation (the size table's, with
+    the sweep's `resources.<size>` overrides)."""
+
     cpus: int
     gpus: int
     workers: int
-    deepspeed_config: str
+    deepspeed_config: str = ""
     placement: str = "pack"
     micro_batch_size: int | None = None  # None: the whole share of the batch at once
     gradient_checkpointing: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> StageResources:
+        """From a manifest or trial context (older manifests have fewer fields)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 class SweepConfig(Strict):

@@ -59,6 +59,10 @@ from __future__ import annotations
 from statistics import fmean
 from typing import TYPE_CHECKING
 
+DEV_SCORE = "dev.score"  # the English dev metric a group's stages are compared on
+TRAIN_LOSS = "train.loss"
+TRAIN_EXAMPLES_PER_S = "train.examples_per_s"
+
 if TYPE_CHECKING:
     from xscale.graph.stage import StageSpec
 
