@@ -527,3 +527,47 @@ def test_the_search_metric_defaults_to_the_dev_score_stages_log():
     from xscale.tracking.names import DEV_SCORE
 
     assert SearchConfig().metric == DEV_SCORE
+
+
+def test_plan_status_and_the_sweep_count_stages_by_one_rule(tmp_path):
+    """A 3-point learning-rate grid on intermediate and target: 1 + 3 + 3 stages, and `plan`
+    (summary, table, --json), `status` and the sweep's start line and progress total all say 7
+    (plan said 7 in its summary and listed 5 rows, the sweep's count used a third rule)."""
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    from xscale.graph.expand import expand
+    from xscale.graph.manifest import write_manifest
+    from xscale.graph.status import sweep_status
+    from xscale.schedule.tune import plan_counts
+
+    grid = {"grid": [1.0e-4, 3.0e-4, 1.0e-3]}
+    raw = {
+        "name": "grid",
+        "output_dir": str(tmp_path / "out"),
+        "models": ["tiny-xs"],
+        "intermediate_tasks": ["mnli"],
+        "target_tasks": ["xnli"],
+        "data": {"root": "fixtures"},
+        "intermediate": {"learning_rate": grid},
+        "target": {"learning_rate": grid},
+    }
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    proc = subprocess.run(
+        [sys.executable, "-m", "xscale.cli", "plan", str(path), "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert sum(c["stages"] for c in plan["counts"].values()) == len(plan["stages"]) == 7
+    assert [r["kind"] for r in plan["stages"]].count("target") == 3
+    cfg = load_sweep(path)
+    graph = expand(cfg)
+    assert plan_counts(cfg, graph)["total"] == 7
+    (tmp_path / "out").mkdir()
+    write_manifest(cfg, graph, str(path))
+    assert sweep_status(tmp_path / "out")["stages_total"] == 7

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from xscale import __version__
 from xscale.catalog.recipes import format_table
@@ -18,7 +17,7 @@ from xscale.errors import XScaleError
 from xscale.runtime import quiet_environment, set_verbosity
 from xscale.schedule.local import run_trial
 from xscale.stage.preview import preview
-from xscale.sweep.io import check_output_dir, normalize_tracking_uri, parse, read_yaml
+from xscale.sweep.io import check_output_dir, checked_tracking_uri, parse, read_yaml
 from xscale.sweep.phases import check_data_roots
 from xscale.sweep.trial import TrialConfig, load_trial
 from xscale.tasks.registry import TASKS
@@ -67,10 +66,7 @@ def cmd_run(args) -> int:
             raise XScaleError("run: give --config FILE, or at least --model and --target")
         cfg = parse(TrialConfig, over, "command line")
         source = "command line"
-    try:
-        uri = normalize_tracking_uri(args.tracking_uri, str(Path.cwd()))
-    except ValueError as e:
-        raise XScaleError(f"--tracking-uri: {e}") from None
+    uri = checked_tracking_uri(args.tracking_uri, "--tracking-uri")
     out = check_output_dir(args.output_dir, "--output-dir")
     check_data_roots(cfg.data, source)
 

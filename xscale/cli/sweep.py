@@ -10,56 +10,30 @@ import json
 import math
 import os
 import sys
-import time
 from pathlib import Path
 
 import yaml
 
 from xscale.analyze import analyze
-from xscale.catalog.cluster import DEFAULT_MFU, GPUS, estimate, get_gpu
-from xscale.catalog.memory import estimate_memory
-from xscale.catalog.recipes import offload_mode, read_config, zero_stage
+from xscale.catalog.cluster import DEFAULT_MFU, GPUS, get_gpu
 from xscale.catalog.sizes import get_size, human_params
 from xscale.errors import XScaleError
 from xscale.graph.expand import data_train_size, expand
-from xscale.graph.lock import FolderLock
-from xscale.graph.manifest import graph_of, read_manifest, write_manifest
-from xscale.graph.plan import applied, cluster_plan, group_work, hub_gaps, sweep_recipe
-from xscale.graph.selection import resolve
+from xscale.graph.manifest import read_manifest
+from xscale.graph.plan import applied, cluster_plan, hub_gaps, plan_rows
 from xscale.graph.stage import (
-    ERROR_FILE,
     KINDS,
-    is_complete,
-    read_stage_progress,
-    stage_state,
 )
-from xscale.runtime import verbosity
-from xscale.schedule.progress import SweepProgress
-from xscale.schedule.tune import (
-    check_resources,
-    log,
-    plan_counts,
-    run_sweep,
-    start_ray,
-    sweep_resources,
-)
-from xscale.stage.preflight import preflight_graph
-from xscale.sweep.io import absolute, check_output_dir, normalize_tracking_uri
+from xscale.graph.status import sweep_status
+from xscale.schedule.driver import run_study
+from xscale.sweep.io import absolute, checked_tracking_uri
 from xscale.sweep.phases import check_data_roots
 from xscale.sweep.schema import load_sweep
 from xscale.tasks.registry import TASKS
-from xscale.tracking.client import TrackingInfo, import_in_background
-from xscale.tracking.journal import pending
 from xscale.tracking.upload import (
-    catch_up,
-    folder_journals,
-    open_parent,
     pending_line,
     sync_folder,
 )
-
-SWEEP_LOCK = "SWEEP.lock"  # held by the driver of the sweep running on the folder
-
 
 TRACKING_ENV = "XSCALE_TRACKING_URI"  # the default store (cluster.yaml's head sets it)
 
@@ -67,173 +41,21 @@ TRACKING_ENV = "XSCALE_TRACKING_URI"  # the default store (cluster.yaml's head s
 def _load(args):
     over = {"output_dir": getattr(args, "output_dir", None)}
     if getattr(args, "tracking_uri", None):  # a bad flag is the flag's fault, not the file's
-        try:
-            normalize_tracking_uri(args.tracking_uri, str(Path.cwd()))
-        except ValueError as e:
-            raise XScaleError(f"--tracking-uri: {e}") from None
-        over["tracking_uri"] = args.tracking_uri
+        over["tracking_uri"] = checked_tracking_uri(args.tracking_uri, "--tracking-uri")
     cfg = load_sweep(args.file, over)
     env = os.environ.get(TRACKING_ENV)
     if cfg.tracking_uri is None and env:  # neither the flag nor the file names a store
-        try:
-            normalize_tracking_uri(env, str(Path.cwd()))
-        except ValueError as e:
-            raise XScaleError(f"{TRACKING_ENV}: {e}") from None
-        cfg = load_sweep(args.file, {**over, "tracking_uri": env})
+        cfg = load_sweep(
+            args.file, {**over, "tracking_uri": checked_tracking_uri(env, TRACKING_ENV)}
+        )
     return cfg
 
 
 def cmd_sweep(args) -> int:
-    cfg = _load(args)
-    out = check_output_dir(cfg.output_path, f"{args.file}: output_dir")
-    check_data_roots(cfg.data, args.file)
-    graph = expand(cfg, train_size=data_train_size(cfg))
-    preflight_graph(graph)
-    # One sweep per output folder: a second one refuses at once (its stages would be waited
-    # for one by one, each stage being locked by the process that runs it).
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    lock = FolderLock(out / SWEEP_LOCK, f"{args.file}: output_dir {out}")
-    try:
-        lock.acquire(wait=0)
-    except XScaleError as e:
-        hint = "wait for that sweep to end, or give another --output-dir"
-        raise XScaleError(f"{e}; {hint}") from None
-    try:
-        return _sweep_locked(args, cfg, out, graph)
-    finally:
-        lock.release()
-        if created and not any(out.iterdir()):  # nothing was written: leave no folder behind
-            out.rmdir()
-
-
-def _sweep_locked(args, cfg, out: Path, graph) -> int:
-    # Ray first: a cluster that cannot be reached leaves nothing behind in the output folder
-    resources = sweep_resources(cfg)
-    import ray  # noqa: F401 - before MLflow's import starts beside it: only ray.init overlaps
-
-    import_in_background()  # MLflow is needed right after Ray: import it while Ray starts
-    start_ray(args.address, resources)
-    # a local Ray is all there is; a cluster's autoscaler may still add a node that fits
-    check_resources(resources, args.file, autoscaling=bool(args.address))
-    write_manifest(cfg, graph, args.file)
-    uri = cfg.resolved_tracking_uri
-    report, finished = catch_up(out, uri, cfg.name, lambda key: is_complete(out / "stages" / key))
-    if report.sent:
-        log(f"{cfg.name}: tracking: uploaded {report.sent} events that earlier runs had kept")
-    if finished:
-        log(f"{cfg.name}: {finished} complete stages' MLflow runs were still RUNNING: finished")
-    uid = f"sweep-{cfg.name}-{out}"
-    parent = open_parent(
-        out,
-        uri,
-        cfg.name,
-        uid,
-        f"sweep {cfg.name}",
-        {"xscale.output_dir": str(out), "xscale.sweep_file": str(Path(args.file).resolve())},
-        say=lambda line: log(f"{cfg.name}: {line}", always=True),
-    )
-    parent.params(
-        {
-            "models": ",".join(cfg.models),
-            "intermediate_tasks": ",".join(cfg.intermediate_names),
-            "target_tasks": ",".join(cfg.target_tasks),
-            "seeds": ",".join(map(str, cfg.seeds)),
-            "train_languages": ",".join(cfg.train_languages),
-        }
-    )
-    tracking = TrackingInfo(uri, cfg.name, uid, str(out / "mlartifacts"))
-    t0 = time.time()
-    c = plan_counts(cfg, graph)
-    log(
-        f"{cfg.name}: {c['total']} stages in {len(graph.groups)} groups ("
-        + ", ".join(f"{k} {graph.count(k)}" for k in KINDS if k != "cartography" or graph.count(k))
-        + f"), {c['done']} complete already -> {out}"
-    )
-    progress = SweepProgress(
-        cfg.name,
-        c["total"],
-        c["done"],
-        c["total_cost"],
-        c["done_cost"],
-        out / "stages",
-        verbosity=verbosity(),
-    )
-    status, counts = "FAILED", {"ran": 0, "failed": 0, "blocked": 0}
-    try:
-        with progress:
-            counts = run_sweep(cfg, graph, tracking, address=args.address, progress=progress)
-        status = "FINISHED" if not counts["failed"] and not counts["blocked"] else "FAILED"
-    finally:
-        parent.finish(status)
-        parent.close()
-        line = pending_line(out, sync_folder(out))
-        if line:
-            log(line, always=True)
-    log(
-        f"{cfg.name}: {status.lower()} in {time.time() - t0:.0f}s: ran {counts['ran']}, "
-        f"failed {counts['failed']}, blocked by a failed parent {counts['blocked']}; "
-        f"results in {uri}",
-        always=True,
-    )
-    if status != "FINISHED":
-        log("re-run the same command to retry what is missing", always=True)
-        return 1
-    return 0
+    return run_study(_load(args), args.file, args.address)
 
 
 # ---------------------------------------------------------------------------- plan
-
-
-def _memory(cfg):
-    """Per group: memory per GPU (model states + activations + buffers) and CPU per node with the
-    sweep's recipe and resources; model states only for CPU stages."""
-
-    def for_group(g) -> str:
-        model = g.base["model"]
-        res = cfg.resources_for(model)
-        try:
-            if res.gpus and g.steps:
-                e = estimate(group_work(g), sweep_recipe(cfg, g))
-                return f"{e.gpu_gib:.2f} GiB/GPU, {e.cpu_gib_per_node:.2f} GiB CPU"
-            _, ds = read_config(res.deepspeed_config)
-            est = estimate_memory(
-                get_size(model), zero_stage(ds), res.gpus * res.workers, offload_mode(ds)
-            )
-            return str(est)
-        except Exception:  # memory estimates are informative only
-            return "?"
-
-    return for_group
-
-
-def plan_rows(cfg, graph) -> list[dict]:
-    """One row per planned stage (or per group whose stages are not known yet)."""
-
-    known = resolve(graph, cfg.output_path)
-    memory = _memory(cfg)
-    rows = []
-    for g in sorted(graph.groups.values(), key=lambda g: (g.depth, -g.cost)):
-        base = {
-            "kind": g.kind,
-            "label": g.label,
-            "group": g.key,
-            "model": g.base["model"],
-            "resources": g.resources.to_json(),
-            "cost": g.cost,
-            "memory": memory(g),
-        }
-        specs = known.get(g.key)
-        if specs is None:
-            n = cfg.search.num_samples or 1 if g.optuna else len(g.samples)
-            why = "waits on search" if g.optuna else "waits on parent"
-            rows.append({**base, "key": None, "state": why, "stages": n})
-            continue
-        for s in specs:
-            state = stage_state(cfg.output_path / "stages" / s.key)
-            links = {"parent": s.parent, "weights": s.weights_stage}  # weights None: pretrained
-            rows.append({**base, "key": s.key, "state": state, "stages": 1, **links})
-    return rows
 
 
 def cmd_plan(args) -> int:
@@ -259,7 +81,7 @@ def cmd_plan(args) -> int:
     counts: dict[str, dict[str, int]] = {}
     for r in rows:
         c = counts.setdefault(r["kind"], {"stages": 0, "complete": 0, "failed": 0})
-        c["stages"] += r["stages"]
+        c["stages"] += 1
         c["complete"] += r["state"] == "done"
         c["failed"] += r["state"] == "failed"
     axes = {
@@ -399,53 +221,6 @@ def print_cluster_plan(plan) -> None:
 # ---------------------------------------------------------------------------- status
 
 
-def sweep_status(out: Path) -> dict:
-    """Every planned stage of the sweep in `out` and its state (from sweep.json and stages/)."""
-
-    m = read_manifest(out)
-    graph = graph_of(m, str(out / "sweep.json"))
-    known = resolve(graph, out)
-    kinds: dict[str, dict[str, int]] = {}
-    stages, failed = [], []
-    for g in sorted(graph.groups.values(), key=lambda g: (g.depth, g.label)):
-        c = kinds.setdefault(g.kind, dict.fromkeys(("stages", "done", "started", "failed"), 0))
-        c.setdefault("left", 0)
-        specs = known.get(g.key)
-        if specs is None:  # waits on a parent's selection or on its search
-            n = int(m.get("num_samples", 1)) if g.optuna else max(1, len(g.samples))
-            c["stages"] += n
-            c["left"] += n
-            continue
-        for s in specs:
-            folder = out / "stages" / s.key
-            state = stage_state(folder)
-            c["stages"] += 1
-            c[state] += 1
-            row = {"key": s.key, "kind": g.kind, "label": s.label, "state": state}
-            if state == "started":
-                row["progress"] = read_stage_progress(folder)
-            if state == "failed":
-                text = (folder / ERROR_FILE).read_text(errors="replace").strip()
-                row["error"] = text.splitlines()[0] if text else ""
-                failed.append(row)
-            stages.append(row)
-    total = sum(c["stages"] for c in kinds.values())
-    done = sum(c["done"] for c in kinds.values())
-    unsent = [n for n in (pending(j) for j in folder_journals(out)) if n]
-    return {
-        "name": m["name"],
-        "output_dir": str(out),
-        "tracking_uri": m.get("tracking_uri"),
-        "stages_total": total,
-        "stages_done": done,
-        "complete": total > 0 and done == total,
-        "kinds": kinds,
-        "stages": stages,
-        "failed": failed,
-        "tracking_unsent": {"runs": len(unsent), "events": sum(unsent)},
-    }
-
-
 def cmd_status(args) -> int:
     out = Path(absolute(args.dir))
     st = sweep_status(out)
@@ -488,10 +263,7 @@ def cmd_sync(args) -> int:
         raise XScaleError(f"sync: {out}: not the output folder of an xscale run or sweep")
     uri = None
     if args.tracking_uri:
-        try:
-            uri = normalize_tracking_uri(args.tracking_uri, str(Path.cwd()))
-        except ValueError as e:
-            raise XScaleError(f"--tracking-uri: {e}") from None
+        uri = checked_tracking_uri(args.tracking_uri, "--tracking-uri")
     report = sync_folder(out, uri)
     line = pending_line(out, report, hint=False)
     if line:
@@ -519,10 +291,7 @@ def cmd_analyze(args) -> int:
     elif not args.tracking_uri:
         raise XScaleError("analyze: give a sweep folder, or --tracking-uri and --experiment")
     if args.tracking_uri:
-        try:
-            args.tracking_uri = normalize_tracking_uri(args.tracking_uri, str(Path.cwd()))
-        except ValueError as e:
-            raise XScaleError(f"--tracking-uri: {e}") from None
+        args.tracking_uri = checked_tracking_uri(args.tracking_uri, "--tracking-uri")
     out = analyze(
         tracking_uri=args.tracking_uri,
         experiment=args.experiment,

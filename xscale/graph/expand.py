@@ -23,7 +23,6 @@ here: a pretrain group is one fixed stage) or `pretrained` (a real size's own we
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +30,7 @@ from typing import Any
 from xscale import data as xdata
 from xscale.catalog.sizes import get_size
 from xscale.errors import XScaleError
-from xscale.graph.stage import PRETRAINED, StageSpec, stage_label
+from xscale.graph.stage import PRETRAINED, StageSpec, key_hash, stage_label
 from xscale.sweep.difficulty import MAP_SEED, alignment_spec
 from xscale.sweep.perturbations import stage_entries
 from xscale.sweep.phases import PhaseConfig, PretrainConfig
@@ -134,11 +133,6 @@ class Graph:
         return sum(1 for g in self.groups.values() if g.kind == kind)
 
 
-def _hash(obj: Any) -> str:
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def stage_steps(kind: str, hp: dict[str, Any], n_train: int) -> int:
     """Optimizer steps of one stage on `n_train` examples (capped by `max_train_examples`)."""
     phase = (PretrainConfig if kind == "pretrain" else PhaseConfig).model_validate(hp)
@@ -207,7 +201,7 @@ def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
         else:
             samples = ()
         space_repr = {k: [v.kind, list(v.values)] for k, v in space.items()}
-        key = f"{kind[:3]}-{model}-" + _hash(
+        key = f"{kind[:3]}-{model}-" + key_hash(
             {"base": base, "fixed": fixed, "space": space_repr, "parent": parent and parent.key}
         )
         if key in graph.groups:

@@ -24,20 +24,18 @@ from xscale.catalog.cluster import (
     stage_seconds,
     suggest,
 )
-from xscale.catalog.recipes import available_configs, read_config
+from xscale.catalog.memory import estimate_memory
+from xscale.catalog.recipes import available_configs, offload_mode, read_config, zero_stage
 from xscale.catalog.sizes import get_size
 from xscale.graph.expand import Graph, Group
+from xscale.graph.selection import group_stage_count, planned
+from xscale.graph.stage import stage_dir, stage_state
 from xscale.sweep.phases import PhaseConfig, PretrainConfig
 from xscale.sweep.schema import SweepConfig
 from xscale.tasks import whole_batch
 from xscale.tasks.registry import TASKS
 
 GB = 1e9
-
-
-def group_stage_count(g: Group, num_samples: int | None) -> int:
-    """Stages of one group: its grid points, or the Optuna samples its search asks for."""
-    return (num_samples or 1) if g.optuna else max(1, len(g.samples))
 
 
 def group_phase(g: Group) -> PhaseConfig:
@@ -281,7 +279,15 @@ def hub_gaps(graph: Graph) -> dict[str, list[str]]:
     return gaps
 
 
-__all__ = ["ClusterPlan", "Row", "applied", "cluster_plan", "group_stage_count", "hub_gaps"]
+__all__ = [
+    "ClusterPlan",
+    "Row",
+    "applied",
+    "cluster_plan",
+    "group_stage_count",
+    "hub_gaps",
+    "plan_rows",
+]
 
 
 DEV_ROWS = 2_000  # English dev rows an intermediate stage evaluates (nominal)
@@ -306,3 +312,62 @@ def group_seconds(cfg: SweepConfig, g: Group, gpu: GPU, mfu: float = DEFAULT_MFU
     eval_tokens = eval_rows * hp.max_length * g.choices
     checkpoints = g.steps // hp.checkpoint_every if hp.checkpoint_every else 0
     return stage_seconds(work, recipe, gpu, mfu, eval_tokens, checkpoints)["total"]
+
+
+# --------------------------------------------------------------------------- the stage table
+
+
+def _memory(cfg: SweepConfig):
+    """Per group: memory per GPU (model states + activations + buffers) and CPU per node with
+    the sweep's recipe and resources; model states only for CPU stages (cached per group)."""
+    cache: dict[str, str] = {}
+
+    def for_group(g: Group) -> str:
+        if g.key in cache:
+            return cache[g.key]
+        res = cfg.resources_for(g.base["model"])
+        try:
+            if res.gpus and g.steps:
+                e = estimate(group_work(g), sweep_recipe(cfg, g))
+                text = f"{e.gpu_gib:.2f} GiB/GPU, {e.cpu_gib_per_node:.2f} GiB CPU"
+            else:
+                _, ds = read_config(res.deepspeed_config)
+                text = str(
+                    estimate_memory(
+                        get_size(g.base["model"]),
+                        zero_stage(ds),
+                        res.gpus * res.workers,
+                        offload_mode(ds),
+                    )
+                )
+        except Exception:  # noqa: BLE001 - memory estimates are informative only
+            text = "?"
+        cache[g.key] = text
+        return text
+
+    return for_group
+
+
+def plan_rows(cfg: SweepConfig, graph: Graph) -> list[dict]:
+    """One row per planned stage (`selection.planned`: the rule status and the sweep count
+    by); a stage not known yet has no key and says what it waits on."""
+    memory = _memory(cfg)
+    rows = []
+    for p in planned(graph, cfg.output_path, cfg.search.num_samples):
+        g = p.group
+        row = {
+            "kind": g.kind,
+            "label": g.label,
+            "group": g.key,
+            "model": g.base["model"],
+            "resources": g.resources.to_json(),
+            "cost": g.cost,
+            "memory": memory(g),
+        }
+        if p.spec is None:
+            rows.append({**row, "key": None, "state": p.why})
+            continue
+        state = stage_state(stage_dir(cfg.output_path, p.spec))
+        links = {"parent": p.spec.parent, "weights": p.spec.weights_stage}  # None: pretrained
+        rows.append({**row, "key": p.spec.key, "state": state, **links})
+    return rows

@@ -6,6 +6,7 @@ that are known from those records (`resolve`). No Ray, no training: `plan` and `
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from xscale.graph.expand import Graph, Group
@@ -84,3 +85,37 @@ def resolve(graph: Graph, output_dir: Path) -> dict[str, list[StageSpec] | None]
             known[g.key] = specs
             chosen[g.key] = specs[0].key if len(specs) == 1 else selected.get(g.key)
     return known
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One stage a sweep will run: its group and, once known, its spec (None: it waits on a
+    parent's selection, or it is an Optuna sample not drawn yet; `why` says which)."""
+
+    group: Group
+    spec: StageSpec | None
+    why: str | None = None
+
+
+def group_stage_count(g: Group, num_samples: int | None) -> int:
+    """Stages of one group: its grid points, or the Optuna samples its search asks for."""
+    return max(1, num_samples or 1) if g.optuna else max(1, len(g.samples))
+
+
+def planned(graph: Graph, output_dir: Path, num_samples: int | None) -> list[Planned]:
+    """Every stage of the sweep, one entry each, in depth order: the one counting rule of
+    `plan`, `status`, the sweep's start line and its progress total."""
+    known = resolve(graph, output_dir)
+    out: list[Planned] = []
+    for g in sorted(graph.groups.values(), key=lambda g: (g.depth, -g.cost, g.label)):
+        specs = known.get(g.key)
+        if specs is not None:
+            out.extend(Planned(g, s) for s in specs)
+            continue
+        why = "waits on search" if g.optuna and _parent_ready(g, known) else "waits on parent"
+        out.extend(Planned(g, None, why) for _ in range(group_stage_count(g, num_samples)))
+    return out
+
+
+def _parent_ready(g: Group, known: dict) -> bool:
+    return g.parent is None or known.get(g.parent) is not None

@@ -22,7 +22,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -84,8 +84,7 @@ class StageSpec(Strict):
 
     @property
     def key(self) -> str:
-        digest = hashlib.sha256(self.canonical().encode()).hexdigest()[:16]
-        return f"{self.kind[:3]}-{self.model}-{digest}"
+        return f"{self.kind[:3]}-{self.model}-{key_hash(self.canonical())}"
 
     def root_for(self, task: str | None) -> str:
         """Where `task`'s data come from for this stage."""
@@ -126,8 +125,27 @@ def stage_label(fields: dict) -> str:
     )
 
 
+def key_hash(obj: Any) -> str:
+    """The 16 hex digits of a stage's or a group's key: SHA-256 of its canonical JSON (a
+    string is hashed as it is)."""
+    text = (
+        obj
+        if isinstance(obj, str)
+        else json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+STAGES = "stages"  # <output_dir>/stages/<key>/: every stage's folder
+
+
+def stage_path(output_dir: Path | str, key: str) -> Path:
+    """The folder of the stage called `key` in a sweep's (or trial's) output folder."""
+    return Path(output_dir) / STAGES / key
+
+
 def stage_dir(output_dir: Path, spec: StageSpec) -> Path:
-    return Path(output_dir) / "stages" / spec.key
+    return stage_path(output_dir, spec.key)
 
 
 def is_complete(path: Path) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from xscale.errors import XScaleError
 from xscale.graph.expand import trial_stages
-from xscale.graph.stage import StageResult, is_complete, read_result, stage_dir
+from xscale.graph.stage import StageResult, is_complete, read_result, stage_dir, stage_path
 from xscale.runtime import say
 from xscale.stage.preflight import preflight
 from xscale.sweep.io import default_tracking_uri
@@ -40,7 +40,7 @@ def run_trial(
     target = specs[-1]
     uid = f"trial-{target.key}"
     report, finished = catch_up(
-        output_dir, uri, experiment, lambda key: is_complete(output_dir / "stages" / key)
+        output_dir, uri, experiment, lambda key: is_complete(stage_path(output_dir, key))
     )
     if finished:
         say("trial", f"{finished} complete stages' MLflow runs were still RUNNING: finished")

@@ -34,8 +34,8 @@ from typing import Any
 
 from xscale.errors import XScaleError
 from xscale.graph.expand import Graph
-from xscale.graph.selection import load_selection, resolve
-from xscale.graph.stage import StageResult, StageSpec, is_complete, read_result, stage_dir
+from xscale.graph.selection import load_selection, planned
+from xscale.graph.stage import STAGES, StageResult, StageSpec, is_complete, read_result, stage_dir
 from xscale.runtime import quiet_environment, verbosity
 from xscale.schedule.asha import asha_factory, grouped_asha
 from xscale.schedule.packing import TRIAL_CPU, Capacity, ray_strategy
@@ -438,20 +438,16 @@ def _cluster_nodes() -> list[dict[str, float]]:
 
 def plan_counts(cfg: SweepConfig, graph: Graph) -> dict[str, float]:
     """Stages and estimated cost of the whole sweep, and how much of it is complete already."""
-    out = cfg.output_path
-    known = resolve(graph, out)
-    total = done = 0
-    total_cost = done_cost = 0.0
-    for k, specs in known.items():
-        g = graph.groups[k]
-        n = len(specs) if specs else (cfg.search.num_samples or 1) if g.optuna else 1
-        total += n
-        total_cost += n * g.cost
-        for s in specs or ():
-            if is_complete(stage_dir(out, s)):
-                done += 1
-                done_cost += g.cost
-    return {"total": total, "done": done, "total_cost": total_cost, "done_cost": done_cost}
+    stages = planned(graph, cfg.output_path, cfg.search.num_samples)
+    done = [
+        p for p in stages if p.spec is not None and is_complete(stage_dir(cfg.output_path, p.spec))
+    ]
+    return {
+        "total": len(stages),
+        "done": len(done),
+        "total_cost": sum(p.group.cost for p in stages),
+        "done_cost": sum(p.group.cost for p in done),
+    }
 
 
 def sweep_context(cfg: SweepConfig, tracking: TrackingInfo) -> TrialContext:
@@ -465,7 +461,7 @@ def sweep_context(cfg: SweepConfig, tracking: TrackingInfo) -> TrialContext:
 def sweep_progress(cfg: SweepConfig, graph: Graph) -> SweepProgress:
     c = plan_counts(cfg, graph)
     return SweepProgress(
-        cfg.name, c["total"], c["done"], c["total_cost"], c["done_cost"], cfg.output_path / "stages"
+        cfg.name, c["total"], c["done"], c["total_cost"], c["done_cost"], cfg.output_path / STAGES
     )
 
 

@@ -41,7 +41,7 @@ from xscale import data as xdata
 from xscale.catalog.recipes import zero_stage
 from xscale.catalog.sizes import count_params, get_size
 from xscale.errors import XScaleError
-from xscale.graph.stage import StageResult
+from xscale.graph.stage import StageResult, stage_path
 from xscale.runtime import say
 from xscale.stage.context import StageContext, ds_config_for
 from xscale.stage.finetune import fit, run_finetune, source_vocab_size
@@ -243,7 +243,7 @@ def plot_map(entries, path: Path, title: str) -> None:
 def run_subset(ctx: StageContext) -> StageResult:
     """An intermediate stage on its map's subset (module docstring)."""
     spec = ctx.spec
-    map_path = ctx.output_dir / "stages" / spec.parent / MAP_FILE
+    map_path = stage_path(ctx.output_dir, spec.parent) / MAP_FILE
     entries = {e.guid: e for e in read_map(map_path)}
     chosen: list = []
     loaded = [0]

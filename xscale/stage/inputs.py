@@ -9,14 +9,14 @@ from pathlib import Path
 from xscale import data as xdata
 from xscale.catalog.sizes import get_size
 from xscale.errors import XScaleError
-from xscale.graph.stage import StageSpec
+from xscale.graph.stage import StageSpec, stage_path
 from xscale.tasks.base import Task
 
 
 def model_source(spec: StageSpec, output_dir: Path) -> str:
     """Where this stage's starting weights come from (a stage's model/, or the size's own)."""
     if spec.weights_stage is not None:
-        return str(Path(output_dir) / "stages" / spec.weights_stage / "model")
+        return str(stage_path(output_dir, spec.weights_stage) / "model")
     size = get_size(spec.model)
     if spec.model_path:
         return spec.model_path
@@ -32,7 +32,7 @@ def intermediate_languages(spec: StageSpec, output_dir: Path) -> str:
     if spec.intermediate_task == "none" or spec.parent is None:
         return "none"
     try:
-        parent = json.loads((Path(output_dir) / "stages" / spec.parent / "spec.json").read_text())
+        parent = json.loads((stage_path(output_dir, spec.parent) / "spec.json").read_text())
     except (OSError, ValueError):
         return "unknown"
     return (

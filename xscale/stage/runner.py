@@ -33,6 +33,7 @@ from xscale.graph.stage import (
     mark_complete,
     read_result,
     stage_dir,
+    stage_path,
 )
 from xscale.runtime import say
 from xscale.stage.context import StageContext
@@ -125,7 +126,7 @@ def _verify_parent(spec: StageSpec, output_dir: Path) -> None:
     another) are hashed against its marker before this stage builds on them; a mismatch sets
     that stage back to not complete, so the next run of the sweep re-runs it."""
     for key in dict.fromkeys(k for k in (spec.parent, spec.weights_stage) if k is not None):
-        parent = Path(output_dir) / "stages" / key
+        parent = stage_path(output_dir, key)
         reason = check_outputs(parent, full=True)
         if reason is not None:
             invalidate(parent, reason)

@@ -167,6 +167,15 @@ def default_tracking_uri(output_dir: Path) -> str:
 TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks", "file")
 
 
+def checked_tracking_uri(uri: str, what: str) -> str:
+    """A tracking URI given on the command line or in the environment (`what`: the flag or
+    variable, named in the one-line error), absolute against the current directory."""
+    try:
+        return normalize_tracking_uri(uri, str(Path.cwd()))
+    except ValueError as e:
+        raise XScaleError(f"{what}: {e}") from None
+
+
 def normalize_tracking_uri(uri: str | None, base: str | None = None) -> str | None:
     """Check a tracking URI's scheme and make a local store's path absolute (against `base`,
     the directory the command runs in), so trial processes in other working directories write

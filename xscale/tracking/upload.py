@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from xscale.graph.stage import STAGES
 from xscale.tracking.client import PARENT, PARENT_UID, RUN_KIND, Tracker, mlflow_ready
 from xscale.tracking.journal import (
     JOURNAL,
@@ -240,7 +241,7 @@ def folder_journals(output_dir: Path) -> list[Path]:
     stage runs nest under, then the stages'."""
     out = Path(output_dir)
     parents = sorted((out / "tracking").glob("*.jsonl"))
-    stages = sorted((out / "stages").glob(f"*/{JOURNAL}"))
+    stages = sorted((out / STAGES).glob(f"*/{JOURNAL}"))
     return parents + stages
 
 

@@ -1,0 +1,137 @@
+"""The sweep's driver (`xscale sweep`): preflight, the output folder's lock, Ray, the MLflow
+parent run and its catch-up, the one Tune run (schedule/tune.py), the summary line.
+
+    run_study(cfg, file, address)
+      check output folder + data roots -> expand -> preflight (nothing written yet)
+      SWEEP.lock (one sweep per folder) -> Ray (local or --address; MLflow imported meanwhile)
+      -> sweep.json -> journals of earlier runs uploaded -> the sweep's MLflow run
+      -> run_sweep (progress display) -> the run FINISHED/FAILED -> summary, exit code
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from xscale.errors import XScaleError
+from xscale.graph.expand import data_train_size, expand
+from xscale.graph.lock import FolderLock
+from xscale.graph.manifest import write_manifest
+from xscale.graph.stage import KINDS, STAGES, is_complete, stage_path
+from xscale.runtime import verbosity
+from xscale.schedule.progress import SweepProgress
+from xscale.schedule.tune import (
+    check_resources,
+    log,
+    plan_counts,
+    run_sweep,
+    start_ray,
+    sweep_resources,
+)
+from xscale.stage.preflight import preflight_graph
+from xscale.sweep.io import check_output_dir
+from xscale.sweep.phases import check_data_roots
+from xscale.sweep.schema import SweepConfig
+from xscale.tracking.client import TrackingInfo, import_in_background
+from xscale.tracking.upload import catch_up, open_parent, pending_line, sync_folder
+
+SWEEP_LOCK = "SWEEP.lock"  # held by the driver of the sweep running on the folder
+
+
+def run_study(cfg: SweepConfig, file: str, address: str | None) -> int:
+    """`xscale sweep`: check everything, hold the output folder, run the graph; exit code."""
+    out = check_output_dir(cfg.output_path, f"{file}: output_dir")
+    check_data_roots(cfg.data, file)
+    graph = expand(cfg, train_size=data_train_size(cfg))
+    preflight_graph(graph)
+    # One sweep per output folder: a second one refuses at once (its stages would be waited
+    # for one by one, each stage being locked by the process that runs it).
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    lock = FolderLock(out / SWEEP_LOCK, f"{file}: output_dir {out}")
+    try:
+        lock.acquire(wait=0)
+    except XScaleError as e:
+        hint = "wait for that sweep to end, or give another --output-dir"
+        raise XScaleError(f"{e}; {hint}") from None
+    try:
+        return _sweep_locked(cfg, file, address, out, graph)
+    finally:
+        lock.release()
+        if created and not any(out.iterdir()):  # nothing was written: leave no folder behind
+            out.rmdir()
+
+
+def _sweep_locked(cfg: SweepConfig, file: str, address: str | None, out: Path, graph) -> int:
+    # Ray first: a cluster that cannot be reached leaves nothing behind in the output folder
+    resources = sweep_resources(cfg)
+    import ray  # noqa: F401 - before MLflow's import starts beside it: only ray.init overlaps
+
+    import_in_background()  # MLflow is needed right after Ray: import it while Ray starts
+    start_ray(address, resources)
+    # a local Ray is all there is; a cluster's autoscaler may still add a node that fits
+    check_resources(resources, file, autoscaling=bool(address))
+    write_manifest(cfg, graph, file)
+    uri = cfg.resolved_tracking_uri
+    report, finished = catch_up(out, uri, cfg.name, lambda key: is_complete(stage_path(out, key)))
+    if report.sent:
+        log(f"{cfg.name}: tracking: uploaded {report.sent} events that earlier runs had kept")
+    if finished:
+        log(f"{cfg.name}: {finished} complete stages' MLflow runs were still RUNNING: finished")
+    uid = f"sweep-{cfg.name}-{out}"
+    parent = open_parent(
+        out,
+        uri,
+        cfg.name,
+        uid,
+        f"sweep {cfg.name}",
+        {"xscale.output_dir": str(out), "xscale.sweep_file": str(Path(file).resolve())},
+        say=lambda line: log(f"{cfg.name}: {line}", always=True),
+    )
+    parent.params(
+        {
+            "models": ",".join(cfg.models),
+            "intermediate_tasks": ",".join(cfg.intermediate_names),
+            "target_tasks": ",".join(cfg.target_tasks),
+            "seeds": ",".join(map(str, cfg.seeds)),
+            "train_languages": ",".join(cfg.train_languages),
+        }
+    )
+    tracking = TrackingInfo(uri, cfg.name, uid, str(out / "mlartifacts"))
+    t0 = time.time()
+    c = plan_counts(cfg, graph)
+    log(
+        f"{cfg.name}: {c['total']} stages in {len(graph.groups)} groups ("
+        + ", ".join(f"{k} {graph.count(k)}" for k in KINDS if k != "cartography" or graph.count(k))
+        + f"), {c['done']} complete already -> {out}"
+    )
+    progress = SweepProgress(
+        cfg.name,
+        c["total"],
+        c["done"],
+        c["total_cost"],
+        c["done_cost"],
+        out / STAGES,
+        verbosity=verbosity(),
+    )
+    status, counts = "FAILED", {"ran": 0, "failed": 0, "blocked": 0}
+    try:
+        with progress:
+            counts = run_sweep(cfg, graph, tracking, address=address, progress=progress)
+        status = "FINISHED" if not counts["failed"] and not counts["blocked"] else "FAILED"
+    finally:
+        parent.finish(status)
+        parent.close()
+        line = pending_line(out, sync_folder(out))
+        if line:
+            log(line, always=True)
+    log(
+        f"{cfg.name}: {status.lower()} in {time.time() - t0:.0f}s: ran {counts['ran']}, "
+        f"failed {counts['failed']}, blocked by a failed parent {counts['blocked']}; "
+        f"results in {uri}",
+        always=True,
+    )
+    if status != "FINISHED":
+        log("re-run the same command to retry what is missing", always=True)
+        return 1
+    return 0
