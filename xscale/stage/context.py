@@ -15,11 +15,13 @@ from xscale.catalog.cluster import micro_and_accumulation
 from xscale.catalog.recipes import load_ds_config
 from xscale.catalog.sizes import get_size
 from xscale.graph.stage import StageSpec, write_stage_progress
+from xscale.runtime import say
 from xscale.stage.inputs import model_source
 from xscale.tasks import whole_batch
 from xscale.tasks.registry import TASKS
 from xscale.tracking.upload import RunLog
 from xscale.train.distributed import device_type, rank_world
+from xscale.train.loop import TrainResult, build_engine, train
 
 
 @dataclass
@@ -67,6 +69,33 @@ class StageContext:
         """The running phase's position in `<stage>/progress.json` (for `xscale status`)."""
         if self.rank0:
             write_stage_progress(self.out, step, total, loss, phase)
+
+    def train(
+        self,
+        model,
+        total: int,
+        get_batch: Callable[[int], tuple[dict, int]],
+        ds_config: dict,
+        *,
+        tag: str = "",
+        what: str = "loss",
+        on_step: Callable[[Any, int, int], None] | None = None,
+    ) -> tuple[Any, TrainResult]:
+        """The training every stage kind shares (pretraining, fit, a map run): the DeepSpeed
+        engine, `total` steps of `get_batch` (resumed from `ckpt<tag>/`), the loss and speed
+        on the terminal, in `progress.json` and in the stage's run (`train<tag>.loss`, ...).
+        `on_step(engine, step, total)` runs after every step. Returns (engine, result)."""
+        label = self.spec.label + tag
+        engine = build_engine(model, self.hp, total, ds_config)
+
+        def log(step, steps, loss, eps):
+            say(label, f"step {step}/{steps} {what} {loss:.4f} {eps:.1f} ex/s")
+            self.progress(step, steps, loss, tag)
+            self.log_metrics({f"train{tag}.loss": loss, f"train{tag}.examples_per_s": eps}, step)
+
+        hook = None if on_step is None else (lambda step, steps: on_step(engine, step, steps))
+        ckpt = self.out / f"ckpt{tag.replace(' ', '-')}"
+        return engine, train(engine, total, get_batch, self.hp, ckpt, log, hook)
 
 
 def micro_batching(spec: StageSpec, world: int) -> tuple[int, int]:

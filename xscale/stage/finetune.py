@@ -49,9 +49,9 @@ from xscale.tracking.names import (
     summarize_set,
     time_shares,
 )
-from xscale.train.batching import EpochOrder, feature_length
+from xscale.train.batching import EpochOrder, feature_length, step_generator
 from xscale.train.distributed import rank_world
-from xscale.train.loop import TrainResult, build_engine, predict, train
+from xscale.train.loop import TrainResult, predict
 from xscale.train.model import (
     export_encoder,
     load_encoder,
@@ -269,7 +269,7 @@ def fit(ctx: StageContext, langs: list[str], tag: str = "") -> Fitted:
     def get_batch(step: int):  # a pure function of the step (batches are built ahead, in a thread)
         name, idx = schedule[step]
         if name == MLM:
-            g = torch.Generator().manual_seed((spec.seed + 1) * 1_000_003 + step)
+            g = step_generator(spec.seed + 1, step)
             idx = torch.randint(len(mlm_feats), (hp.batch_size,), generator=g).tolist()
             batch = mlm_collate([mlm_feats[i] for i in idx[rank::world] or idx[:1]], step)
             batch["task"] = MLM
@@ -277,7 +277,6 @@ def fit(ctx: StageContext, langs: list[str], tag: str = "") -> Fitted:
             batch = collates[name]([data[name].train[i] for i in idx[rank::world] or idx[:1]])
         return batch, len(idx)
 
-    engine = build_engine(model, hp, len(schedule), ds_config)
     say(
         label,
         f"{', '.join(f'{n} {len(d.train)}' for n, d in data.items())} training examples"
@@ -288,20 +287,14 @@ def fit(ctx: StageContext, langs: list[str], tag: str = "") -> Fitted:
         round(len(schedule) * (i + 1) / ctx.eval_rounds) for i in range(max(1, ctx.eval_rounds) - 1)
     }
 
-    def log(step, total, loss, eps):
-        say(label, f"step {step}/{total} loss {loss:.4f} {eps:.1f} ex/s")
-        ctx.progress(step, total, loss, tag)
-        ctx.log_metrics({f"train{tag}.loss": loss, f"train{tag}.examples_per_s": eps}, step)
-
-    def on_step(step, total):
+    def on_step(engine, step, total):
         if ctx.observe is not None:  # training dynamics (stage/cartography.py)
             ctx.observe(step, total, engine, data, collates)
         if ctx.report is not None and step in rounds:
             dev = dev_scores(engine, data, collates, hp.batch_size * 2)
             ctx.report({DEV_SCORE: dev[DEV_SCORE], "step": step})
 
-    ckpt = ctx.out / f"ckpt{tag.replace(' ', '-')}"
-    res = train(engine, len(schedule), get_batch, hp, ckpt, log, on_step)
+    engine, res = ctx.train(model, len(schedule), get_batch, ds_config, tag=tag, on_step=on_step)
     return Fitted(engine, tokenizer, data, collates, res, ds_config, label)
 
 

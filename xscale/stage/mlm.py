@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from xscale.tasks.padding import pad_batch
+from xscale.train.batching import step_generator
 
 
 class MaskingCollate:
@@ -29,7 +30,7 @@ class MaskingCollate:
 
     def __call__(self, features: list[dict], step: int = 0) -> dict:
         ids, mask = pad_batch([f["input_ids"] for f in features], self.pad_id)
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        g = step_generator(self.seed, step)
         chosen = torch.bernoulli(torch.full(ids.shape, self.probability), generator=g).bool()
         chosen &= ~torch.isin(ids, self.special)
         labels = torch.where(chosen, ids, torch.full_like(ids, -100))

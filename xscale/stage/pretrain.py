@@ -31,9 +31,10 @@ from xscale.stage.corpus import corpus_files, parallel_pairs, read_lines
 from xscale.stage.mlm import MaskingCollate, masked_lm_loss
 from xscale.stage.tokenizer import train_unigram_tokenizer
 from xscale.tasks.padding import pad_batch
-from xscale.tracking.names import TRAIN_EXAMPLES_PER_S, TRAIN_LOSS, run_params
+from xscale.tracking.names import TRAIN_EXAMPLES_PER_S, run_params
+from xscale.train.batching import step_generator
 from xscale.train.distributed import rank_world
-from xscale.train.loop import build_engine, single_task_batches, train
+from xscale.train.loop import single_task_batches
 from xscale.train.model import export_encoder, partitioned_init, recompute_activations
 
 
@@ -122,7 +123,7 @@ def run_pretrain(ctx: StageContext) -> StageResult:
     def get_batch(step: int):
         batch, n = mlm_batch(step)
         if pairs_a:  # parallel pairs for the ranking loss: a pure function of the step
-            g = torch.Generator().manual_seed(spec.seed * 1_000_003 + step)
+            g = step_generator(spec.seed, step)  # the masking's stream (stage/mlm.py) too
             idx = torch.randint(len(pairs_a), (batch["input_ids"].shape[0],), generator=g)
             batch["pair_a_ids"], batch["pair_a_mask"] = pad_batch(
                 [pairs_a[i] for i in idx.tolist()], tokenizer.pad_token_id
@@ -132,7 +133,6 @@ def run_pretrain(ctx: StageContext) -> StageResult:
             )
         return batch, n
 
-    engine = build_engine(model, hp, total, ds_config)
     params = count_params(size, vocab_size=len(tokenizer))
     ctx.log_params(run_params(spec, params, zero_stage(ds_config)))
     say(
@@ -141,12 +141,7 @@ def run_pretrain(ctx: StageContext) -> StageResult:
         + (f", translation ranking on {len(pairs_a)} pairs" if pairs_a else ""),
     )
 
-    def log(step, total_steps, loss, eps):
-        say(spec.label, f"step {step}/{total_steps} mlm loss {loss:.4f} {eps:.1f} ex/s")
-        ctx.progress(step, total_steps, loss)
-        ctx.log_metrics({TRAIN_LOSS: loss, TRAIN_EXAMPLES_PER_S: eps}, step)
-
-    res = train(engine, total, get_batch, hp, out / "ckpt", log)
+    engine, res = ctx.train(model, total, get_batch, ds_config, what="mlm loss")
     export_encoder(engine, out / "model", tokenizer)
     metrics = {"train.final_loss": res.final_loss, TRAIN_EXAMPLES_PER_S: res.examples_per_s}
     ctx.log_metrics(metrics, res.steps)

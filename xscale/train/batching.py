@@ -148,3 +148,14 @@ class Prefetcher:
             except queue.Empty:
                 pass
             self._thread.join(timeout=0.1)
+
+
+STEP_STREAMS = 1_000_003  # a prime: (seed, step) -> seed * STEP_STREAMS + step never collide
+
+
+def step_generator(seed: int, step: int):
+    """The random stream of one training step: a pure function of (seed, step), so a batch
+    built ahead in a thread, or again after a resume, is the same batch."""
+    import torch
+
+    return torch.Generator().manual_seed(seed * STEP_STREAMS + step)
