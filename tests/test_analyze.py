@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from xscale import analyze as A
+from xscale.analyze.names import XTREME_R_CATEGORIES
 from xscale.errors import XScaleError
 
 # Tabulated Student t quantiles t(0.975, df).
@@ -88,7 +89,11 @@ def test_main_metric_and_categories():
     assert A.main_metric("tiny-x", ["bleu"]) == "bleu"
     with pytest.raises(XScaleError, match="tiny-x"):
         A.main_metric("tiny-x", ["bleu", "chrf"])
-    assert A.CATEGORIES["classification"] == ("xnli", "pawsx", "xcopa")
+    # XTREME's nine tasks (XCOPA is XTREME-R's: it was filed in XTREME's classification)
+    assert A.CATEGORIES["classification"] == ("xnli", "pawsx")
+    assert sum(len(t) for t in A.CATEGORIES.values()) == 9
+    assert sum(len(t) for t in XTREME_R_CATEGORIES.values()) == 10
+    assert XTREME_R_CATEGORIES["classification"] == ("xnli", "xcopa")
     assert A.CATEGORIES["structured_prediction"] == ("udpos", "panx")
     assert A.CATEGORIES["question_answering"] == ("xquad", "mlqa", "tydiqa")
     assert A.CATEGORIES["retrieval"] == ("bucc", "tatoeba")

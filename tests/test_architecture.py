@@ -245,3 +245,41 @@ def test_every_registered_task_names_a_format_of_the_one_table():
         fmt = get_format(task)
         assert fmt.name == task.format or task.format.endswith(fmt.name), (task.name, fmt.name)
         assert trains(task) == (task.format != "retrieval")
+
+
+def _task_name_branches() -> list[str]:
+    """Places outside the task modules that compare something with a task's name, or list or
+    key a table (tuple, list, set, dict) by task names: each task's facts belong in its
+    module."""
+    from xscale.tasks.registry import TASKS
+
+    names = set(TASKS)
+    found = []
+    for module, path in _modules().items():
+        if module.startswith("xscale.tasks.lib") or module == "xscale.tasks.registry":
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            literals: list[ast.Constant] = []
+            if isinstance(node, ast.Compare):
+                for side in [node.left, *node.comparators]:
+                    if isinstance(side, ast.Constant):
+                        literals.append(side)
+                    elif isinstance(side, ast.Tuple | ast.List | ast.Set):
+                        literals.extend(e for e in side.elts if isinstance(e, ast.Constant))
+            elif isinstance(node, ast.Dict):
+                literals.extend(k for k in node.keys if isinstance(k, ast.Constant))
+            elif isinstance(node, ast.Tuple | ast.List | ast.Set):  # a table of task names
+                strings = [e for e in node.elts if isinstance(e, ast.Constant)]
+                if strings and len(strings) == len(node.elts):
+                    literals.extend(strings)
+            for lit in literals:
+                if isinstance(lit.value, str) and lit.value in names:
+                    found.append(f"{path.relative_to(ROOT.parent)}:{lit.lineno} {lit.value!r}")
+    return found
+
+
+def test_no_branch_on_a_task_name_outside_its_module():
+    """A task is one module (tasks/lib/<task>.py) and one row of tasks.registry.TASKS: adding
+    or changing a task touches nothing else (issue 24)."""
+    assert not _task_name_branches()

@@ -25,20 +25,24 @@ SPLIT_NAMES = ("dev", "train", "valid", "validation", "test")
 
 # each target task's main metric, as the task registry declares it
 MAIN_METRICS = {t.name: t.metric for t in TASKS.values() if "target" in t.roles}
-CATEGORIES = {
-    "classification": ("xnli", "pawsx", "xcopa"),
-    "structured_prediction": ("udpos", "panx"),
-    "question_answering": ("xquad", "mlqa", "tydiqa"),
-    "retrieval": ("bucc", "tatoeba"),
-}
+CATEGORY_ORDER = ("classification", "structured_prediction", "question_answering", "retrieval")
+
+
+def benchmark_categories(benchmark: str) -> dict[str, tuple[str, ...]]:
+    """A benchmark's categories and their tasks, as the task modules declare them
+    (`Task.benchmarks`), in the registry's order."""
+    cats: dict[str, tuple[str, ...]] = {c: () for c in CATEGORY_ORDER}
+    for t in TASKS.values():
+        if benchmark in t.benchmarks:
+            cats[t.benchmarks[benchmark]] += (t.name,)
+    return {c: names for c, names in cats.items() if names}
+
+
+# XTREME (Hu et al. 2020): nine tasks in four categories
+CATEGORIES = benchmark_categories("xtreme")
 # XTREME-R (Ruder et al. 2021): ten tasks in four categories; PAWS-X and BUCC are dropped, XCOPA,
 # Mewsli-X and LAReQA added. Its scores are means over the tasks of each category.
-XTREME_R_CATEGORIES = {
-    "classification": ("xnli", "xcopa"),
-    "structured_prediction": ("udpos", "panx"),
-    "question_answering": ("xquad", "mlqa", "tydiqa"),
-    "retrieval": ("mewslix", "lareqa", "tatoeba"),
-}
+XTREME_R_CATEGORIES = benchmark_categories("xtreme_r")
 
 Record = Mapping[str, Any]
 CellKey = tuple[str, str, str, str, str]  # size, intermediate, target, train_languages, seed

@@ -81,23 +81,14 @@ importable from `xscale.data`.
 from __future__ import annotations
 
 from xscale.data.english import ANLI_LETTERS, ENGLISH_READERS
-from xscale.data.hub import HUB_ROWS, TYDIQA_NAMES, UD_LANGUAGE_NAMES
+from xscale.data.hub import HUB_ROWS
 from xscale.data.layout import (
-    ANLI_CSV,
-    ANLI_FOLDER,
     BUCC_FOLDER,
     BUCKETS,
-    CCG_LICENSE,
-    ENGLISH_FILES,
     FIXTURES,
     FIXTURES_DIR,
     HUB,
-    MLQA_TEST_FOLDER,
-    PARALLEL_FOLDERS,
-    TAGGING_FOLDERS,
-    TEST_FILES,
     TRAIN_BUCKETS,
-    TYDIQA_TRAIN,
     available_languages,
     bucc_splits,
     resolve_root,
@@ -110,29 +101,18 @@ from xscale.data.xtreme import load_bucc
 from xscale.tasks.base import SPLITS, Example, Task
 
 __all__ = [
-    "ANLI_CSV",
-    "ANLI_FOLDER",
     "ANLI_LETTERS",
     "BUCC_FOLDER",
     "BUCKETS",
-    "CCG_LICENSE",
-    "ENGLISH_FILES",
     "ENGLISH_READERS",
     "Example",
     "FIXTURES",
     "FIXTURES_DIR",
     "HUB",
     "HUB_ROWS",
-    "MLQA_TEST_FOLDER",
-    "PARALLEL_FOLDERS",
     "SPLITS",
-    "TAGGING_FOLDERS",
-    "TEST_FILES",
     "TRAIN_BUCKETS",
-    "TYDIQA_NAMES",
-    "TYDIQA_TRAIN",
     "Task",
-    "UD_LANGUAGE_NAMES",
     "available_languages",
     "bucc_splits",
     "load_bucc",

@@ -152,16 +152,15 @@ def _read_ccg(task: Task, path: Path) -> list[Example]:
 
 
 ENGLISH_READERS: dict[str, Callable[[Task, Path], list]] = {
-    "mnli": _read_mnli,
-    "anli": _read_anli,
-    "sst2": _read_sst2,
-    "qqp": _read_qqp,
-    "squad": lambda task, path: readers.read_squad(path, "en"),
-    "squad2": lambda task, path: readers.read_squad(path, "en"),
-    "ccg": _read_ccg,
-    "hellaswag": lambda task, path: readers.read_hellaswag(path),
-    "csqa": lambda task, path: readers.read_csqa(path),
-    "cosmosqa": lambda task, path: readers.read_cosmosqa(path),
-    "siqa": _read_siqa,
-    "copa": lambda task, path: readers.read_copa(path, "en"),
+    "mnli_tsv": _read_mnli,
+    "anli_jsonl_csv": _read_anli,
+    "sst2_tsv": _read_sst2,
+    "qqp_tsv": _read_qqp,
+    "squad_json": lambda task, path: readers.read_squad(path, "en"),
+    "ccg_tsv": _read_ccg,
+    "hellaswag_jsonl": lambda task, path: readers.read_hellaswag(path),
+    "csqa_jsonl": lambda task, path: readers.read_csqa(path),
+    "cosmosqa_jsonl": lambda task, path: readers.read_cosmosqa(path),
+    "siqa_jsonl": _read_siqa,
+    "copa_jsonl": lambda task, path: readers.read_copa(path, "en"),
 }

@@ -6,53 +6,32 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from xscale.data import readers
-from xscale.data.layout import CCG_LICENSE
 from xscale.data.rows import _label, held_out_split
 from xscale.errors import XScaleError
 from xscale.tasks.base import Example, Task
 
+
 # google/xtreme names its UD-POS configs by language name.
-UD_LANGUAGE_NAMES = {
-    "af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "de": "German", "el": "Greek",
-    "en": "English", "es": "Spanish", "et": "Estonian", "eu": "Basque", "fa": "Persian",
-    "fi": "Finnish", "fr": "French", "he": "Hebrew", "hi": "Hindi", "hu": "Hungarian",
-    "id": "Indonesian", "it": "Italian", "ja": "Japanese", "kk": "Kazakh", "ko": "Korean",
-    "mr": "Marathi", "nl": "Dutch", "pt": "Portuguese", "ru": "Russian", "ta": "Tamil",
-    "te": "Telugu", "th": "Thai", "tl": "Tagalog", "tr": "Turkish", "ur": "Urdu",
-    "vi": "Vietnamese", "yo": "Yoruba", "zh": "Chinese",
-}  # fmt: skip
-# TyDiQA question ids start with the language's name ("english--3215621880858840488-2").
-TYDIQA_NAMES = {
-    "en": "english", "ar": "arabic", "bn": "bengali", "fi": "finnish", "id": "indonesian",
-    "ko": "korean", "ru": "russian", "sw": "swahili", "te": "telugu",
-}  # fmt: skip
-
-
 def _hub_config(task: Task, lang: str) -> str | None:
     """The hub config; placeholders: {lang}, {code} (Tatoeba's 3-letter code) and {language}
     (google/xtreme's UD-POS language name)."""
     if not task.hub.config:
         return None
     code = readers.TATOEBA_CODES.get(lang, lang)
-    return task.hub.config.format(lang=lang, code=code, language=UD_LANGUAGE_NAMES.get(lang, lang))
+    return task.hub.config.format(lang=lang, code=code, language=task.hub.names.get(lang, lang))
 
 
 def _load_hub(task: Task, split: str, lang: str, limit: int | None) -> list[Example]:
     hub = task.hub
     if hub is None:
-        if task.name == "ccg":
-            raise XScaleError(
-                "task ccg has no Hugging Face hub source. "
-                + CCG_LICENSE.format(where="<root>/intermediate/ccg/{train,dev}.tsv")
-                + " and set data.tasks.ccg to <root> in the sweep config"
-            )
         raise XScaleError(
-            f"task {task.name} has no Hugging Face hub source; give a data root folder instead"
+            task.hub_missing
+            or f"task {task.name} has no Hugging Face hub source; give a data root folder instead"
         )
     if split not in hub.splits:
         raise XScaleError(f"task {task.name}: {hub.dataset_id} has no {split} split with labels")
     config = _hub_config(task, lang)
-    filtered = task.name == "tydiqa"  # one config for all languages: filter rows, then limit
+    filtered = task.hub_keep is not None  # one config for every language: keep, then limit
     hub_split = hub.splits[split] + (f"[:{limit}]" if limit is not None and not filtered else "")
     name = hub.dataset_id + (f" ({config})" if config else "")
     try:
@@ -67,16 +46,16 @@ def _load_hub(task: Task, split: str, lang: str, limit: int | None) -> list[Exam
             " (<root>/xtreme/<task>/..., <root>/intermediate/<task>/...) and use it as the data"
             " root (data.root in the sweep config)"
         ) from None
-    convert = HUB_ROWS.get(task.format, _hub_classification)
+    convert = task.hub_rows or HUB_ROWS.get(task.format, _hub_classification)
     examples = []
     for i, row in enumerate(rows):
         where = f"{name} row {i}"
-        if filtered and not str(row.get("id", "")).startswith(TYDIQA_NAMES[lang] + "-"):
+        if filtered and not task.hub_keep(row, lang):
             continue
         fields = convert(task, row, where)
         guid = str(row["id"]) if "id" in row and task.format == "span_qa" else None
         examples.append(Example(guid or f"{task.name}-{split}-{lang}-{i}", lang, fields))
-    if task.name == "tydiqa" and split in ("train", "dev"):
+    if task.held_out_dev and split in ("train", "dev"):
         examples = held_out_split(examples, split)
     return examples
 
@@ -121,7 +100,7 @@ def _hub_span_qa(task: Task, row, where: str) -> dict:
 
 
 def _hub_tagging(task: Task, row, where: str) -> dict:
-    column = "pos_tags" if task.name == "udpos" else "ner_tags"
+    column = task.hub.columns.get("tags", "ner_tags")
     tokens, tags = _columns(row, ("tokens", column), where)
     return {
         "tokens": list(tokens),
@@ -129,63 +108,11 @@ def _hub_tagging(task: Task, row, where: str) -> dict:
     }
 
 
-def _mc_label(value, n: int, offset: int, where: str) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if not isinstance(value, int) or not 0 <= value - offset < n:
-        raise XScaleError(f"{where}: label {value!r} is not a gold label (hidden test labels)")
-    return value - offset
-
-
 def _hub_multiple_choice(task: Task, row, where: str) -> dict:
-    if task.name == "hellaswag":
-        ctx, endings, label = _columns(row, ("ctx", "endings", "label"), where)
-        return {
-            "context": ctx,
-            "question": "",
-            "choices": list(endings),
-            "label": _mc_label(label, len(endings), 0, where),
-        }
-    if task.name == "csqa":
-        question, choices, key = _columns(row, ("question", "choices", "answerKey"), where)
-        keys = list(choices["label"])
-        if key not in keys:
-            raise XScaleError(
-                f"{where}: answerKey {key!r} is not a gold label (hidden test labels)"
-            )
-        return {
-            "context": "",
-            "question": question,
-            "choices": list(choices["text"]),
-            "label": keys.index(key),
-        }
-    if task.name == "cosmosqa":
-        cols = ("context", "question", "answer0", "answer1", "answer2", "answer3", "label")
-        context, question, *choices, label = _columns(row, cols, where)
-        return {
-            "context": context,
-            "question": question,
-            "choices": choices,
-            "label": _mc_label(label, 4, 0, where),
-        }
-    if task.name == "siqa":
-        cols = ("context", "question", "answerA", "answerB", "answerC", "label")
-        context, question, *choices, label = _columns(row, cols, where)
-        return {
-            "context": context,
-            "question": question,
-            "choices": choices,
-            "label": _mc_label(label, 3, 1, where),
-        }
-    # copa, xcopa
-    cols = ("premise", "question", "choice1", "choice2", "label")
-    premise, question, c1, c2, label = _columns(row, cols, where)
-    return {
-        "context": premise,
-        "question": question,
-        "choices": [c1, c2],
-        "label": _mc_label(label, 2, 0, where),
-    }
+    raise XScaleError(
+        f"task {task.name}: its module declares no hub_rows (a multiple-choice dataset's"
+        " columns are its own)"
+    )
 
 
 def _hub_retrieval(task: Task, row, where: str) -> dict:

@@ -9,7 +9,7 @@ from xscale.data import readers
 from xscale.data.rows import _check_split
 from xscale.errors import XScaleError
 from xscale.tasks.base import SPLITS, Task
-from xscale.tasks.registry import SELECT_ON_HELD_OUT, TASKS, TRAINED_ON
+from xscale.tasks.registry import TASKS
 
 FIXTURES = "fixtures"
 HUB = "hub"
@@ -18,59 +18,8 @@ FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "data"
 TRAIN_BUCKETS = range(0, 6)
 BUCKETS = {"train": frozenset(TRAIN_BUCKETS), "dev": frozenset({6}), "test": frozenset({7, 8, 9})}
 
-# Where each task's files live under a data root, and how they are laid out.
-# Folders of <split>-<lang>.tsv files (group split when only dev files are there).
-PARALLEL_FOLDERS = {"xnli": "xtreme/xnli", "pawsx": "xtreme/pawsx"}
-TAGGING_FOLDERS = {"udpos": "xtreme/udpos", "panx": "xtreme/panx"}
-# English tasks: split -> candidate files under the root (the first one present is read).
-ENGLISH_FILES: dict[str, dict[str, tuple[str, ...]]] = {
-    "mnli": {
-        "train": ("intermediate/mnli/train.tsv",),
-        "dev": ("intermediate/mnli/dev_matched.tsv",),
-        "test": ("intermediate/mnli/dev_mismatched.tsv",),
-    },
-    "sst2": {s: (f"intermediate/sst2/{s}.tsv",) for s in SPLITS},
-    "qqp": {s: (f"intermediate/qqp/{s}.tsv",) for s in ("train", "dev")},
-    "squad": {s: (f"intermediate/squad/{s}-v1.1.json",) for s in ("train", "dev")},
-    "squad2": {s: (f"intermediate/squad2/{s}-v2.0.json",) for s in ("train", "dev")},
-    "ccg": {s: (f"intermediate/ccg/{s}.tsv",) for s in SPLITS},
-    "hellaswag": {
-        "train": ("intermediate/hellaswag/hellaswag_train.jsonl",),
-        "dev": ("intermediate/hellaswag/hellaswag_val.jsonl",),
-    },
-    "csqa": {
-        "train": ("intermediate/csqa/train_rand_split.jsonl", "intermediate/csqa/train.jsonl"),
-        "dev": ("intermediate/csqa/dev_rand_split.jsonl", "intermediate/csqa/valid.jsonl"),
-    },
-    "cosmosqa": {
-        "train": ("intermediate/cosmosqa/train.jsonl",),
-        "dev": ("intermediate/cosmosqa/valid.jsonl",),
-    },
-    "siqa": {s: (f"intermediate/siqa/{s}.jsonl",) for s in ("train", "dev")},
-    "copa": {"train": ("intermediate/copa/train.jsonl",), "dev": ("intermediate/copa/val.jsonl",)},
-}
-ANLI_FOLDER = "intermediate/anli"
-ANLI_CSV = "ANLI_analysis_r1_dev.csv"
-# Target tasks with one test file per language: candidate paths, "{lang}"/"{code}" filled in.
-TEST_FILES: dict[str, tuple[str, ...]] = {
-    "xquad": ("xtreme/xquad/xquad.{lang}.json",),
-    "mlqa": (
-        "xtreme/mlqa/MLQA_V1/test/test-context-{lang}-question-{lang}.json",
-        "xtreme/mlqa/MLQA_V1/dev/dev-context-{lang}-question-{lang}.json",
-    ),
-    "tydiqa": ("xtreme/tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.goldp.{lang}.dev.json",),
-    "xcopa": ("xtreme/xcopa/test-{lang}.jsonl", "xtreme/xcopa/{lang}/test.{lang}.jsonl"),
-    "lareqa": ("xtreme/lareqa/xquad-r/{lang}.json",),
-    "tatoeba": (
-        "xtreme/tatoeba/v1/tatoeba.{code}-eng.{code}",
-        "xtreme/tatoeba/tatoeba.{code}-eng.{code}",
-    ),
-}
-MLQA_TEST_FOLDER = "xtreme/mlqa/MLQA_V1/test"
-TYDIQA_TRAIN = (
-    "xtreme/tydiqa/tydiqa-goldp-v1.1-train/tydiqa.goldp.en.train.json",
-    "xtreme/tydiqa/tydiqa-goldp-v1.1-train/tydiqa.en.train.json",
-)
+# Where each task's files are is declared by its module (`Task.files`, tasks/lib/); the
+# release layouts of BUCC and Mewsli-X are read here.
 BUCC_FOLDER = "xtreme/bucc2018"
 # Mewsli-X, as XTREME's download script leaves it (readers.py describes the files)
 MEWSLIX_FOLDER = "xtreme/mewslix"
@@ -80,10 +29,6 @@ MEWSLIX_FILES = {
     "test": "wikinews_mentions-test.jsonl",
     "candidates": "candidate_set_entities.jsonl",
 }
-CCG_LICENSE = (
-    "CCGbank is licensed (LDC2005T13) and cannot be downloaded: convert it to 'token<TAB>supertag'"
-    " lines, a blank line between sentences, and put them at {where}"
-)
 
 
 def resolve_root(root: str | Path) -> str | Path:
@@ -111,26 +56,28 @@ def available_languages(task: Task, root: str | Path, split: str) -> list[str]:
     _check_split(task, split)
     task, split = source_split(task, split)
     where = resolve_root(root)
+    files = task.files
     if isinstance(where, str):
         if task.hub is None or split not in task.hub.splits:
             return []
-        if task.name == "mewslix" and split != "test":
+        if files is not None and files.kind == "mewslix_release" and split != "test":
             return ["en"]  # English Wikipedia pairs
         return list(task.languages)
     base = Path(where)
-    if task.name in PARALLEL_FOLDERS:
-        return _folder_languages(task, base / PARALLEL_FOLDERS[task.name], split)
-    if task.name in TAGGING_FOLDERS:
-        return _folder_languages(task, base / TAGGING_FOLDERS[task.name], split)
-    if task.name in TEST_FILES:
-        langs = task.languages if split == "test" else ("en",)
+    if files is None:
+        return []
+    if files.kind == "split_folder":
+        return _folder_languages(task, base / files.folder, split)
+    if files.kind == "per_language":
+        per_lang = split == "test" or any("{lang}" in c for c in files.paths.get("train", ()))
+        langs = task.languages if per_lang else ("en",)
         found = [_split_path(task, base, split, lang) for lang in langs]
         return [lang for lang, path in zip(langs, found) if path is not None and path.is_file()]
-    if task.name == "bucc":
+    if files.kind == "bucc_corpora":
         if split != "test":
             return []
         return [lang for lang in task.languages if bucc_splits(base, lang)]
-    if task.name == "mewslix":
+    if files.kind == "mewslix_release":
         return _mewslix_languages(task, base, split)
     path = _english_file(task, base, split)
     return ["en"] if path is not None and path.is_file() else []
@@ -138,19 +85,19 @@ def available_languages(task: Task, root: str | Path, split: str) -> list[str]:
 
 def source_task(task: Task, split: str) -> Task:
     """The task whose data `task`'s `split` is: `squad` for the train/dev splits of XQuAD, MLQA
-    and TyDiQA, `copa` for XCOPA's (see `registry.TRAINED_ON`); `task` itself otherwise."""
+    and LAReQA, `copa` for XCOPA's (`Task.trained_on`); `task` itself otherwise."""
 
-    if split in ("train", "dev") and task.name in TRAINED_ON:
-        return TASKS[TRAINED_ON[task.name]]
+    if split in ("train", "dev") and task.trained_on:
+        return TASKS[task.trained_on]
     return task
 
 
 def source_split(task: Task, split: str) -> tuple[Task, str]:
     """(task, split) holding `task`'s `split`: `source_task`, and for the targets that select
-    on held-out training passages (`registry.SELECT_ON_HELD_OUT`) the source's train split for
+    on held-out training passages (`Task.select_on_held_out`) the source's train split for
     their dev split (`load_examples` then keeps the held-out passages)."""
-    if split == "dev" and task.name in SELECT_ON_HELD_OUT:
-        return TASKS[TRAINED_ON[task.name]], "train"
+    if split == "dev" and task.select_on_held_out:
+        return TASKS[task.trained_on], "train"
     return source_task(task, split), split
 
 
@@ -206,36 +153,32 @@ def _folder_languages(task: Task, folder: Path, split: str) -> list[str]:
 
 def _test_file(task: Task, base: Path, lang: str) -> Path:
     code = readers.TATOEBA_CODES.get(lang, lang)
-    candidates = [base / c.format(lang=lang, code=code) for c in TEST_FILES[task.name]]
-    if task.name == "mlqa":  # the test folder when there is one, else the dev files
-        candidates = candidates[:1] if (base / MLQA_TEST_FOLDER).is_dir() else candidates[1:]
+    files = task.files
+    candidates = [base / c.format(lang=lang, code=code) for c in files.paths["test"]]
+    if files.switch:  # the switch folder's files when it is there, else the others
+        candidates = candidates[:1] if (base / files.switch).is_dir() else candidates[1:]
     return next((c for c in candidates if c.is_file()), candidates[0])
 
 
 def _split_path(task: Task, base: Path, split: str, lang: str) -> Path | None:
-    """The test file of `lang`; for TyDiQA-GoldP also its English train and dev files."""
+    """The test file of `lang`; for a task whose training file gives its train and dev splits
+    (`Task.held_out_dev`: TyDiQA-GoldP) that file, English or, with `{lang}` in its pattern,
+    the language's own."""
     if split == "test":
         return _test_file(task, base, lang)
-    if task.name != "tydiqa" or lang != "en":
-        return None  # (the train/dev splits of XQuAD, MLQA and XCOPA are delegated)
-    # train and dev are both cut from the English training file (rows.held_out_split)
-    paths = [base / c for c in TYDIQA_TRAIN]
+    train = task.files.paths.get("train")
+    if not train or (lang != "en" and not any("{lang}" in c for c in train)):
+        return None  # (the train/dev splits of XQuAD, MLQA and XCOPA are another task's)
+    paths = [base / c.format(lang=lang) for c in train]
     return next((c for c in paths if c.is_file()), paths[0])
 
 
 def _english_file(task: Task, base: Path, split: str) -> Path | None:
     """The file holding `split` of an English task (the first candidate present, else the first
     candidate); None when the task has no such split."""
-    if task.name == "anli":
-        folder = base / ANLI_FOLDER
-        # the official R1 jsonl files; else the analysis csv serves as the dev split
-        jsonl = folder / "R1" / f"{split}.jsonl"
-        if split == "dev" and not (folder / "R1").is_dir() and (folder / ANLI_CSV).is_file():
-            return folder / ANLI_CSV
-        return jsonl
-    if task.name not in ENGLISH_FILES:
+    if task.files is None or task.files.kind != "english":
         return None
-    names = ENGLISH_FILES[task.name].get(split)
+    names = task.files.paths.get(split)
     if not names:
         return None
     paths = [base / n for n in names]

@@ -7,22 +7,12 @@ from pathlib import Path
 
 from xscale.data.english import ENGLISH_READERS
 from xscale.data.hub import _load_hub
-from xscale.data.layout import (
-    CCG_LICENSE,
-    ENGLISH_FILES,
-    PARALLEL_FOLDERS,
-    TAGGING_FOLDERS,
-    TEST_FILES,
-    _english_file,
-    resolve_root,
-    source_split,
-)
+from xscale.data.layout import _english_file, resolve_root, source_split
 from xscale.data.pools import load_mewslix_pairs, pool_queries
 from xscale.data.rows import _check_language, _check_split, _missing, held_out_split
 from xscale.data.xtreme import _load_bucc_gold, _load_parallel, _load_tagging, _load_test_file
 from xscale.errors import XScaleError
 from xscale.tasks.base import Example, Task
-from xscale.tasks.registry import SELECT_ON_HELD_OUT
 
 
 def load_examples(
@@ -41,8 +31,8 @@ def load_examples(
     where = resolve_root(root)
     if task.format == "dual_encoder" and read == "test":
         return pool_queries(task, where, lang, limit)
-    held_out = target.name in SELECT_ON_HELD_OUT and split in ("train", "dev")
-    if task.name == "mewslix":
+    held_out = target.select_on_held_out and split in ("train", "dev")
+    if task.files is not None and task.files.kind == "mewslix_release":
         examples = load_mewslix_pairs(task, where, read)
     elif isinstance(where, str):
         examples = _load_hub(task, read, lang, None if held_out else limit)
@@ -54,24 +44,25 @@ def load_examples(
 
 
 def _load_local(task: Task, base: Path, split: str, lang: str) -> list[Example]:
-    if task.name in PARALLEL_FOLDERS:
-        return _load_parallel(task, base / PARALLEL_FOLDERS[task.name], split, lang)
-    if task.name in TAGGING_FOLDERS:
-        return _load_tagging(task, base / TAGGING_FOLDERS[task.name], split, lang)
-    if task.name in TEST_FILES:
-        return _load_test_file(task, base, split, lang)
-    if task.name == "bucc":
-        return _load_bucc_gold(task, base, lang)
-    if task.name not in ENGLISH_FILES and task.name != "anli":
+    files = task.files
+    if files is None:
         raise XScaleError(f"task {task.name}: no reader for local data folders")
+    if files.kind == "split_folder":
+        load = _load_tagging if files.reader == "tagging_tsv" else _load_parallel
+        return load(task, base / files.folder, split, lang)
+    if files.kind == "per_language":
+        return _load_test_file(task, base, split, lang)
+    if files.kind == "bucc_corpora":
+        return _load_bucc_gold(task, base, lang)
     path = _english_file(task, base, split)
     if path is None:
         raise XScaleError(f"task {task.name} has no {split} split in local data folders")
     if not path.is_file():
-        if task.name == "ccg":
-            raise XScaleError(f"task ccg: no file {path}. " + CCG_LICENSE.format(where=path))
+        if files.missing:
+            hint = files.missing.replace("{path}", str(path))
+            raise XScaleError(f"task {task.name}: no file {path}. {hint}")
         raise _missing(task, path)
-    reader = ENGLISH_READERS[task.name]
+    reader = ENGLISH_READERS[files.reader]
     rows = reader(task, path)
     if rows and isinstance(rows[0], Example):
         return rows

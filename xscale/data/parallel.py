@@ -21,17 +21,15 @@ from xscale.data.load import load_examples
 from xscale.errors import XScaleError
 from xscale.tasks.base import Task
 
-FIELDS = {"xnli": ("text_a", "text_b"), "pawsx": ("text_a", "text_b")}
-
 
 def parallel_pairs(
     task: Task, lang: str, root: str | Path, split: str = "test", max_pairs: int | None = None
 ) -> list[tuple[str, str]]:
     """Up to `max_pairs` distinct (English, `lang`) sentence pairs of `task`'s `split`."""
-    if task.name == "tatoeba":
+    if task.parallel == "pairs":  # each example: English `target`, its `source` translation
         rows = load_examples(task, split, lang, root)
         candidates = [(e.fields["target"], e.fields["source"]) for e in rows]
-    elif task.name in FIELDS:
+    elif task.parallel == "rows":  # row i of every language's file is one example
         en = load_examples(task, split, "en", root)
         other = load_examples(task, split, lang, root)
         if len(en) != len(other):
@@ -40,7 +38,7 @@ def parallel_pairs(
                 f" {root} are not parallel; alignment needs row i to be one example in both"
             )
         candidates = [
-            (a.fields[f], b.fields[f]) for a, b in zip(en, other) for f in FIELDS[task.name]
+            (a.fields[f], b.fields[f]) for a, b in zip(en, other) for f in task.parallel_fields
         ]
     else:
         raise XScaleError(f"task {task.name}: no parallel rows (xnli, pawsx, tatoeba have them)")

@@ -23,8 +23,6 @@ from pathlib import Path
 
 from xscale.data import mewslix_hub, readers
 from xscale.data.layout import (
-    MEWSLIX_FOLDER,
-    TEST_FILES,
     available_languages,
     mewslix_file,
     resolve_root,
@@ -33,37 +31,26 @@ from xscale.data.rows import _missing
 from xscale.errors import XScaleError
 from xscale.tasks.base import Example, RetrievalPool, Task
 
-DOWNLOAD = {
-    "lareqa": "XTREME's download script (bash scripts/download_data.sh; lareqa) puts the XQuAD-R"
-    " files at <root>/xtreme/lareqa/xquad-r/<lang>.json",
-    "mewslix": "XTREME's download script (bash scripts/download_data.sh; mewslix, which runs"
-    " Mewsli-X's get-mewsli-x.sh to fill in the WikiNews text) puts them at"
-    f" <root>/{MEWSLIX_FOLDER}/",
-}
-
 
 def _folder(task: Task, root) -> Path:
     where = resolve_root(root)
-    if isinstance(where, str) and task.name == "mewslix":
+    if isinstance(where, str) and task.files.kind == "mewslix_release":
         return mewslix_hub.hub_root(task.languages)
     if isinstance(where, str):
-        raise XScaleError(
-            f"task {task.name}: its evaluation files are not on the Hugging Face hub in release"
-            f" form; {DOWNLOAD[task.name]}; give that folder as data.tasks.{task.name}"
-            " (or data.root)"
-        )
+        raise XScaleError(task.hub_missing or f"task {task.name}: no hub copy of its pool")
     return Path(where)
 
 
 def load_pool(task: Task, root, langs: list[str], limit: int | None = None) -> RetrievalPool:
     """The pool searched by the queries of `langs` (the first `limit` queries per language)."""
     base = _folder(task, root)
-    if task.name == "lareqa":
-        pool = _lareqa(task, base, langs)
-    elif task.name == "mewslix":
+    files = task.files
+    if files is not None and files.reader == "xquad_r_json":
+        pool = _xquad_r(task, base, langs)
+    elif files is not None and files.kind == "mewslix_release":
         pool = _mewslix(task, base, langs)
     else:
-        raise XScaleError(f"task {task.name}: no retrieval pool (known: lareqa, mewslix)")
+        raise XScaleError(f"task {task.name}: no retrieval pool (its files are not one)")
     if limit is not None:
         pool.queries = {lang: q[:limit] for lang, q in pool.queries.items()}
     return pool
@@ -79,14 +66,14 @@ def pool_queries(task: Task, root, lang: str, limit: int | None = None) -> list[
     ]
 
 
-def _lareqa(task: Task, base: Path, langs: list[str]) -> RetrievalPool:
+def _xquad_r(task: Task, base: Path, langs: list[str]) -> RetrievalPool:
     files = {}
     for lang in langs:
-        path = base / TEST_FILES["lareqa"][0].format(lang=lang)
+        path = base / task.files.paths["test"][0].format(lang=lang)
         if not path.is_file():
             have = available_languages(task, base, "test")
-            extra = f"; available: {', '.join(have)}" if have else f". {DOWNLOAD['lareqa']}"
-            raise XScaleError(f"task lareqa: missing data file {path}{extra}")
+            extra = f"; available: {', '.join(have)}" if have else f". {task.files.missing}"
+            raise XScaleError(f"task {task.name}: missing data file {path}{extra}")
         files[lang] = path
     raw = readers.read_xquad_r(files)
     queries: dict[str, list] = {lang: [] for lang in langs}
@@ -100,7 +87,7 @@ def _mewslix(task: Task, base: Path, langs: list[str]) -> RetrievalPool:
     for split in ("test", "candidates"):
         if not mewslix_file(base, split).is_file():
             path = mewslix_file(base, split)
-            raise XScaleError(f"task mewslix: missing data file {path}. {DOWNLOAD['mewslix']}")
+            raise XScaleError(f"task {task.name}: missing data file {path}. {task.files.missing}")
     entities = readers.read_mewslix_entities(mewslix_file(base, "candidates"))
     index = {eid: j for j, (eid, _, _) in enumerate(entities)}
     queries: dict[str, list] = {lang: [] for lang in langs}

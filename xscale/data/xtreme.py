@@ -128,14 +128,17 @@ def _load_test_file(task: Task, base: Path, split: str, lang: str) -> list[Examp
         have = available_languages(task, base, split)
         extra = f"; available: {', '.join(have)}" if have else ""
         raise XScaleError(f"task {task.name}: missing data file {path}{extra}")
-    if task.format == "span_qa":
+    reader = task.files.reader
+    if reader == "squad_json":
         examples = readers.read_squad(path, lang)
-        if task.name == "tydiqa" and split in ("train", "dev"):  # both from the train file
+        if task.held_out_dev and split in ("train", "dev"):  # both from the train file
             return held_out_split(examples, split)
         return examples
-    if task.name == "xcopa":
+    if reader == "copa_jsonl":
         return readers.read_copa(path, lang)
-    return readers.read_tatoeba(path.parent, lang)
+    if reader == "aligned_lines":
+        return readers.read_tatoeba(path.parent, lang)
+    raise XScaleError(f"task {task.name}: its {reader!r} files are read as a pool (load_pool)")
 
 
 def load_bucc(task: Task, split: str, lang: str, root: str | Path) -> readers.BuccCorpus:

@@ -9,7 +9,7 @@ from pathlib import Path
 from xscale import data as xdata
 from xscale.errors import XScaleError
 from xscale.graph.stage import StageSpec
-from xscale.tasks.registry import get_task
+from xscale.tasks.registry import TASKS, get_task
 
 
 def pretrain_files(root: str, languages: tuple[str, ...]) -> list[Path]:
@@ -26,7 +26,8 @@ def pretrain_files(root: str, languages: tuple[str, ...]) -> list[Path]:
     return files
 
 
-CORPUS_TASKS = ("xnli", "pawsx")  # tasks whose training rows are parallel across languages
+# tasks whose training rows are parallel across languages (Task.parallel "rows")
+CORPUS_TASKS = tuple(n for n, t in TASKS.items() if t.parallel == "rows")
 
 
 def corpus_files(spec: StageSpec, out: Path | None = None, write: bool = True) -> list[Path]:

@@ -28,7 +28,7 @@ def parallel_text(source: LexiconSource, default_root: str) -> Parallel:
         out: list[tuple[str, str]] = []
         for name in source.induce_from:
             task = get_task(name)
-            if name == "tatoeba":  # X-English pairs: source is X, target English
+            if task.parallel == "pairs":  # X-English pairs: source is X, target English
                 other = b if a == PIVOT else a
                 if PIVOT not in (a, b) or other not in xdata.available_languages(
                     task, root, "test"

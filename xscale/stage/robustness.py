@@ -27,7 +27,6 @@ from xscale.stage.lexicons import Lexicons, check_lexicon
 from xscale.sweep.perturbations import (
     ATTACK_FORMATS,
     ATTACKS,
-    PARALLEL_TEST,
     SetBase,
     as_set,
     why_not,
@@ -169,7 +168,7 @@ class SetEval:
                 for ex in examples
             ]  # fmt: skip
         else:
-            if self.task.name not in PARALLEL_TEST:
+            if self.task.parallel != "rows":
                 raise XScaleError(f"set {pset.name!r}: {self.task.name} has no parallel test data")
             other = self.translations(lang, pset.languages)
             cands = [

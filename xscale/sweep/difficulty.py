@@ -32,7 +32,8 @@ from xscale.tasks.registry import TASKS
 
 SUBSETS = ("easy", "ambiguous", "hard")
 # tasks whose rows are translations of each other, row by row (or pairs with English)
-ALIGNMENT_SOURCES = ("xnli", "pawsx", "tatoeba")
+# tasks with sentences parallel across languages (Task.parallel): alignment is measured on them
+ALIGNMENT_SOURCES = tuple(n for n, t in TASKS.items() if t.parallel)
 # the map's seed: one map per (size, task, languages), shared by every seed's subset stages
 MAP_SEED = 0
 
@@ -160,8 +161,8 @@ def _check_alignment(a: AlignmentConfig, models: list[str], check_registry: bool
             "alignment.source",
             f"{a.source!r} has no parallel rows to align (known: {', '.join(ALIGNMENT_SOURCES)})",
         )
-    if a.source == "tatoeba" and a.split != "test":
-        raise FieldError("alignment.split", "tatoeba has only a test split")
+    if TASKS[a.source].parallel == "pairs" and a.split != "test":  # Tatoeba
+        raise FieldError("alignment.split", f"{a.source} has only a test split")
     _unique(a.languages, "alignment.languages")
     have = TASKS[a.source].languages
     for j, lang in enumerate(a.languages):

@@ -63,8 +63,10 @@ SET_NAME = r"^[A-Za-z][A-Za-z0-9_-]*$"  # no dots: it is one part of a metric na
 RESERVED = frozenset({"dev", "train", "valid", "validation", "test", "avg", "clean"})
 ATTACKS = ("polygloss", "bumblebee")
 ATTACK_FORMATS = ("pair_classification", "single_classification", "multiple_choice")
-PARALLEL_TEST = ("xnli", "pawsx")  # test rows are translations of each other, row by row
-INDUCE_TASKS = ("xnli", "pawsx", "tatoeba")
+# tasks whose test rows are translations of each other, row by row (Task.parallel "rows")
+PARALLEL_TEST = tuple(n for n, t in TASKS.items() if t.parallel == "rows")
+# tasks with sentences parallel across languages (rows or pairs): lexicons are induced from them
+INDUCE_TASKS = tuple(n for n, t in TASKS.items() if t.parallel)
 Rate = Annotated[float, Field(gt=0, le=1)]
 CODEMIX_RATE = 0.3
 
@@ -76,7 +78,7 @@ class LexiconSource(Strict):
     target task's data root), reading at most `max_rows` rows per language."""
 
     muse: str | None = None
-    induce_from: tuple[str, ...] = Field(("xnli",), min_length=1)
+    induce_from: tuple[str, ...] = Field(PARALLEL_TEST[:1], min_length=1)  # XNLI's rows
     root: str | None = None
     max_rows: int = Field(2000, ge=10, le=1_000_000)
 
@@ -273,7 +275,7 @@ def why_not(pset: SetBase, task_name: str) -> str | None:
             f"the {pset.family} attack needs one gold label per example (classification or"
             f" multiple choice); {task_name} is {task.format}"
         )
-    if pset.family == "bumblebee" and task_name not in PARALLEL_TEST:
+    if pset.family == "bumblebee" and task.parallel != "rows":
         return (
             f"bumblebee swaps phrases from an example's own translations, so it needs test data"
             f" parallel across languages ({', '.join(PARALLEL_TEST)}); {task_name} has none"

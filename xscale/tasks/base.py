@@ -7,8 +7,9 @@ scores predictions. One module per format lives beside this one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 SPLITS = ("train", "dev", "test")
 
@@ -48,7 +49,8 @@ class RetrievalPool:
 class HubSource:
     """Where the real data lives on the Hugging Face hub.
 
-    `config` may contain "{lang}", formatted per language. `splits` maps our split names
+    `config` may contain "{lang}", "{code}" (Tatoeba's three-letter code) or "{language}"
+    (`names[lang]`), formatted per language. `splits` maps our split names
     (train/dev/test) to the hub's. `columns` maps our field names to the hub's column names.
     `label_names` maps hub integer labels to our string labels, in order, when the hub stores ints.
     """
@@ -58,10 +60,46 @@ class HubSource:
     splits: dict[str, str] = field(default_factory=lambda: {"train": "train", "dev": "validation"})
     columns: dict[str, str] = field(default_factory=dict)
     label_names: tuple[str, ...] | None = None
+    names: dict[str, str] = field(default_factory=dict)  # lang -> "{language}" in `config`
+
+
+FileKind = Literal["split_folder", "english", "per_language", "bucc_corpora", "mewslix_release"]
+
+
+@dataclass(frozen=True)
+class Files:
+    """Where a task's files are in a data folder of XTREME's download layout, and how they are
+    read (`xscale.data` interprets this; a task module only declares it):
+
+    - split_folder: `<folder>/<split>-<lang>.tsv` (reader "pairs_tsv" or "tagging_tsv"); a folder of
+      dev files only is split into train/dev/test by groups (data/xtreme.py);
+    - english: `paths[split]` candidate files (the first present is read) of an English task;
+    - per_language: `paths["test"]` candidate patterns with `{lang}` / `{code}` (Tatoeba's
+      three-letter code) per test language, `paths["train"]` English training files; when
+      `switch` (a folder) exists only the first test candidate is used, else the rest (MLQA:
+      its test folder, else the dev files);
+    - bucc_corpora, mewslix_release: those releases' layouts under `folder` (data/xtreme.py,
+      data/pools.py).
+
+    `reader`: a reader of `xscale.data` by name. `missing`: what to do when a file is missing
+    (CCGbank's licence, XQuAD-R's download; `{path}` is the missing file)."""
+
+    kind: FileKind
+    folder: str = ""
+    paths: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    reader: str = ""
+    switch: str = ""
+    missing: str = ""
 
 
 @dataclass(frozen=True)
 class Task:
+    """One task, everything it is: its format, metric, labels and languages; where its data
+    live (`files` in a folder, `hub` on the Hugging Face hub) and how a hub row becomes an
+    example; what it trains on and where it selects models; the scoring variant of its format;
+    nominal sizes for plans. One module per task in `tasks/lib/`, one row each in
+    `tasks/registry.TASKS`: nothing else in xscale branches on a task's name."""
+
     name: str
     format: str  # a row of tasks.FORMATS
     metric: str  # the task's main metric, e.g. "accuracy" or "f1"
@@ -73,6 +111,30 @@ class Task:
     # English training rows of the full dataset (the hub's train split), for cost estimates in
     # plans before any data is read; 0 for tasks evaluated without training
     train_size: int = 10_000
+    files: Files | None = None  # its files in a folder of XTREME's download layout
+    # a hub row -> the example's fields (None: the format's default converter); `hub_keep`
+    # keeps a row for a language when one hub config holds every language (TyDiQA)
+    hub_rows: Callable[[Task, dict, str], dict] | None = None
+    hub_keep: Callable[[dict, str], bool] | None = None
+    hub_missing: str = ""  # why there is no hub copy and what to do instead
+    # targets trained on another task's train and dev splits (XQuAD on SQuAD, XCOPA on COPA),
+    # and of those the ones selecting on passages held out of its training file (SQuAD's dev
+    # set holds XQuAD's English test questions); `held_out_dev`: its own training file gives
+    # train and dev (TyDiQA-GoldP)
+    trained_on: str | None = None
+    select_on_held_out: bool = False
+    held_out_dev: bool = False
+    # the format's scoring variant: span_qa "squad_v2" (unanswerable questions) or "mlqa_norm"
+    # (the context language's normalisation); tagging "pos" (accuracy and F1 over tags);
+    # retrieval "sentences" (Tatoeba: each sentence's translation) or "mining" (BUCC)
+    scoring: str = ""
+    # sentences parallel across languages: "rows" (row i of every language's file is one
+    # example: XNLI, PAWS-X, in `parallel_fields`), "pairs" (each example holds an English
+    # `target` and its `source` translation: Tatoeba)
+    parallel: str = ""
+    parallel_fields: tuple[str, ...] = ()
+    # the benchmarks that score it, and its category in each: {"xtreme": "classification", ...}
+    benchmarks: dict[str, str] = field(default_factory=dict)
     # test rows per language (XTREME's test sets, roughly), for evaluation time in simulations
     test_rows: int = 1_000
     # sequences one example puts in a batch: 1, or one per answer choice (multiple choice),

@@ -60,13 +60,14 @@ def _layer7(num_layers: int) -> int:
     return max(0, min(7, num_layers - 1))
 
 
-# task -> (pooling, layer for a model of n layers), as XTREME's scripts run them
-TASK_DEFAULTS = {"bucc": ("cls", _layer7), "tatoeba": ("mean", default_layer)}
+# scoring variant (Task.scoring) -> (pooling, layer for a model of n layers), as XTREME's
+# scripts run them: BUCC's mining with the [CLS] vector of layer 7, Tatoeba's mean pooling
+TASK_DEFAULTS = {"mining": ("cls", _layer7), "sentences": ("mean", default_layer)}
 
 
 def task_defaults(task: Task, num_layers: int) -> tuple[str, int]:
     """(pooling, layer) XTREME uses for `task` on a model of `num_layers` layers."""
-    pooling, layer = TASK_DEFAULTS.get(task.name, ("mean", default_layer))
+    pooling, layer = TASK_DEFAULTS.get(task.scoring, ("mean", default_layer))
     return pooling, layer(num_layers)
 
 
@@ -195,17 +196,17 @@ class RetrievalFormat:
             batch_size=batch_size,
             device=device,
         )
-        if task.name == "tatoeba":
+        if task.scoring == "sentences":  # each sentence's translation among the others'
             return {
                 lang: self._tatoeba(encoder, tokenizer, task, root, lang, limit, kw, pred_dir)
                 for lang in langs
             }
-        if task.name == "bucc":
+        if task.scoring == "mining":  # parallel pairs mined from two comparable corpora
             return {
                 lang: self._bucc(encoder, tokenizer, task, root, lang, limit, kw, pred_dir)
                 for lang in langs
             }
-        raise XScaleError(f"task {task.name}: no retrieval evaluation (known: bucc, tatoeba)")
+        raise XScaleError(f"task {task.name}: no retrieval evaluation (scoring {task.scoring!r})")
 
     def _tatoeba(
         self, encoder, tokenizer, task, root, lang, limit, kw, pred_dir=None

@@ -39,8 +39,6 @@ from xscale.tasks.base import Example, Task
 from xscale.tasks.padding import pad_batch
 
 # Tasks whose questions may have no answer (SQuAD v2.0 style).
-NO_ANSWER_TASKS = frozenset({"squad2"})
-MLQA_TASKS = frozenset({"mlqa"})
 SPECIAL_TOKENS_IN_PAIR = 4  # <s> q </s></s> c </s>
 
 
@@ -204,7 +202,7 @@ class SpanQAFormat:
                         if score > best:
                             best = score
                             best_text = f["context"][offsets[s, 0] : offsets[e, 1]].strip()
-            if task.name in NO_ANSWER_TASKS and null > best:
+            if task.scoring == "squad_v2" and null > best:
                 best_text = ""
             out[index] = best_text
         return out
@@ -238,9 +236,9 @@ class SpanQAFormat:
             ids[f["example_index"]] = f["example_id"]
         self._check_golds(task, golds, impossible, ids)
         preds = self.answers(task, predictions, features)
-        if task.name in NO_ANSWER_TASKS:
+        if task.scoring == "squad_v2":  # unanswerable questions: "" is the right answer
             return _squad_v2(preds, golds, impossible)
-        if task.name in MLQA_TASKS:  # the answer's language is the context's
+        if task.scoring == "mlqa_norm":  # the answer's language is the context's
             return metrics.mlqa_em_f1(preds, golds, features[0]["lang"])
         return metrics.squad_em_f1(preds, golds)
 

@@ -259,7 +259,7 @@ class TaggingFormat:
         if not features:
             return {}
         gold, pred = self.sentences(task, predictions, features)
-        if task.name == "udpos":
+        if task.scoring == "pos":
             return metrics.pos_accuracy_f1(gold, pred)
         if task.metric == "f1":
             return metrics.seqeval_f1(gold, pred)
