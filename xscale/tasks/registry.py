@@ -28,6 +28,7 @@ from xscale.tasks.lib import (
     sst2,
     tatoeba,
     tydiqa,
+    tydiqa_goldp,
     udpos,
     xcopa,
     xnli,
@@ -41,6 +42,7 @@ from xscale.tasks.lib.xnli import XNLI_LANGUAGES
 _MODULES = (
     # English intermediate tasks: classification, QA, tagging, multiple choice
     mnli, anli, sst2, qqp, squad, squad2, ccg, hellaswag, csqa, cosmosqa, siqa, copa,
+    tydiqa_goldp,  # a multilingual intermediate task: TyDiQA-GoldP's nine training languages
     # XTREME / XTREME-R targets (XNLI and PAWS-X are multilingual intermediate tasks too)
     xnli, pawsx, xquad, mlqa, tydiqa, udpos, panx, xcopa, lareqa, mewslix, bucc, tatoeba,
 )  # fmt: skip
