@@ -13,6 +13,8 @@ from xscale.sweep.schema import Mixture, load_sweep
 from xscale.sweep.spaces import SearchSpace
 from xscale.tasks.registry import TASKS
 
+REPO = Path(__file__).resolve().parents[1]
+
 SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
 SHIPPED = sorted(SWEEPS.glob("*.yaml"))
 
@@ -571,3 +573,19 @@ def test_plan_status_and_the_sweep_count_stages_by_one_rule(tmp_path):
     (tmp_path / "out").mkdir()
     write_manifest(cfg, graph, str(path))
     assert sweep_status(tmp_path / "out")["stages_total"] == 7
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "sweeps").glob("*.yaml")))
+def test_every_shipped_sweep_counts_its_stages_by_one_rule(tmp_path, name):
+    from xscale.graph.expand import expand
+    from xscale.graph.manifest import write_manifest
+    from xscale.graph.plan import plan_rows
+    from xscale.graph.status import sweep_status
+    from xscale.schedule.tune import plan_counts
+
+    cfg = load_sweep(REPO / "sweeps" / name, {"output_dir": str(tmp_path / "out")})
+    graph = expand(cfg)
+    total = plan_counts(cfg, graph)["total"]
+    assert len(plan_rows(cfg, graph)) == total > 0
+    write_manifest(cfg, graph, name)
+    assert sweep_status(tmp_path / "out")["stages_total"] == total
