@@ -113,16 +113,15 @@ def stage_intervals(out: Path) -> dict[str, tuple[float, float, str]]:
 def hook_points() -> list:
     """(module, function) pairs of the driver that the benchmark times, in the order they run;
     a test checks that each exists, so a refactor cannot break the benchmark unnoticed."""
-    from xscale.cli import sweep as cli_sweep
-    from xscale.schedule import searcher
+    from xscale.schedule import driver, searcher
     from xscale.schedule import tune as schedule
 
     return [
-        (cli_sweep, "preflight_graph"),
-        (cli_sweep, "start_ray"),  # `xscale sweep` starts Ray before it writes anything
+        (driver, "preflight_graph"),
+        (driver, "start_ray"),  # `xscale sweep` starts Ray before it writes anything
         # MLflow: the store's catch-up (creates the db) and the sweep's run (journal, uploader)
-        (cli_sweep, "catch_up"),
-        (cli_sweep, "open_parent"),
+        (driver, "catch_up"),
+        (driver, "open_parent"),
         (schedule, "_tune_run"),
         (searcher, "select_best"),
     ]

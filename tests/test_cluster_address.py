@@ -135,8 +135,8 @@ def test_a_sweep_on_two_nodes(tmp_path):
         sweep = {
             "name": "two-nodes",
             "output_dir": str(out),
-            "max_concurrent_trials": 2,
-            "models": ["tiny-xs", "tiny-s"],
+            "max_concurrent_trials": 1,
+            "models": ["tiny-s"],
             "intermediate_tasks": ["none"],
             "target_tasks": ["xnli"],
             "eval_languages": {"xnli": ["en", "de"]},
@@ -158,8 +158,7 @@ def test_a_sweep_on_two_nodes(tmp_path):
             assert (stage / "COMPLETE").is_file(), stage.name
             last = json.loads((stage / "attempts.jsonl").read_text().splitlines()[-1])
             nodes[stage.name] = last["nodes"]
-        assert len(nodes) == 4, nodes
-        multi = {k: v for k, v in nodes.items() if "-tiny-s-" in k}
+        multi = nodes  # tiny-s's pretrain and target, each on 2 workers spread over the nodes
         assert len(multi) == 2 and all(len(v) == 2 for v in multi.values()), nodes
         target = next(v for k, v in multi.items() if k.startswith("tar-"))
         assert len(set(target)) == 2, nodes  # one rank on each node

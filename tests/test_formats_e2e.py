@@ -385,8 +385,10 @@ def test_train_languages_in_language(trial):
     assert result["train_languages"] == sorted(langs)
     assert result["steps"] == 4 * len(langs)  # one 4-step model per language
     for lang in langs:  # one model per language, each trained and tested on its language
-        part = json.loads((t.dir("target") / f"lang-{lang}.json").read_text())
+        saved = json.loads((t.dir("target") / f"lang-{lang}.json").read_text())
+        part = saved["result"]  # and its scores, kept for a resume
         assert part["train_examples"] == 30 and part["steps"] == 4
+        assert set(saved["scores"]) >= {lang}
         scored = {k.split(".")[1] for k in part["metrics"] if k.startswith("xnli.")}
         assert scored - {"avg", "avg_non_en", "gap_en"} == {lang}
     logged = check_logged(t, "xnli")

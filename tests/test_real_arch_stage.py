@@ -24,7 +24,7 @@ cfg = load_sweep({sweep!r})
 spec = group.stage({{}}, None)
 out = Path(cfg.output_path)
 result = run_stage(spec, out, TrackingInfo("sqlite:///" + str(out / "mlflow.db"), cfg.name))
-print(json.dumps({{"key": spec.key, "zero_stage": result["zero_stage"], "steps": result["steps"]}}))
+print(json.dumps({{"key": spec.key, "zero_stage": result.zero_stage, "steps": result.steps}}))
 """
 
 

@@ -223,8 +223,9 @@ LOCAL_RAY_PROBE = """
 import json, sys, time
 import psutil, ray
 from xscale.schedule.tune import start_ray
+from xscale.sweep.schema import StageResources
 
-start_ray(None, {"tiny-xs": {"cpus": 1, "gpus": 0, "workers": 1}})
+start_ray(None, {"tiny-xs": StageResources(1, 0, 1)})
 ray.get(ray.remote(lambda: 1).remote())  # a worker process, as a trial starts one
 procs = [psutil.Process(), *psutil.Process().children(recursive=True)]
 print(json.dumps([[p.pid, p.name()] for p in procs]))
