@@ -152,7 +152,7 @@ def test_paired_gain_not_computable():
     assert "n=1" in one.note and "not computable" in A.fmt(one)
     flat = A.paired_gain({"1": 72, "2": 74}, {"1": 70, "2": 72})
     assert flat.gain.mean == pytest.approx(2) and flat.p_value is None
-    assert "zero variance" in flat.note
+    assert "deterministic" in flat.note  # every pair differs by the same 2: no interval
     unpaired = A.paired_gain({"1": 71, "3": 75}, {"1": 70, "2": 72})
     assert (unpaired.gain.n, unpaired.gain.n_missing) == (1, 2)
 
@@ -198,7 +198,9 @@ def test_cell_scores():
     assert c["en"].mean == pytest.approx(82)
     assert c["en"].half_width == pytest.approx(4.968275, abs=1e-5)
     assert c["non_en"].mean == pytest.approx(74)
-    assert c["gap"].mean == pytest.approx(8) and c["gap"].half_width == pytest.approx(0, abs=1e-9)
+    # the gap is 8 for every seed: deterministic, no interval (never "± 0.00")
+    assert c["gap"].mean == pytest.approx(8) and c["gap"].half_width is None
+    assert c["gap"].deterministic
     assert c["avg"].mean == pytest.approx(82 - 16 / 3)
     big = row(a.cells, model_size="tiny-l", intermediate_task="none", target_task="xnli")
     assert big["gap"].mean == pytest.approx(4)
@@ -219,7 +221,7 @@ def test_gains_over_baseline():
     assert nen.p_value == pytest.approx(0.020204, abs=1e-6)
     # English gain is 1 for every seed: zero variance, p not computable (said so)
     assert g["gain_en"].gain.mean == pytest.approx(1) and g["gain_en"].p_value is None
-    assert "zero variance" in g["gain_en"].note
+    assert "deterministic" in g["gain_en"].note
     assert all(r["intermediate_task"] != "none" for r in a.gains)
     b = row(a.benefit, model_size="tiny-s", intermediate_task="mnli")
     # mean over targets of the mean non-en gain: (2 + 0) / 2
@@ -263,21 +265,20 @@ def test_xtreme_r_leaves_out_the_tasks_it_dropped():
 
 
 def test_gap_fits():
+    """Fits on per-size means (each size is one checkpoint): the seeds' noise averages out
+    within a size and is not counted as evidence of a size effect."""
     a = A.build_analysis(grid())
-    f = row(a.fits, intermediate_task="none", target_task="xnli", quantity="gap")["fit"]
-    # gap = 20 - 2*log10(P) exactly for `none`
-    assert f.slope == pytest.approx(-2) and f.intercept == pytest.approx(20)
-    assert f.r2 == pytest.approx(1) and f.n == 9
-    m = row(a.fits, intermediate_task="mnli", target_task="xnli", quantity="gap")["fit"]
-    # mnli gap = 19 - 2*log10(P) - 0.5*(seed-2): seed noise balanced at every size
-    assert m.slope == pytest.approx(-2) and m.intercept == pytest.approx(19)
-    # residuals -0.5*(seed-2) -> SSE = 3 sizes * 0.5 = 1.5; Sxx = 3 * 2 = 6
-    assert m.slope_half_width == pytest.approx(T975[7] * math.sqrt(1.5 / 7 / 6), abs=1e-5)
-    pooled = row(a.fits, intermediate_task="none", target_task="(all)", quantity="gap")["fit"]
-    # per-seed mean over xnli (slope -2) and xquad (slope 0)
-    assert pooled.slope == pytest.approx(-1) and pooled.n == 9
-    score = row(a.fits, intermediate_task="none", target_task="xnli", quantity="non_en")["fit"]
-    assert score.slope == pytest.approx(4)  # non-en = 50 + 4*log10(P) + 2*(seed-2)
+    f = row(a.fits, intermediate_task="none", target_task="xnli", quantity="gap")["trend"]
+    # gap = 20 - 2*log10(P) exactly for `none`: an exact line through 3 sizes, no interval
+    assert f.kind == "fit" and f.estimate == pytest.approx(-2) and f.n_sizes == 3 and f.n == 9
+    assert f.ci is None and "exact fit" in f.note
+    m = row(a.fits, intermediate_task="mnli", target_task="xnli", quantity="gap")["trend"]
+    # mnli gap = 19 - 2*log10(P) - 0.5*(seed-2): the per-size means lie on the line
+    assert m.estimate == pytest.approx(-2) and m.ci is None
+    assert not [r for r in a.fits if r["target_task"] == "(all)"]  # metrics are never pooled
+    score = row(a.fits, intermediate_task="none", target_task="xnli", quantity="non_en")["trend"]
+    assert score.estimate == pytest.approx(4)  # non-en = 50 + 4*log10(P) + 2*(seed-2)
+    assert all(r["tests_in_table"] == 0 for r in a.fits)  # exact lines: no test to count
 
 
 def test_robustness_drop():
@@ -546,10 +547,12 @@ def test_robustness_by_size_uses_the_sets_own_clean_scores():
 
 def test_robustness_fits_on_log_params():
     a = A.build_analysis(robust_records())
-    en = row(a.robustness_fits, intermediate_task="mnli", set="pg", quantity="drop_en")["fit"]
-    assert en.slope == pytest.approx(-5.0) and en.intercept == pytest.approx(60.0) and en.n == 9
-    non = row(a.robustness_fits, intermediate_task="xml", set="pg", quantity="drop_non_en")["fit"]
-    assert non.slope == pytest.approx(-4.0) and non.intercept == pytest.approx(38.0)
+    en = row(a.robustness_fits, intermediate_task="mnli", set="pg", quantity="drop_en")["trend"]
+    assert en.estimate == pytest.approx(-5.0) and en.n == 9 and en.n_sizes == 3
+    non = row(a.robustness_fits, intermediate_task="xml", set="pg", quantity="drop_non_en")
+    assert non["trend"].estimate == pytest.approx(-4.0)
+    rate = row(a.robustness_fits, intermediate_task="xml", set="pg", quantity="success_rate")
+    assert rate["trend"].kind == "deterministic"  # 50% at every size and seed
 
 
 def test_robustness_by_intermediate_kind_side_by_side():
@@ -574,4 +577,10 @@ def test_robustness_report_and_plot(tmp_path):
     assert "## Robustness by size" in text and "## Robustness by intermediate task" in text
     assert (tmp_path / "plot_robustness_xnli_en_pg.png").stat().st_size > 1000
     rows = list(csv.DictReader((tmp_path / "robustness_fits.csv").open()))
-    assert {r["quantity"] for r in rows} == {"drop_en", "drop_non_en"}
+    assert {r["quantity"] for r in rows} == {
+        "drop_en",
+        "drop_non_en",
+        "drop_rel_en",
+        "drop_rel_non_en",
+        "success_rate",
+    }

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from xscale.analyze.names import MISSING
-from xscale.analyze.stats import Correlation, Fit, PairedGain, Summary
+from xscale.analyze.stats import Correlation, Fit, PairedGain, Summary, Trend
 
 
 def flatten(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -25,6 +25,22 @@ def flatten(row: Mapping[str, Any]) -> dict[str, Any]:
             out.update({f"{k}_n": v.n, f"{k}_n_missing": v.n_missing, f"{k}_mean": v.mean})
             if v.interval:
                 out.update({f"{k}_ci_low": ci[0], f"{k}_ci_high": ci[1]})
+                out[f"{k}_deterministic"] = v.deterministic
+        elif isinstance(v, Trend):
+            ci = v.ci or (None, None)
+            out.update(
+                {
+                    f"{k}_kind": v.kind,
+                    f"{k}_n_sizes": v.n_sizes,
+                    f"{k}_n": v.n,
+                    f"{k}_estimate": v.estimate,
+                    f"{k}_ci_low": ci[0],
+                    f"{k}_ci_high": ci[1],
+                    f"{k}_p_value": v.p_value,
+                    f"{k}_r2": v.r2,
+                    f"{k}_note": v.note,
+                }
+            )
         elif isinstance(v, Correlation):
             out.update({"n": v.n, "r": v.r, "r_ci_low": v.ci_low, "r_ci_high": v.ci_high})
             out.update({"p_value": v.p_value, "note": v.note})
@@ -64,6 +80,9 @@ def fmt(v: Any, digits: int = 2) -> str:
     if isinstance(v, Summary):
         if v.mean is None:
             return MISSING
+        if v.deterministic:
+            text = f"{v.mean:.{digits}f} (deterministic: n distinct = 1, no interval)"
+            return text + (f" [n={v.n}, {v.n_missing} missing]" if v.n_missing else "")
         if v.half_width is None:
             undefined = v.interval and v.n == 1
             text = f"{v.mean:.{digits}f}" + (" (n=1, CI undefined)" if undefined else "")
@@ -75,6 +94,8 @@ def fmt(v: Any, digits: int = 2) -> str:
             return f"{MISSING} ({v.note})"
         ci = f" [{v.ci_low:+.2f}, {v.ci_high:+.2f}]" if v.ci_low is not None else " (CI undefined)"
         return f"r={v.r:+.2f}{ci}, p={v.p_value:.3g}, n={v.n}"
+    if isinstance(v, Trend):
+        return _fmt_trend(v, digits)
     if isinstance(v, Fit):
         if v.slope is None:
             return f"{MISSING} ({v.note})"
@@ -86,6 +107,22 @@ def fmt(v: Any, digits: int = 2) -> str:
     if isinstance(v, float):
         return f"{v:.{digits}f}"
     return str(v)
+
+
+def _fmt_trend(t: Trend, digits: int) -> str:
+    if t.kind == "none":
+        return f"{MISSING} ({t.note})"
+    if t.kind == "deterministic":
+        return f"{MISSING} ({t.note}, no interval)"
+    ci = f" [{t.ci_low:+.{digits}f}, {t.ci_high:+.{digits}f}]" if t.ci else ""
+    p = f", p={t.p_value:.3g}" if t.p_value is not None else ""
+    if t.kind == "two_models":
+        small, large = t.sizes or ("smaller", "larger")
+        return f"{large} - {small}: {t.estimate:+.{digits}f}{ci}{p} ({t.note})"
+    if not t.ci:
+        return f"slope {t.estimate:+.{digits}f} per 10x params ({t.note}; no interval)"
+    r2 = f", r²={t.r2:.3f}" if t.r2 is not None else ""
+    return f"slope {t.estimate:+.{digits}f}{ci} per 10x params{p}{r2}, {t.n_sizes} sizes"
 
 
 def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -26,8 +26,8 @@ from collections import defaultdict
 
 from xscale.analyze.names import BASELINE, _inter_order
 from xscale.analyze.scores import Scored
-from xscale.analyze.stats import fit_log_params, summarize
-from xscale.analyze.tables import _size_order, group_cells
+from xscale.analyze.stats import size_trend, summarize
+from xscale.analyze.tables import _size_order, group_cells, with_adjusted
 
 GROUPS = ("en", "non_en")
 QUANTITIES = ("drop_en", "drop_non_en", "drop_rel_en", "drop_rel_non_en")
@@ -39,6 +39,8 @@ def _value(scored: Scored, key, pert: str, quantity: str) -> float | None:
     s = scored.scores.get(key)
     if s is None:
         return None
+    if quantity == "success_rate":
+        return s.success_rate(pert)
     group = "non_en" if quantity.endswith("non_en") else "en"
     return s.set_drop(pert, group, relative=quantity.startswith("drop_rel_"))
 
@@ -71,19 +73,33 @@ def robustness_size_table(scored: Scored) -> list[dict]:
     return rows
 
 
+FIT_QUANTITIES = ("drop_en", "drop_non_en", "drop_rel_en", "drop_rel_non_en", "success_rate")
+
+
 def robustness_fit_table(scored: Scored) -> list[dict]:
-    points: dict[tuple, list] = defaultdict(list)
+    """Degradation against model size (`stats.size_trend`, per-size means): the absolute drop,
+    the relative drop (attacks only touch examples the model gets right, so the absolute drop
+    grows with clean accuracy) and, for attacks, the success rate."""
+    points: dict[tuple, dict[float, list]] = defaultdict(lambda: defaultdict(list))
+    names: dict[float, str] = {}
+    missing: dict[tuple, int] = defaultdict(int)
     for key in scored.scores:
         size, inter, target, mode, _ = key
+        params = scored.size_params.get(size)
         for pert in scored.perturbations.get((target, mode), []):
-            for q in ("drop_en", "drop_non_en"):
+            for q in FIT_QUANTITIES:
                 value = _value(scored, key, pert, q)
-                points[(pert, target, mode, inter, q)].append((scored.size_params.get(size), value))
+                g = (pert, target, mode, inter, q)
+                if value is None or params is None:
+                    missing[g] += 1
+                    continue
+                names[params] = size
+                points[g][params].append(value)
     rows = []
     for pert, target, mode, inter, q in sorted(
-        points, key=lambda g: (g[0], g[1], g[2], _inter_order(g[3]), g[4])
+        points, key=lambda g: (g[0], g[1], g[2], _inter_order(g[3]), FIT_QUANTITIES.index(g[4]))
     ):
-        pts = points[(pert, target, mode, inter, q)]
+        g = (pert, target, mode, inter, q)
         rows.append(
             {
                 "set": pert,
@@ -91,11 +107,11 @@ def robustness_fit_table(scored: Scored) -> list[dict]:
                 "train_languages": mode,
                 "intermediate_task": inter,
                 "quantity": q,
-                "fit": fit_log_params(pts),
-                "points_missing": sum(1 for x, y in pts if x is None or y is None),
+                "trend": size_trend(points[g], names),
+                "points_missing": missing[g],
             }
         )
-    return rows
+    return with_adjusted(rows, "trend")
 
 
 def intermediate_kind(scored: Scored, key) -> str:

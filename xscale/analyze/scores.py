@@ -99,6 +99,8 @@ class RunScores:
     # per set and language, the clean score of the examples the set scored (`clean_<main>`,
     # logged since sets may cap or exclude examples); the clean score where it is not logged
     perturbed_clean: dict[str, dict[str, float]] = field(default_factory=dict)
+    # attacks: per set and language, the % of examples right when clean that the attack flips
+    success: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def missing(self) -> list[str]:
@@ -147,6 +149,15 @@ class RunScores:
         if relative:
             return 100.0 * (clean - pert) / clean if clean else None
         return clean - pert
+
+    def success_rate(self, perturbation: str) -> float | None:
+        """An attack's mean success rate over its languages; None for a set that is no attack
+        (or a language without it)."""
+        pert = self.perturbed.get(perturbation, {})
+        rates = [self.success.get(perturbation, {}).get(lang) for lang in pert]
+        if not rates or None in rates:
+            return None
+        return math.fsum(rates) / len(rates)
 
     def set_drop(self, perturbation: str, group: str, relative: bool = False) -> float | None:
         """The drop in English (`group` "en") or the mean drop over the set's other languages
@@ -199,6 +210,7 @@ def score_records(
         )
     values = {k: task_metric_values(r, k[2], metric_of[k[2]]) for k, r in runs.items()}
     refs = {k: task_metric_values(r, k[2], f"clean_{metric_of[k[2]]}") for k, r in runs.items()}
+    rates = {k: task_metric_values(r, k[2], "success_rate") for k, r in runs.items()}
     langs: dict[tuple[str, str], set] = defaultdict(set)
     perts: dict[tuple[str, str, str], set] = defaultdict(set)
     for k, v in values.items():
@@ -220,7 +232,8 @@ def score_records(
         }
         group = languages.get((k[2], k[3]), [])
         ref = {p: dict(v) for p, v in refs[k].items() if p is not None}
-        scores[k] = RunScores({lang: clean.get(lang) for lang in group}, perturbed, ref)
+        success = {p: dict(v) for p, v in rates[k].items() if p is not None}
+        scores[k] = RunScores({lang: clean.get(lang) for lang in group}, perturbed, ref, success)
     size_params: dict[str, int | None] = {}
     for k, r in sorted(runs.items()):
         p = _int_or_none(r.get("params", {}).get("model_params"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -22,9 +21,10 @@ from xscale.analyze.scores import Scored
 from xscale.analyze.stats import (
     PairedGain,
     Summary,
-    fit_log_params,
+    adjust,
     mean_only,
     paired_gain,
+    size_trend,
     summarize,
 )
 
@@ -212,35 +212,54 @@ def xtreme_table(
 
 
 def fit_table(scored: Scored, quantities: Sequence[str] = ("gap", "non_en")) -> list[dict]:
-    """OLS of each quantity on log10(model_params) over seed-level points, per intermediate x
-    target x mode; target `(all)`: the per-seed mean over target tasks (missing if any is)."""
-    points: dict[tuple, list] = defaultdict(list)
-    pooled: dict[tuple, list] = defaultdict(list)
+    """Each quantity against model size, per intermediate x target x mode, at the level where
+    it varies (`stats.size_trend`: per-size means, sizes - 2 degrees of freedom; two sizes: a
+    comparison of two checkpoints). Target tasks are never pooled: their metrics differ."""
+    points: dict[tuple, dict[float, list]] = defaultdict(lambda: defaultdict(list))
+    names: dict[float, str] = {}
+    missing: dict[tuple, int] = defaultdict(int)
     for k, s in scored.scores.items():
-        size, inter, target, mode, seed = k
+        size, inter, target, mode, _ = k
+        params = scored.size_params.get(size)
         for q in quantities:
             value = None if s is None else getattr(s, q)
-            points[(mode, inter, target, q)].append((scored.size_params.get(size), value))
-            pooled[(mode, inter, q, size, seed)].append(value)
-    for (mode, inter, q, size, _), values in pooled.items():
-        if len(values) > 1:
-            mean = None if None in values else math.fsum(values) / len(values)
-            points[(mode, inter, "(all)", q)].append((scored.size_params.get(size), mean))
+            if params is None or value is None:
+                missing[(mode, inter, target, q)] += 1
+                points[(mode, inter, target, q)]  # noqa: B018 - the group exists
+                continue
+            names[params] = size
+            points[(mode, inter, target, q)][params].append(value)
     rows = []
     for mode, inter, target, q in sorted(
-        points, key=lambda g: (g[0], g[3], _inter_order(g[1]), g[2] == "(all)", g[2])
+        points, key=lambda g: (g[0], g[3], _inter_order(g[1]), g[2])
     ):
-        pts = points[(mode, inter, target, q)]
         rows.append(
             {
                 "train_languages": mode,
                 "intermediate_task": inter,
                 "target_task": target,
                 "quantity": q,
-                "fit": fit_log_params(pts),
-                "points_missing": sum(1 for x, y in pts if x is None or y is None),
+                "trend": size_trend(points[(mode, inter, target, q)], names),
+                "points_missing": missing[(mode, inter, target, q)],
             }
         )
+    return with_adjusted(rows, "trend")
+
+
+def with_adjusted(rows: list[dict], column: str) -> list[dict]:
+    """Holm and Benjamini-Hochberg adjusted p-values of a table's tests, beside the raw ones
+    (`p_holm`, `p_bh`); the table's count of tests is `tests_in_table`."""
+
+    def p_of(v):
+        if isinstance(v, PairedGain):
+            return v.p_value
+        return getattr(v, "p_value", None)
+
+    ps = [p_of(r[column]) for r in rows]
+    holm, bh = adjust(ps)
+    k = sum(p is not None for p in ps)
+    for r, h, b in zip(rows, holm, bh):
+        r["p_holm"], r["p_bh"], r["tests_in_table"] = h, b, k
     return rows
 
 
