@@ -223,45 +223,90 @@ def test_gains_over_baseline():
     assert g["gain_en"].gain.mean == pytest.approx(1) and g["gain_en"].p_value is None
     assert "deterministic" in g["gain_en"].note
     assert all(r["intermediate_task"] != "none" for r in a.gains)
-    b = row(a.benefit, model_size="tiny-s", intermediate_task="mnli")
-    # mean over targets of the mean non-en gain: (2 + 0) / 2
-    assert b["mean_gain_non_en"].mean == pytest.approx(1) and b["targets_missing"] == ""
+    b = row(a.benefit, intermediate_task="mnli", target_task="xnli")
+    # per size the paired non-en gain (2 at every size, as above), and its trend over sizes:
+    # the per-size gains are 2, 2, 2, so the interaction is an exact zero slope
+    assert b["gain@tiny-s"].gain.mean == pytest.approx(2)
+    assert b["trend"].kind == "fit" and b["trend"].estimate == pytest.approx(0, abs=1e-9)
+    assert not [r for r in a.benefit if r["target_task"] == "(all)"]  # never pooled
 
 
-def test_xtreme_aggregates():
+def test_xtreme_aggregates_need_every_language():
+    """The grid scores XNLI in en/de/fr and XQuAD in en/es: XTREME's evaluate.py averages
+    over its 15 and 11 languages, so neither task, category nor overall is given here."""
     a = A.build_analysis(grid())
     x = row(a.xtreme, model_size="tiny-s", intermediate_task="none")
-    # xnli avg over en/de/fr = 82 - 16/3 = 76.667; xquad avg over en/es = 55
-    assert x["xnli"] == pytest.approx(82 - 16 / 3)
-    assert x["xquad"] == pytest.approx(55)
-    assert x["cat:classification"].mean == pytest.approx(82 - 16 / 3)
-    assert x["cat:question_answering"].mean == pytest.approx(55)
-    assert x["overall"].mean == pytest.approx((82 - 16 / 3 + 55) / 2)
-    assert "cat:retrieval" not in x  # no retrieval task in the sweep
-    # XTREME-R groups the same tasks alike (xnli: classification, xquad: QA); its overall is
-    # over the XTREME-R tasks present, here both
+    assert isinstance(x["xnli"], A.Partial) and (x["xnli"].have, x["xnli"].total) == (3, 15)
+    assert (x["xquad"].have, x["xquad"].total) == (2, 11)
+    assert isinstance(x["cat:classification"], A.Partial)
+    assert (x["overall"].have, x["overall"].total, x["overall"].what) == (0, 9, "tasks")
+    assert "partial, 0 of 9 tasks" in A.fmt(x["overall"])
     r = row(a.xtreme_r, model_size="tiny-s", intermediate_task="none")
-    assert r["cat:classification"].mean == pytest.approx(82 - 16 / 3)
-    assert r["overall"].mean == pytest.approx((82 - 16 / 3 + 55) / 2)
+    assert "pawsx" not in r and "bucc" not in r and "mewslix" in r  # XTREME-R's ten
+    assert (r["xquad"].have, r["xquad"].total) == (2, 12)  # XTREME-R scores XQuAD in ro too
 
 
-def test_xtreme_r_leaves_out_the_tasks_it_dropped():
-    from xscale.analyze.names import XTREME_R_CATEGORIES
-    from xscale.analyze.stats import summarize
-    from xscale.analyze.tables import xtreme_table
+def _benchmark_records(values: dict[str, float], benchmark: str, drop=()) -> list[dict]:
+    """One size x `none` x one seed, every task of `benchmark` scored in every language it
+    averages over: accuracy/F1/mAP `values[task]`, QA with EM = F1 - 10."""
+    from xscale.analyze.names import benchmark_categories
+    from xscale.tasks.registry import TASKS
 
-    cells = [
-        {"train_languages": "en", "model_size": "s", "model_params": 1, "intermediate_task": "none",
-         "target_task": t, "avg": summarize([v])}
-        for t, v in (("xnli", 70.0), ("pawsx", 90.0), ("xcopa", 60.0), ("bucc", 10.0))
-    ]  # fmt: skip
-    rows = xtreme_table(cells, XTREME_R_CATEGORIES, ["xnli", "xcopa", "tatoeba"])
-    (r,) = rows
-    assert "pawsx" not in r and "bucc" not in r
-    assert r["cat:classification"].mean == pytest.approx(65.0)  # (70 + 60) / 2
-    assert r["overall"].mean == pytest.approx(65.0)
-    xtreme = xtreme_table(cells)[0]  # XTREME's grouping keeps PAWS-X and BUCC
-    assert xtreme["overall"].mean == pytest.approx((70 + 90 + 60 + 10) / 4)
+    out = []
+    for names in benchmark_categories(benchmark).values():
+        for t in names:
+            if t in drop:
+                continue
+            task = TASKS[t]
+            m = {}
+            for lang in task.scored_languages(benchmark):
+                m[f"{t}.{lang}.{task.metric}"] = values[t]
+                if task.benchmarks[benchmark] == "question_answering":
+                    m[f"{t}.{lang}.exact_match"] = values[t] - 10
+            r = rec("tiny-s", "none", t, 1, m)
+            out.append(r)
+    return out
+
+
+def test_benchmark_aggregates_by_hand():
+    """XTREME: per task the mean over its languages (all equal here), QA (EM + F1) / 2 =
+    F1 - 5; categories and overall are means over tasks, overall over all nine."""
+    v = {"xnli": 80, "pawsx": 90, "udpos": 70, "panx": 60, "xquad": 75, "mlqa": 65,
+         "tydiqa": 55, "bucc": 40, "tatoeba": 50}  # fmt: skip
+    a = A.build_analysis(_benchmark_records(v, "xtreme"), main_metrics=MAIN)
+    x = row(a.xtreme, model_size="tiny-s", intermediate_task="none")
+    assert x["xquad"].mean == pytest.approx(70)  # (75 + 65) / 2
+    assert x["cat:classification"].mean == pytest.approx(85)
+    assert x["cat:structured_prediction"].mean == pytest.approx(65)
+    assert x["cat:question_answering"].mean == pytest.approx((70 + 60 + 50) / 3)
+    assert x["cat:retrieval"].mean == pytest.approx(45)
+    qa = [70, 60, 50]
+    assert x["overall"].mean == pytest.approx((80 + 90 + 70 + 60 + sum(qa) + 40 + 50) / 9)
+    # a sweep without TyDiQA: its category and the overall score are not given, the rest are
+    b = A.build_analysis(_benchmark_records(v, "xtreme", drop={"tydiqa"}), main_metrics=MAIN)
+    y = row(b.xtreme, model_size="tiny-s", intermediate_task="none")
+    assert y["cat:classification"].mean == pytest.approx(85)
+    assert y["cat:question_answering"].missing == ("tydiqa",)
+    assert (y["overall"].have, y["overall"].total) == (8, 9)
+
+
+MAIN = {
+    "xnli": "accuracy", "pawsx": "accuracy", "udpos": "f1", "panx": "f1", "xquad": "f1",
+    "mlqa": "f1", "tydiqa": "f1", "bucc": "f1", "tatoeba": "accuracy", "xcopa": "accuracy",
+    "mewslix": "map_at_20", "lareqa": "map_at_20",
+}  # fmt: skip
+
+
+def test_xtreme_r_follows_its_paper_for_lareqa():
+    v = {"xnli": 80, "xcopa": 60, "udpos": 70, "panx": 60, "xquad": 75, "mlqa": 65,
+         "tydiqa": 55, "mewslix": 30, "lareqa": 35, "tatoeba": 50}  # fmt: skip
+    a = A.build_analysis(_benchmark_records(v, "xtreme_r"), main_metrics=MAIN)
+    r = row(a.xtreme_r, model_size="tiny-s", intermediate_task="none")
+    assert r["cat:retrieval"].mean == pytest.approx((30 + 35 + 50) / 3)  # LAReQA included
+    assert r["cat:classification"].mean == pytest.approx(70)  # XNLI and XCOPA
+    assert r["overall"].mean == pytest.approx(
+        (80 + 60 + 70 + 60 + 70 + 60 + 50 + 30 + 35 + 50) / 10
+    )
 
 
 def test_gap_fits():
@@ -368,10 +413,10 @@ def test_missing_baseline_and_expected_cells():
     assert g["gain_non_en"].gain.mean is None and g["gain_non_en"].gain.n_missing == 3
     assert A.fmt(g["gain_non_en"]).startswith(A.MISSING)
     x = row(a.xtreme, model_size="tiny-l", intermediate_task="none")
-    assert x["xnli"] is None and x["overall"].mean is None and x["overall"].n_missing == 2
-    assert x["tasks_missing"] == "xnli, xquad"
-    b = row(a.benefit, model_size="tiny-l", intermediate_task="mnli")
-    assert b["mean_gain_non_en"].mean is None and b["targets_missing"] == "xnli, xquad"
+    assert isinstance(x["xnli"], A.Partial) and isinstance(x["overall"], A.Partial)
+    b = row(a.benefit, intermediate_task="mnli", target_task="xnli")
+    assert b["gain@tiny-l"].gain.mean is None  # no baseline at tiny-l
+    assert b["trend"].n_sizes == 2  # the gain is known at two sizes
     # without `expected`, the grid is the product of what was seen: tiny-l/none is still missing
     assert len(A.build_analysis(records).missing) == 6
 

@@ -26,6 +26,7 @@ HEAVY = frozenset(
         "pyarrow",
         "matplotlib",
         "scipy",
+        "statsmodels",
         "tokenizers",
         "safetensors",
         "seqeval",

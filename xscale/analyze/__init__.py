@@ -108,6 +108,7 @@ from xscale.analyze.store import (
 )
 from xscale.analyze.tables import (
     GAIN_QUANTITIES,
+    Partial,
     benefit_by_size,
     cell_table,
     fit_table,
@@ -121,6 +122,7 @@ from xscale.analyze.tables import (
 )
 
 __all__ = [
+    "Partial",
     "AGGREGATES",
     "AXES",
     "Analysis",

@@ -16,7 +16,7 @@ from xscale.analyze.difficulty import (
     difficulty_table,
     subset_table,
 )
-from xscale.analyze.names import BASELINE, XTREME_R_CATEGORIES, Record
+from xscale.analyze.names import BASELINE, Record
 from xscale.analyze.robustness import (
     robustness_fit_table,
     robustness_inter_table,
@@ -69,25 +69,31 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         "benefit",
-        lambda s, t: benefit_by_size(t["gains"]),
-        "Benefit of intermediate training by size (mean non-English gain over targets)",
+        lambda s, t: benefit_by_size(s),
+        "Benefit of intermediate training by size (non-English gain over 'none')",
+        "gain@<size>: paired by seed, ± 95% CI, p (paired t-test); trend: the gain against "
+        "model size (per-size means; two sizes: a comparison of two checkpoints), in points and "
+        "as % of the baseline (trend_relative). Holm/BH-adjusted p of the trends beside.",
         csv="benefit_by_size",
     ),
     Table(
         "xtreme",
-        lambda s, t: xtreme_table(t["cells"]),
-        "XTREME-style aggregates",
-        "Per task: mean over languages (and seeds); categories and overall: mean over "
-        "the tasks present; [n=k, m missing] = m tasks missing, named in tasks_missing.",
+        lambda s, t: xtreme_table(s, "xtreme"),
+        "XTREME aggregates, as XTREME's evaluate.py computes them",
+        "Its nine tasks; a task's score is the mean over XTREME's languages for it (question "
+        "answering: (EM + F1) / 2), averaged over seeds; a category and the overall score are "
+        "means over tasks, given only when every one of their tasks is scored in every language "
+        "(else: partial, k of n, the missing ones named).",
     ),
     Table(
         "xtreme_r",
-        lambda s, t: xtreme_table(
-            t["cells"], XTREME_R_CATEGORIES, [x for v in XTREME_R_CATEGORIES.values() for x in v]
-        ),
+        lambda s, t: xtreme_table(s, "xtreme_r"),
         "XTREME-R aggregates",
-        "XTREME-R's ten tasks in its four categories (PAWS-X and BUCC left out); means over "
-        "the tasks present, the missing ones named in tasks_missing.",
+        "Its ten tasks and its longer language lists (XQuAD 12, PAN-X 48, UD-POS 38, Tatoeba "
+        "41: xscale evaluates XTREME's by default, so those tasks are partial here); retrieval "
+        "is Mewsli-X, LAReQA and Tatoeba as in the XTREME-R paper (its evaluate.py leaves "
+        "LAReQA out of the group and lists it with no languages, so it never gives an overall "
+        "score).",
         optional=True,
     ),
     Table(

@@ -11,6 +11,7 @@ from typing import Any
 
 from xscale.analyze.names import MISSING
 from xscale.analyze.stats import Correlation, Fit, PairedGain, Summary, Trend
+from xscale.analyze.tables import Partial
 
 
 def flatten(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -26,6 +27,10 @@ def flatten(row: Mapping[str, Any]) -> dict[str, Any]:
             if v.interval:
                 out.update({f"{k}_ci_low": ci[0], f"{k}_ci_high": ci[1]})
                 out[f"{k}_deterministic"] = v.deterministic
+        elif isinstance(v, Partial):
+            out[f"{k}_mean"] = None
+            out[f"{k}_partial"] = f"{v.have} of {v.total} {v.what}"
+            out[f"{k}_missing"] = ", ".join(v.missing)
         elif isinstance(v, Trend):
             ci = v.ci or (None, None)
             out.update(
@@ -96,6 +101,9 @@ def fmt(v: Any, digits: int = 2) -> str:
         return f"r={v.r:+.2f}{ci}, p={v.p_value:.3g}, n={v.n}"
     if isinstance(v, Trend):
         return _fmt_trend(v, digits)
+    if isinstance(v, Partial):
+        names = ", ".join(v.missing[:4]) + (", ..." if len(v.missing) > 4 else "")
+        return f"partial, {v.have} of {v.total} {v.what} (missing: {names})"
     if isinstance(v, Fit):
         if v.slope is None:
             return f"{MISSING} ({v.note})"

@@ -101,6 +101,8 @@ class RunScores:
     perturbed_clean: dict[str, dict[str, float]] = field(default_factory=dict)
     # attacks: per set and language, the % of examples right when clean that the attack flips
     success: dict[str, dict[str, float]] = field(default_factory=dict)
+    # span QA: exact match per language (XTREME's QA score is (EM + F1) / 2)
+    exact_match: dict[str, float] = field(default_factory=dict)
 
     @property
     def missing(self) -> list[str]:
@@ -211,6 +213,7 @@ def score_records(
     values = {k: task_metric_values(r, k[2], metric_of[k[2]]) for k, r in runs.items()}
     refs = {k: task_metric_values(r, k[2], f"clean_{metric_of[k[2]]}") for k, r in runs.items()}
     rates = {k: task_metric_values(r, k[2], "success_rate") for k, r in runs.items()}
+    ems = {k: task_metric_values(r, k[2], "exact_match").get(None, {}) for k, r in runs.items()}
     langs: dict[tuple[str, str], set] = defaultdict(set)
     perts: dict[tuple[str, str, str], set] = defaultdict(set)
     for k, v in values.items():
@@ -233,7 +236,9 @@ def score_records(
         group = languages.get((k[2], k[3]), [])
         ref = {p: dict(v) for p, v in refs[k].items() if p is not None}
         success = {p: dict(v) for p, v in rates[k].items() if p is not None}
-        scores[k] = RunScores({lang: clean.get(lang) for lang in group}, perturbed, ref, success)
+        scores[k] = RunScores(
+            {lang: clean.get(lang) for lang in group}, perturbed, ref, success, dict(ems[k])
+        )
     size_params: dict[str, int | None] = {}
     for k, r in sorted(runs.items()):
         p = _int_or_none(r.get("params", {}).get("model_params"))

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from xscale.analyze.names import (
     AXES,
     BASELINE,
-    CATEGORIES,
     IN_LANGUAGE,
     ZERO_SHOT,
     CellKey,
     _inter_order,
     _seed_order,
-    category_of,
+    benchmark_categories,
 )
-from xscale.analyze.scores import Scored
+from xscale.analyze.scores import RunScores, Scored
 from xscale.analyze.stats import (
     PairedGain,
     Summary,
@@ -27,6 +28,8 @@ from xscale.analyze.stats import (
     size_trend,
     summarize,
 )
+from xscale.tasks.base import Task
+from xscale.tasks.registry import TASKS
 
 
 def _size_order(scored: Scored):
@@ -147,68 +150,132 @@ def gain_table(scored: Scored) -> list[dict]:
     return rows
 
 
-def benefit_by_size(gains: Sequence[dict]) -> list[dict]:
-    """Mean (over target tasks) of the mean non-English gain, per size x intermediate x mode."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for g in gains:
-        groups[(g["train_languages"], g["model_size"], g["intermediate_task"])].append(g)
+def benefit_by_size(scored: Scored, quantity: str = "non_en") -> list[dict]:
+    """Question 3 as an interaction: per target task x intermediate task x mode, the gain of
+    intermediate training over `none` at each size (paired by seed) and the trend of that gain
+    over sizes (`size_trend`: does scale amplify or diminish the benefit?), absolute and
+    relative to the baseline. Target tasks are never averaged together (their metrics differ)."""
+    groups = group_cells(scored)
+    out: dict[tuple, dict] = {}
+    gains: dict[tuple, dict[float, list]] = defaultdict(lambda: defaultdict(list))
+    rel: dict[tuple, dict[float, list]] = defaultdict(lambda: defaultdict(list))
+    names: dict[float, str] = {}
+    for (size, inter, target, mode), seeds in groups.items():
+        base = groups.get((size, BASELINE, target, mode))
+        if inter == BASELINE or base is None:
+            continue
+        g = (mode, target, inter)
+        row = out.setdefault(
+            g, {"train_languages": mode, "target_task": target, "intermediate_task": inter}
+        )
+        treat, ref = _by_seed(scored, seeds, quantity), _by_seed(scored, base, quantity)
+        row[f"gain@{size}"] = paired_gain(treat, ref)
+        params = scored.size_params.get(size)
+        if params is None:
+            continue
+        names[params] = size
+        for seed, t in treat.items():
+            b = ref.get(seed)
+            if t is None or b is None:
+                continue
+            gains[g][params].append(t - b)
+            if b:
+                rel[g][params].append(100.0 * (t - b) / b)
     rows = []
-    for (mode, size, inter), gs in groups.items():
-        means = mean_only([g["gain_non_en"].gain.mean for g in gs])
-        missing = [g["target_task"] for g in gs if g["gain_non_en"].gain.mean is None]
-        rows.append(
+    for g, row in out.items():
+        row["trend"] = size_trend(gains[g], names)
+        row["trend_relative"] = size_trend(rel[g], names)
+        rows.append(row)
+    return with_adjusted(rows, "trend")
+
+
+@dataclass(frozen=True)
+class Partial:
+    """An aggregate a benchmark does not report yet: `have` of `total` parts (tasks of a
+    category, or a task's languages) scored, the missing ones named."""
+
+    have: int
+    total: int
+    what: str  # "tasks" or "languages"
+    missing: tuple[str, ...] = ()
+
+
+def benchmark_task_score(task: Task, s: RunScores | None, benchmark: str) -> float | None:
+    """One run's score on `task` as the benchmark's evaluate.py computes it: the mean over the
+    benchmark's languages of the task's metric, (EM + F1) / 2 for question answering; None
+    unless every one of those languages is scored."""
+    if s is None:
+        return None
+    langs = task.scored_languages(benchmark)
+    qa = task.benchmarks.get(benchmark) == "question_answering"
+    values = []
+    for lang in langs:
+        v = s.langs.get(lang)
+        if v is None:
+            return None
+        if qa:
+            em = s.exact_match.get(lang)
+            if em is None:
+                return None
+            v = (v + em) / 2
+        values.append(v)
+    return math.fsum(values) / len(values) if values else None
+
+
+def xtreme_table(scored: Scored, benchmark: str = "xtreme") -> list[dict]:
+    """A benchmark's aggregates as its evaluate.py computes them, per size x intermediate x mode:
+    each of the benchmark's tasks (mean over the benchmark's languages, seeds averaged; QA
+    (EM + F1) / 2), each category and the overall score only when every one of their tasks is
+    complete, else `Partial` (k of n tasks, the missing named); a task whose languages the
+    sweep did not all score is `Partial` too (k of n languages)."""
+    cats = benchmark_categories(benchmark)
+    tasks = [t for names in cats.values() for t in names]
+    groups = group_cells(scored)
+    rows: dict[tuple, dict] = {}
+    scores: dict[tuple, dict[str, float | None]] = defaultdict(dict)
+    for (size, inter, target, mode), seeds in groups.items():
+        g = (mode, size, inter)
+        rows.setdefault(
+            g,
             {
                 "train_languages": mode,
                 "model_size": size,
-                "model_params": gs[0]["model_params"],
+                "model_params": scored.size_params.get(size),
                 "intermediate_task": inter,
-                "mean_gain_non_en": means,
-                "targets_missing": ", ".join(missing),
-            }
+            },
         )
-    return rows
+        if target not in tasks:
+            continue
+        task = TASKS[target]
+        per_seed = [
+            benchmark_task_score(task, scored.scores.get(k), benchmark) for k in seeds.values()
+        ]
+        if per_seed and None not in per_seed:
+            summary = mean_only(per_seed)
+            scores[g][target] = summary.mean
+            rows[g][target] = summary
+        else:
+            langs = task.scored_languages(benchmark)
+            have = set(scored.languages.get((target, mode), []))
+            missing = tuple(lang for lang in langs if lang not in have)
+            rows[g][target] = Partial(len(langs) - len(missing), len(langs), "languages", missing)
+    out = []
+    for g, row in rows.items():
+        have = scores.get(g, {})
+        for t in tasks:
+            row.setdefault(t, Partial(0, 1, "languages", ("not in the sweep",)))
+        for cat, names in cats.items():
+            row[f"cat:{cat}"] = _aggregate([have.get(t) for t in names], names)
+        row["overall"] = _aggregate([have.get(t) for t in tasks], tasks)
+        out.append(row)
+    return out
 
 
-def xtreme_table(
-    cells: Sequence[dict],
-    categories: Mapping[str, Sequence[str]] = CATEGORIES,
-    only: Iterable[str] | None = None,
-) -> list[dict]:
-    """Per size x intermediate x mode: per-task mean over languages (and seeds), the mean over
-    tasks, and per-category means; means over the tasks present, the missing ones named.
-    `categories` is the benchmark's grouping (XTREME's by default, or XTREME-R's); `only` keeps
-    the benchmark's own tasks (None: every target task of the sweep)."""
-    keep = None if only is None else set(only)
-    cells = [c for c in cells if keep is None or c["target_task"] in keep]
-    targets = sorted({c["target_task"] for c in cells})
-    groups: dict[tuple, dict[str, float | None]] = defaultdict(dict)
-    meta = {}
-    for c in cells:
-        g = (c["train_languages"], c["model_size"], c["intermediate_task"])
-        groups[g][c["target_task"]] = c["avg"].mean
-        meta[g] = c["model_params"]
-    grouping = categories
-    categories = [
-        c for c in (*grouping, "other") if any(category_of(t, grouping) == c for t in targets)
-    ]
-    rows = []
-    for g, per_task in groups.items():
-        row = {
-            "train_languages": g[0],
-            "model_size": g[1],
-            "model_params": meta[g],
-            "intermediate_task": g[2],
-        }
-        for t in targets:
-            row[t] = per_task.get(t)
-        for cat in categories:
-            row[f"cat:{cat}"] = mean_only(
-                [per_task.get(t) for t in targets if category_of(t, grouping) == cat]
-            )
-        row["overall"] = mean_only([per_task.get(t) for t in targets])
-        row["tasks_missing"] = ", ".join(t for t in targets if per_task.get(t) is None)
-        rows.append(row)
-    return rows
+def _aggregate(values: list[float | None], names: Sequence[str]) -> Summary | Partial:
+    if None in values:
+        missing = tuple(n for n, v in zip(names, values) if v is None)
+        return Partial(len(values) - len(missing), len(values), "tasks", missing)
+    return mean_only(values)
 
 
 def fit_table(scored: Scored, quantities: Sequence[str] = ("gap", "non_en")) -> list[dict]:

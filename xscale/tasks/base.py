@@ -133,8 +133,15 @@ class Task:
     # `target` and its `source` translation: Tatoeba)
     parallel: str = ""
     parallel_fields: tuple[str, ...] = ()
-    # the benchmarks that score it, and its category in each: {"xtreme": "classification", ...}
+    # the benchmarks that score it, and its category in each: {"xtreme": "classification", ...};
+    # the languages a benchmark averages over, where they are not `languages`
     benchmarks: dict[str, str] = field(default_factory=dict)
+    benchmark_languages: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def scored_languages(self, benchmark: str) -> tuple[str, ...]:
+        """The languages `benchmark` averages this task over (its evaluate.py's lists)."""
+        return self.benchmark_languages.get(benchmark, self.languages)
+
     # test rows per language (XTREME's test sets, roughly), for evaluation time in simulations
     test_rows: int = 1_000
     # sequences one example puts in a batch: 1, or one per answer choice (multiple choice),

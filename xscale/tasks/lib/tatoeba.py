@@ -10,6 +10,52 @@ TATOEBA_LANGUAGES = (
     "th", "tl", "tr", "ur", "vi", "zh",
 )  # fmt: skip
 
+# XTREME-R scores more languages than XTREME (its evaluate.py's XTREME_R_TASK2LANGS); xscale
+# evaluates XTREME's by default, so XTREME-R's aggregate of this task is partial without them
+XTREME_R_LANGUAGES = (
+    "ar",
+    "he",
+    "vi",
+    "id",
+    "jv",
+    "tl",
+    "eu",
+    "ml",
+    "ta",
+    "te",
+    "af",
+    "nl",
+    "de",
+    "el",
+    "bn",
+    "hi",
+    "mr",
+    "ur",
+    "fa",
+    "fr",
+    "it",
+    "pt",
+    "es",
+    "bg",
+    "ru",
+    "ja",
+    "ka",
+    "ko",
+    "th",
+    "sw",
+    "zh",
+    "kk",
+    "tr",
+    "et",
+    "fi",
+    "hu",
+    "az",
+    "lt",
+    "pl",
+    "uk",
+    "ro",
+)
+
 TASK = Task(
     name="tatoeba",
     train_size=0,
@@ -33,4 +79,5 @@ TASK = Task(
     scoring="sentences",
     parallel="pairs",
     benchmarks={"xtreme": "retrieval", "xtreme_r": "retrieval"},
+    benchmark_languages={"xtreme_r": XTREME_R_LANGUAGES},
 )

@@ -26,6 +26,49 @@ LANGUAGE_NAMES = {
 }  # fmt: skip
 
 
+# XTREME-R scores more languages than XTREME (its evaluate.py's XTREME_R_TASK2LANGS); xscale
+# evaluates XTREME's by default, so XTREME-R's aggregate of this task is partial without them
+XTREME_R_LANGUAGES = (
+    "af",
+    "ar",
+    "bg",
+    "de",
+    "el",
+    "en",
+    "es",
+    "et",
+    "eu",
+    "fa",
+    "fi",
+    "fr",
+    "he",
+    "hi",
+    "hu",
+    "id",
+    "it",
+    "ja",
+    "kk",
+    "ko",
+    "mr",
+    "nl",
+    "pt",
+    "ru",
+    "ta",
+    "te",
+    "th",
+    "tl",
+    "tr",
+    "ur",
+    "vi",
+    "yo",
+    "zh",
+    "lt",
+    "pl",
+    "uk",
+    "wo",
+    "ro",
+)
+
 TASK = Task(
     name="udpos",
     train_size=21_253,
@@ -47,4 +90,5 @@ TASK = Task(
     files=Files("split_folder", folder="xtreme/udpos", reader="tagging_tsv"),
     scoring="pos",
     benchmarks={"xtreme": "structured_prediction", "xtreme_r": "structured_prediction"},
+    benchmark_languages={"xtreme_r": XTREME_R_LANGUAGES},
 )

@@ -7,6 +7,23 @@ from xscale.tasks.base import Files, HubSource, Task
 
 XQUAD_LANGUAGES = ("en", "ar", "de", "el", "es", "hi", "ru", "th", "tr", "vi", "zh")
 
+# XTREME-R scores more languages than XTREME (its evaluate.py's XTREME_R_TASK2LANGS); xscale
+# evaluates XTREME's by default, so XTREME-R's aggregate of this task is partial without them
+XTREME_R_LANGUAGES = (
+    "en",
+    "es",
+    "de",
+    "el",
+    "ru",
+    "tr",
+    "ar",
+    "vi",
+    "th",
+    "zh",
+    "hi",
+    "ro",
+)
+
 TASK = Task(
     name="xquad",
     train_size=87_599,
@@ -23,4 +40,5 @@ TASK = Task(
     trained_on="squad",
     select_on_held_out=True,
     benchmarks={"xtreme": "question_answering", "xtreme_r": "question_answering"},
+    benchmark_languages={"xtreme_r": XTREME_R_LANGUAGES},
 )
