@@ -78,3 +78,26 @@ def test_a_trend_by_hand_on_per_size_means():
     assert t.ci_low == pytest.approx(2.9 - half, abs=1e-5)
     assert t.ci_high == pytest.approx(2.9 + half, abs=1e-5)
     assert t.r2 == pytest.approx(1 - 0.70 / (4.25**2 + 1.25**2 + 0.75**2 + 4.75**2))
+
+
+def test_correlation_within_sizes_is_not_driven_by_size():
+    """Across two sizes x and y both rise (pooled r > 0.9); within each size they fall.
+    Centred on each size's means: sum dx*dy = -3.5, sum dx^2 = 4, sum dy^2 = 10/3."""
+    from xscale.analyze.stats import pearson, within_size_correlation
+
+    pts = [(1, 10, "s"), (2, 9.5, "s"), (3, 8, "s"), (11, 30, "l"), (12, 29, "l"), (13, 28.5, "l")]
+    within = within_size_correlation(pts)
+    assert within.r == pytest.approx(-3.5 / (4 * 10 / 3) ** 0.5)
+    assert "df=3" in within.note and within.p_value < 0.05
+    assert pearson([(x, y) for x, y, _ in pts]).r > 0.9
+    one_each = within_size_correlation([(1, 2, "a"), (2, 3, "b"), (3, 1, "c")])
+    assert one_each.r is None and "within sizes" in one_each.note
+
+
+def test_circular_pairs_are_left_out():
+    from xscale.analyze.difficulty import circular
+
+    assert circular("tatoeba", "after_target:retrieval")  # translation retrieval, twice
+    assert circular("bucc", "change_intermediate:retrieval")
+    assert not circular("xnli", "after_target:retrieval")
+    assert not circular("tatoeba", "after_target:cka")

@@ -28,9 +28,16 @@ from statistics import fmean
 
 from xscale.analyze.names import BASELINE
 from xscale.analyze.scores import Scored
-from xscale.analyze.stats import mean_only, paired_gain, pearson, summarize
-from xscale.analyze.tables import _by_seed, group_cells
+from xscale.analyze.stats import (
+    mean_only,
+    paired_gain,
+    pearson,
+    summarize,
+    within_size_correlation,
+)
+from xscale.analyze.tables import _by_seed, group_cells, with_adjusted
 from xscale.sweep.difficulty import SUBSETS, parse_subset_name
+from xscale.tasks.registry import TASKS
 from xscale.tracking.names import difficulty_name
 
 SHOWN = ("cka", "retrieval", "cos_gap")
@@ -270,7 +277,7 @@ def correlation_points(scored: Scored, tables: dict[str, list[dict]]) -> dict[tu
                 x[f"after_target:{m}"] = end.get((m, last))
             for p, value in x.items():
                 for o, y in outcome.items():
-                    points[(target, mode, p, o)].append((value, y))
+                    points[(target, mode, p, o)].append((value, y, size))
     cells = {
         (c["model_size"], c["intermediate_task"], c["target_task"], c["train_languages"]): c
         for c in tables["cells"]
@@ -286,12 +293,23 @@ def correlation_points(scored: Scored, tables: dict[str, list[dict]]) -> dict[tu
         }
         for p in DIFFICULTY_PREDICTORS:
             for o, y in outcome.items():
-                points[(d["target_task"], d["train_languages"], p, o)].append((_mean(d[p]), y))
+                points[(d["target_task"], d["train_languages"], p, o)].append(
+                    (_mean(d[p]), y, d["model_size"])
+                )
     return points
 
 
+def circular(target: str, predictor: str) -> bool:
+    """A pair that measures one thing twice: translation retrieval on parallel sentences
+    (alignment's `retrieval`) against a retrieval target (Tatoeba, BUCC) of the same encoder."""
+    task = TASKS.get(target)
+    return predictor.endswith(":retrieval") and task is not None and task.format == "retrieval"
+
+
 def correlation_table(scored: Scored, tables: dict[str, list[dict]]) -> list[dict]:
-    """Pearson r per target x mode x predictor x outcome (`correlation_points`)."""
+    """Correlations within sizes (`within_size_correlation`: size cannot drive both sides) per
+    target x mode x predictor x outcome (`correlation_points`), circular pairs left out; with
+    every size pooled too (`pooled`, Pearson) for reference. Holm/BH-adjusted p beside."""
     points = correlation_points(scored, tables)
     order = {p: i for i, p in enumerate((*DIFFICULTY_PREDICTORS, *ALIGNMENT_PREDICTORS))}
     rows = []
@@ -299,7 +317,7 @@ def correlation_table(scored: Scored, tables: dict[str, list[dict]]) -> list[dic
         points, key=lambda k: (k[0], k[1], order[k[2]], OUTCOMES.index(k[3]))
     ):
         pts = points[(target, mode, p, o)]
-        if not any(x is not None for x, _ in pts):
+        if not any(x is not None for x, _, _ in pts) or circular(target, p):
             continue
         rows.append(
             {
@@ -308,10 +326,11 @@ def correlation_table(scored: Scored, tables: dict[str, list[dict]]) -> list[dic
                 "predictor": p,
                 "outcome": o,
                 "points": "runs" if p in ALIGNMENT_PREDICTORS else "cells",
-                "correlation": pearson(pts),
+                "correlation": within_size_correlation(pts),
+                "pooled": pearson([(x, y) for x, y, _ in pts]),
             }
         )
-    return rows
+    return with_adjusted(rows, "correlation")
 
 
 def subset_table(scored: Scored) -> list[dict]:
@@ -346,4 +365,4 @@ def subset_table(scored: Scored) -> list[dict]:
                     _by_seed(scored, by_subset["easy"], q), _by_seed(scored, by_subset["hard"], q)
                 )
         rows.append(row)
-    return rows
+    return with_adjusted(rows, "easy_minus_hard_en", "easy_minus_hard_non_en")

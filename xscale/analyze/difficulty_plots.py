@@ -93,7 +93,7 @@ def plot_difficulty_transfer(a: Analysis, out_dir: Path) -> list[tuple[str, str]
         for predictor, label in panels:
             pts = [
                 (x, y)
-                for x, y in points.get((target, mode, predictor, "gain_non_en"), [])
+                for x, y, _ in points.get((target, mode, predictor, "gain_non_en"), [])
                 if x is not None and y is not None
             ]
             if pts:

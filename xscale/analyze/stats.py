@@ -266,3 +266,43 @@ def pearson(points: Sequence[tuple[float | None, float | None]]) -> Correlation:
         return Correlation(n, r, None, None, p, "CI undefined: n<4")
     z, half = math.atanh(max(-0.999999, min(0.999999, r))), stats.norm.ppf(0.975) / math.sqrt(n - 3)
     return Correlation(n, r, math.tanh(z - half), math.tanh(z + half), p)
+
+
+def within_size_correlation(
+    points: Sequence[tuple[float | None, float | None, str]], confidence: float = 0.95
+) -> Correlation:
+    """The correlation of x and y within sizes (repeated-measures correlation: each size's
+    points centred on their own means, so size cannot drive both sides): the partial r of x
+    in the OLS y ~ size + x (statsmodels), df = points - sizes - 1, its two-sided p, and a
+    Fisher-z interval on df - 1. Points with a missing side are skipped."""
+    pts = [(float(x), float(y), g) for x, y, g in points if _present([x]) and _present([y])]
+    groups = sorted({g for _, _, g in pts})
+    n, k = len(pts), len(groups)
+    df = n - k - 1
+    if df < 1:
+        note = f"not computable within sizes: {n} points in {k} sizes (needs > sizes + 1)"
+        return Correlation(n, None, None, None, None, note)
+    import numpy as np
+    import statsmodels.api as sm
+
+    x = np.array([p[0] for p in pts])
+    y = np.array([p[1] for p in pts])
+    dummies = np.array([[float(g == h) for h in groups] for _, _, g in pts])
+    design = np.column_stack([dummies, x])
+    if np.linalg.matrix_rank(design) < design.shape[1] or np.ptp(y) == 0:
+        return Correlation(n, None, None, None, None, "not computable: no variation within sizes")
+    res = sm.OLS(y, design).fit()
+    t = float(res.tvalues[-1])
+    r = t / math.sqrt(t * t + df)
+    p = float(res.pvalues[-1])
+    if df < 2:
+        return Correlation(n, r, None, None, p, f"within {k} sizes, df={df}; CI undefined")
+    from scipy import stats
+
+    z, half = (
+        math.atanh(max(-0.999999, min(0.999999, r))),
+        stats.norm.ppf(0.5 + confidence / 2) / math.sqrt(df - 1),
+    )
+    return Correlation(
+        n, r, math.tanh(z - half), math.tanh(z + half), p, f"within {k} sizes, df={df}"
+    )

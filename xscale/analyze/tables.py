@@ -147,7 +147,7 @@ def gain_table(scored: Scored) -> list[dict]:
                     _by_seed(scored, seeds, q), _by_seed(scored, base, q)
                 )
         rows.append(row)
-    return rows
+    return with_adjusted(rows, *(f"gain_{q}" for q in GAIN_QUANTITIES))
 
 
 def benefit_by_size(scored: Scored, quantity: str = "non_en") -> list[dict]:
@@ -313,20 +313,25 @@ def fit_table(scored: Scored, quantities: Sequence[str] = ("gap", "non_en")) -> 
     return with_adjusted(rows, "trend")
 
 
-def with_adjusted(rows: list[dict], column: str) -> list[dict]:
-    """Holm and Benjamini-Hochberg adjusted p-values of a table's tests, beside the raw ones
-    (`p_holm`, `p_bh`); the table's count of tests is `tests_in_table`."""
+def with_adjusted(rows: list[dict], *columns: str) -> list[dict]:
+    """Holm and Benjamini-Hochberg adjusted p-values of a table's tests beside the raw ones:
+    every p-value of `columns` in every row is one family (`<column>_p_holm`, `_p_bh`; with one
+    column plain `p_holm`, `p_bh`), and the table says how many tests it ran
+    (`tests_in_table`)."""
 
     def p_of(v):
         if isinstance(v, PairedGain):
             return v.p_value
         return getattr(v, "p_value", None)
 
-    ps = [p_of(r[column]) for r in rows]
-    holm, bh = adjust(ps)
-    k = sum(p is not None for p in ps)
-    for r, h, b in zip(rows, holm, bh):
-        r["p_holm"], r["p_bh"], r["tests_in_table"] = h, b, k
+    cells = [(i, c) for i in range(len(rows)) for c in columns if c in rows[i]]
+    holm, bh = adjust([p_of(rows[i][c]) for i, c in cells])
+    k = sum(h is not None for h in holm)
+    for (i, c), h, b in zip(cells, holm, bh):
+        prefix = "" if len(columns) == 1 else f"{c}_"
+        rows[i][f"{prefix}p_holm"], rows[i][f"{prefix}p_bh"] = h, b
+    for r in rows:
+        r["tests_in_table"] = k
     return rows
 
 
@@ -347,7 +352,7 @@ def in_language_table(scored: Scored) -> list[dict]:
         for q in ("non_en", "avg"):
             row[f"diff_{q}"] = paired_gain(_by_seed(scored, seeds, q), _by_seed(scored, zero, q))
         rows.append(row)
-    return rows
+    return with_adjusted(rows, "diff_non_en", "diff_avg")
 
 
 def robustness_table(scored: Scored) -> list[dict]:
