@@ -40,8 +40,16 @@ from xscale.sweep.difficulty import SUBSETS, parse_subset_name
 from xscale.tasks.registry import TASKS
 from xscale.tracking.names import difficulty_name
 
-SHOWN = ("cka", "retrieval", "cos_gap")
-SCALE = {"cka": 100.0, "cos_gap": 100.0, "cos_parallel": 100.0, "cos_random": 100.0}
+# debiased CKA beside linear CKA: the latter rises with width (~d/(n+d) for unrelated
+# representations), so only the debiased one compares sizes (tasks/alignment.py)
+SHOWN = ("cka", "cka_debiased", "retrieval", "cos_gap")
+SCALE = {
+    "cka": 100.0,
+    "cka_debiased": 100.0,
+    "cos_gap": 100.0,
+    "cos_parallel": 100.0,
+    "cos_random": 100.0,
+}
 MAP_MEASURES = (
     ("probe", "accuracy"),
     ("probe", "loss"),
@@ -235,7 +243,7 @@ DIFFICULTY_PREDICTORS = (
 ALIGNMENT_PREDICTORS = tuple(
     f"{phase}:{m}"
     for phase in ("after_intermediate", "change_intermediate", "after_target")
-    for m in ("cka", "retrieval")
+    for m in ("cka_debiased", "retrieval")
 )
 OUTCOMES = ("non_en", "gap", "gain_non_en")
 
@@ -270,7 +278,7 @@ def correlation_points(scored: Scored, tables: dict[str, list[dict]]) -> dict[tu
                 continue
             last = max(layers)
             x: dict[str, float | None] = {}
-            for m in ("cka", "retrieval"):
+            for m in ("cka_debiased", "retrieval"):
                 v, p0 = after.get((m, last)), pre.get((m, last))
                 x[f"after_intermediate:{m}"] = v
                 x[f"change_intermediate:{m}"] = None if v is None or p0 is None else v - p0

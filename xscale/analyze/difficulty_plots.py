@@ -85,7 +85,10 @@ def plot_difficulty_transfer(a: Analysis, out_dir: Path) -> list[tuple[str, str]
     points = correlation_points(a.scored, a.tables)
     panels = (
         ("trained_confidence", "mean confidence of the trained examples (cells)"),
-        ("change_intermediate:cka", "CKA change in intermediate training, x100 (runs)"),
+        (
+            "change_intermediate:cka_debiased",
+            "debiased CKA change in intermediate training, x100 (runs)",
+        ),
     )
     images = []
     for target, mode in sorted({(k[0], k[1]) for k in points}):

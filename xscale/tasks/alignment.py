@@ -15,7 +15,11 @@ Given X (n x d, English) and Y (n x d, the other language), row i of Y translati
   transform and isotropic scaling. Computed through the n x n Gram matrices when n < d
   (``||Y'X||_F^2 = tr(K L)`` with K = XX', L = YY'), in float64. Unrelated random
   representations give about d/(n+d), not 0, when n is not much larger than d (a bias of the
-  estimator with few samples; compare phases on the same pairs, never against 0).
+  estimator with few samples): with 200 pairs, 0.79 at XLM-R base's width and 0.95 at XXL's,
+  so linear CKA tracks width across sizes.
+- ``cka_debiased``: CKA from the unbiased HSIC estimator (Song et al. 2012; debiased CKA of
+  Nguyen, Raghu & Kornblith 2021): about 0 for unrelated representations of any width, 1 for
+  the same one; comparable across sizes. May be slightly negative.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 
 from xscale.tasks.metrics import _l2_normalize, tatoeba_accuracy
 
-ALIGNMENT_METRICS = ("retrieval", "cos_parallel", "cos_random", "cka")
+ALIGNMENT_METRICS = ("retrieval", "cos_parallel", "cos_random", "cka", "cka_debiased")
 
 
 def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
@@ -45,6 +49,35 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
         xx, yy = np.linalg.norm(x.T @ x), np.linalg.norm(y.T @ y)
     denom = float(xx * yy)
     return cross / denom if denom > 0 else 0.0
+
+
+def _unbiased_hsic(k: np.ndarray, lg: np.ndarray) -> float:
+    """Song et al. (2012)'s unbiased HSIC of two n x n Gram matrices (n >= 4)."""
+    n = k.shape[0]
+    k, lg = k.copy(), lg.copy()
+    np.fill_diagonal(k, 0.0)
+    np.fill_diagonal(lg, 0.0)
+    ones_k, ones_l = k.sum(axis=0), lg.sum(axis=0)
+    term = float((k * lg).sum()) + ones_k.sum() * ones_l.sum() / ((n - 1) * (n - 2))
+    term -= 2.0 / (n - 2) * float(ones_k @ ones_l)
+    return term / (n * (n - 3))
+
+
+def debiased_cka(x: np.ndarray, y: np.ndarray) -> float:
+    """Linear CKA with the unbiased HSIC estimator: ~0 for unrelated representations whatever
+    their widths (the plain estimator gives ~d/(n+d))."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"CKA needs n x d matrices of the same n, got {x.shape} and {y.shape}")
+    if x.shape[0] < 4:
+        raise ValueError("debiased CKA needs at least 4 examples")
+    x = x - x.mean(axis=0, keepdims=True)
+    y = y - y.mean(axis=0, keepdims=True)
+    k, lg = x @ x.T, y @ y.T
+    xy, xx, yy = _unbiased_hsic(k, lg), _unbiased_hsic(k, k), _unbiased_hsic(lg, lg)
+    denom = xx * yy
+    return xy / float(np.sqrt(denom)) if denom > 0 else 0.0
 
 
 def cosine_stats(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -73,4 +106,5 @@ def alignment_scores(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
         "cos_parallel": parallel,
         "cos_random": random,
         "cka": linear_cka(x, y),
+        "cka_debiased": debiased_cka(x, y),
     }
