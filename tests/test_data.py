@@ -205,8 +205,9 @@ def test_real_xnli_group_split():
 @shared_data
 def test_real_pawsx_group_split():
     assert available_languages(PAWSX, SHARED, "test") == ["en", "de", "es", "fr"]
-    # 2000 rows; rows sharing a sentence are grouped, so the split is not exactly 6:1:3
-    for split, n in {"train": 1234, "dev": 179, "test": 587}.items():
+    # 2000 rows; rows sharing a sentence in any language are grouped, so the split is not
+    # exactly 6:1:3 (1234 / 179 / 587 when only English sentences grouped)
+    for split, n in {"train": 1229, "dev": 183, "test": 588}.items():
         for lang in ("en", "fr"):
             exs = load_examples(PAWSX, split, lang, SHARED)
             assert len(exs) == n
@@ -471,3 +472,53 @@ def test_hub_failure_is_one_line_naming_the_dataset(monkeypatch):
     assert "\n" not in msg
     assert "google-research-datasets/paws-x (fr)" in msg and "ConnectionError" in msg
     assert "local folder in XTREME download layout" in msg
+
+
+def _sentences(examples) -> set[str]:
+    return {s for e in examples for s in (e.fields["text_a"], e.fields["text_b"]) if s != "NS"}
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("task", ["pawsx", "xnli"])
+def test_no_test_sentence_of_any_language_is_trained_on(task):
+    """The group split of the real dev files: a sentence in any language's test rows never
+    appears in that language's train or dev rows (PAWS-X's translations repeat sentences the
+    English file does not: de 21, es 18, fr 4 test rows overlapped when only English grouped)."""
+    from conftest import SHARED_DATA, SHARED_DATA_REASON
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip(SHARED_DATA_REASON)
+    t = get_task(task)
+    for lang in available_languages(t, SHARED_DATA, "test"):
+        seen = _sentences(
+            load_examples(t, "train", lang, SHARED_DATA)
+            + load_examples(t, "dev", lang, SHARED_DATA)
+        )
+        test = load_examples(t, "test", lang, SHARED_DATA)
+        assert test and not _sentences(test) & seen, lang
+
+
+def test_split_groups_join_rows_a_translation_repeats_and_never_on_a_placeholder(tmp_path):
+    """Rows 0 and 13 differ in English but share a German sentence: one group, so row 13 takes
+    row 0's bucket (0, train) instead of its own (3). Rows untranslated in German ("NS") are
+    not grouped by that marker."""
+    from xscale.data.xtreme import split_buckets
+
+    folder = tmp_path / "xtreme" / "pawsx"
+    folder.mkdir(parents=True)
+    en = [f"english a{i}\tenglish b{i}\t{i % 2}" for i in range(30)]
+    de = [f"deutsch a{i}\tdeutsch b{i}\t{i % 2}" for i in range(30)]
+    de[13] = "deutsch a0\tanders\t0"  # a sentence of row 0, again in row 13
+    for i in (3, 4, 5, 7, 8, 9):
+        de[i] = f"NS\tdeutsch b{i}\t0"
+    (folder / "dev-en.tsv").write_text("\n".join(en) + "\n")
+    (folder / "dev-de.tsv").write_text("\n".join(de) + "\n")
+    buckets = split_buckets(get_task("pawsx"), folder, "en", 30)
+    assert buckets[13] == buckets[0] == 0
+    from xscale.data.rows import _groups
+    from xscale.data.xtreme import _pair_sentences
+
+    rows = [a + b for a, b in zip(_pair_sentences(folder / "dev-en.tsv"),
+                                  _pair_sentences(folder / "dev-de.tsv"))]  # fmt: skip
+    first = _groups(rows)
+    assert first[13] == 0 and first[3] == 3 and first[4] == 4  # NS rows stay apart

@@ -222,8 +222,10 @@ def test_multiple_choice_hellaswag_to_xcopa(trial):
     )
     check_logged(t, "xcopa")
     for lang in FIXTURE_LANGS["xcopa"]:
-        lines = (t.predictions("xcopa") / f"test-{lang}.tsv").read_text().splitlines()
-        assert len(lines) == len(evaluated("xcopa", lang)) and set(lines) <= {"0", "1"}
+        # as XTREME-R's evaluate.py reads it (read_xcopa: json.loads(row)["label"] per line)
+        path = t.predictions("xcopa") / f"test-{lang}.jsonl"
+        labels = [json.loads(row)["label"] for row in path.open()]
+        assert len(labels) == len(evaluated("xcopa", lang)) and set(labels) <= {0, 1}
 
 
 # --------------------------------------------------------------------------- retrieval

@@ -90,6 +90,9 @@ def _key(text: str) -> str:
     return " ".join(text.split())
 
 
+PLACEHOLDERS = frozenset({"", "NS"})  # PAWS-X's translations mark untranslated sentences "NS"
+
+
 def _groups(sentences: list[tuple[str, ...]]) -> list[int]:
     """For each row, the first row of its group (rows connected by any shared sentence)."""
     parent = list(range(len(sentences)))
@@ -104,6 +107,8 @@ def _groups(sentences: list[tuple[str, ...]]) -> list[int]:
     for i, row in enumerate(sentences):
         for text in row:
             k = _key(text)
+            if k in PLACEHOLDERS:  # an untranslated row's marker is no sentence: never groups
+                continue
             if k in seen:
                 a, b = find(seen[k]), find(i)
                 if a != b:

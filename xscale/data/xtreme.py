@@ -79,16 +79,28 @@ def _tagging_sentences(path: Path) -> list[tuple[str, ...]]:
     return [(" ".join(ex.fields["tokens"]),) for ex in readers.read_tagging(path, "en")]
 
 
+def _parallel_groups(folder: Path, own: Path, n_rows: int) -> list[int]:
+    """Groups over every language's file of the folder that is row-parallel with `own` (the
+    same number of rows): a row joins another when a sentence of either, in any language,
+    is the other's (PAWS-X reuses sentences in its translations that its English file does not
+    repeat), so no test sentence nor its translation reaches train or dev in any language."""
+    files = sorted(f for f in folder.glob("dev-*.tsv"))
+    key = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    if key not in _GROUP_CACHE:
+        per_lang = [_pair_sentences(f) for f in files]
+        parallel = [rows for rows in per_lang if len(rows) == n_rows] or [_pair_sentences(own)]
+        rows = [tuple(t for lang_rows in parallel for t in lang_rows[i]) for i in range(n_rows)]
+        _GROUP_CACHE[key] = _groups(rows)
+    return _GROUP_CACHE[key]
+
+
 def split_buckets(task: Task, folder: Path, lang: str, n_rows: int) -> list[int]:
     """The bucket (0-9) of each of the `n_rows` rows of `dev-<lang>.tsv` in `folder`."""
     own = folder / f"dev-{lang}.tsv"
     if task.format == "tagging":
         first = _cached_groups(own, _tagging_sentences)
     else:
-        english = folder / "dev-en.tsv"
-        first = _cached_groups(english, _pair_sentences) if english.is_file() else []
-        if len(first) != n_rows:  # no English file, or not row-parallel: the file's own rows
-            first = _cached_groups(own, _pair_sentences)
+        first = _parallel_groups(folder, own, n_rows)
     return [g % 10 for g in first]
 
 

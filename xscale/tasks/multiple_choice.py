@@ -12,6 +12,7 @@ reshaped to (B, C) logits. Score: accuracy (0-100).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -108,9 +109,10 @@ class MultipleChoiceFormat:
         return logits.argmax(dim=-1).tolist()
 
     def export(self, task: Task, lang: str, predictions: list, features: list, out_dir) -> None:
-        """Submission layout for multiple choice (xcopa, as XTREME's classification files):
-        ``<out>/test-<lang>.tsv``, one line per evaluated example, in order: the 0-based index
-        of the predicted choice (XCOPA: 0 = choice1, 1 = choice2)."""
+        """XTREME-R's submission layout for multiple choice (XCOPA: its evaluate.py reads
+        ``test-<lang>.jsonl`` with ``read_xcopa``): ``<out>/test-<lang>.jsonl``, one JSON object
+        ``{"label": n}`` per evaluated example, in order, n the 0-based index of the predicted
+        choice (XCOPA: 0 = choice1, 1 = choice2)."""
 
         if len(predictions) != len(features):
             raise XScaleError(
@@ -118,7 +120,8 @@ class MultipleChoiceFormat:
             )
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / f"test-{lang}.tsv").write_text("".join(f"{int(p)}\n" for p in predictions))
+        lines = (json.dumps({"label": int(p)}) + "\n" for p in predictions)
+        (out / f"test-{lang}.jsonl").write_text("".join(lines))
 
     def score(self, task: Task, predictions: list[int], features: list[dict]) -> dict[str, float]:
         if not features:
