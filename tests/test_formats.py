@@ -675,3 +675,31 @@ def test_attack_scorer_batches_in_length_order_and_answers_in_input_order(
         assert loss == pytest.approx(float(fmt.loss(logits, batch)), abs=1e-5)
         assert right == bool(logits.argmax(-1).item() == batch["labels"].item())
     encoder.train(was_training)
+
+
+@pytest.mark.shared_data
+def test_blank_gold_answers_are_refused_in_preflight_before_anything_trains(tmp_path):
+    """XTREME's TyDiQA-GoldP dev copies blank their answers: a sweep on them stops in preflight
+    with one line naming the data (it was refused only at scoring, after 4.6 minutes of
+    training and dev evaluation)."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared/data not present (real XTREME files; CI always has it)")
+    from xscale.graph.expand import expand
+    from xscale.stage.preflight import preflight_graph
+    from xscale.sweep.schema import build_sweep
+
+    cfg = build_sweep(
+        {
+            "name": "blank",
+            "output_dir": str(tmp_path / "out"),
+            "models": ["tiny-xs"],
+            "intermediate_tasks": ["none"],
+            "target_tasks": ["tydiqa"],
+            "eval_languages": {"tydiqa": ["en"]},
+            "data": {"root": "fixtures", "tasks": {"tydiqa": str(SHARED)}},
+        },
+        "blank.yaml",
+    )
+    with pytest.raises(XScaleError, match=r"tydiqa test data in 'en' under .*blank gold answers"):
+        preflight_graph(expand(cfg))
+    assert not (tmp_path / "out").exists()

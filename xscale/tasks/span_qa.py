@@ -242,6 +242,19 @@ class SpanQAFormat:
             return metrics.mlqa_em_f1(preds, golds, features[0]["lang"])
         return metrics.squad_em_f1(preds, golds)
 
+    def check_examples(self, task: Task, examples: list, where: str) -> None:
+        """Preflight: the gold answers of a test set, before anything trains (a file with
+        blank answers was refused only when scored, after training)."""
+        golds = {
+            i: [a["text"] for a in e.fields.get("answers", [])] for i, e in enumerate(examples)
+        }
+        impossible = {i: bool(e.fields.get("is_impossible")) for i, e in enumerate(examples)}
+        ids = {i: e.fields.get("id", e.guid) for i, e in enumerate(examples)}
+        try:
+            self._check_golds(task, golds, impossible, ids)
+        except XScaleError as e:
+            raise XScaleError(f"{where}: {e}") from None
+
     @staticmethod
     def _check_golds(task, golds, impossible, ids) -> None:
         blank = [k for k, v in golds.items() if not impossible[k] and not any(a.strip() for a in v)]
