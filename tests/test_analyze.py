@@ -629,3 +629,37 @@ def test_robustness_report_and_plot(tmp_path):
         "drop_rel_non_en",
         "success_rate",
     }
+
+
+def test_the_report_answers_each_question_by_name(tmp_path):
+    """Five sections named by the five questions, each opening with its answer or with what
+    the sweep lacks to give one."""
+    from xscale.analyze.questions import QUESTIONS
+
+    a = A.build_analysis(robust_records())
+    A.write_report(a, tmp_path, plots=False)
+    text = (tmp_path / "report.md").read_text()
+    for number, question in QUESTIONS.items():
+        head = f"## Q{number}. {question}"
+        assert head in text
+        first = text.split(head, 1)[1].lstrip("\n").split("\n", 1)[0]
+        assert first and not first.startswith(("#", "|")), (number, first)
+    answers = {n: text.split(f"## Q{n}.", 1)[1].split("\n\n", 2)[1] for n in QUESTIONS}
+    assert answers[1].startswith("Not answered: this sweep trains no model in the target")
+    assert answers[5].startswith("Not answered")
+    # Q4: drops against size, and multilingual (xml, xnli@de+en) minus English (mnli): 3 less
+    assert "multilingual minus English intermediate training, non-English drop" in answers[4]
+    assert "-3.00" in answers[4] and "deterministic" in answers[4]
+    # Q3: the gain per size (the clean scores are equal in every chain here: deterministic)
+    assert "gain over 'none' tiny-s +0.00 (deterministic)" in answers[3]
+    assert "the same at every size and seed (deterministic)" in answers[3]
+    assert "tests in this table" in text  # every table of tests says how many
+
+
+def test_question_2_contrasts_multilingual_with_english_intermediate_training():
+    a = A.build_analysis(robust_records())
+    (r,) = a.multilingual_vs_english
+    assert r["target_task"] == "xnli" and r["english_tasks"] == "mnli"
+    assert r["multilingual_tasks"] == "xml, xnli@de+en"
+    # every chain has the same clean scores here: a deterministic zero difference
+    assert r["diff@tiny-s"].gain.mean == pytest.approx(0)

@@ -17,6 +17,11 @@ from xscale.analyze.difficulty import (
     subset_table,
 )
 from xscale.analyze.names import BASELINE, Record
+from xscale.analyze.questions import (
+    in_language_trend_table,
+    multilingual_vs_english_table,
+    robustness_kind_table,
+)
 from xscale.analyze.robustness import (
     robustness_fit_table,
     robustness_inter_table,
@@ -46,6 +51,7 @@ class Table:
     note: str = ""  # a paragraph under the heading
     optional: bool = False  # left out of the report when it has no rows
     csv: str | None = None
+    question: int | None = None  # the question (analyze/questions.py) whose section shows it
 
     @property
     def csv_file(self) -> str:
@@ -66,6 +72,7 @@ TABLES: tuple[Table, ...] = (
         lambda s, t: gain_table(s),
         f"Gain of intermediate training over '{BASELINE}' (paired by seed)",
         "mean gain ± 95% CI, paired t-test p-value (scipy.stats.ttest_rel).",
+        question=3,
     ),
     Table(
         "benefit",
@@ -75,6 +82,7 @@ TABLES: tuple[Table, ...] = (
         "model size (per-size means; two sizes: a comparison of two checkpoints), in points and "
         "as % of the baseline (trend_relative). Holm/BH-adjusted p of the trends beside.",
         csv="benefit_by_size",
+        question=3,
     ),
     Table(
         "xtreme",
@@ -97,13 +105,20 @@ TABLES: tuple[Table, ...] = (
         optional=True,
     ),
     Table(
-        "fits", lambda s, t: fit_table(s), "Gap and score vs model size: OLS on log10(model_params)"
+        "fits",
+        lambda s, t: fit_table(s),
+        "Gap and non-English score against model size",
+        "trend: OLS of the per-size means on log10(model_params), sizes - 2 degrees of freedom"
+        " (each size is one checkpoint: its seeds are not replicates of a size effect); two"
+        " sizes: the larger minus the smaller, a comparison of two checkpoints.",
+        question=3,
     ),
     Table(
         "in_language",
         lambda s, t: in_language_table(s),
         "In-language minus English zero-shot (paired by seed)",
         optional=True,
+        question=1,
     ),
     Table(
         "robustness",
@@ -111,6 +126,7 @@ TABLES: tuple[Table, ...] = (
         "Robustness: drop from clean to perturbed",
         "drop = clean minus perturbed mean over the perturbation's languages.",
         optional=True,
+        question=4,
     ),
     Table(
         "robustness_size",
@@ -120,13 +136,17 @@ TABLES: tuple[Table, ...] = (
         " clean score), in English (en) and averaged over the other languages (non_en); mean"
         " ± 95% CI over seeds.",
         optional=True,
+        question=4,
     ),
     Table(
         "robustness_fits",
         lambda s, t: robustness_fit_table(s),
-        "Degradation vs model size: OLS on log10(model_params)",
-        "A negative slope: larger models lose less under the set.",
+        "Degradation against model size",
+        "Absolute drop, relative drop (% of the clean score: attacks only touch examples the"
+        " model gets right, so the absolute drop grows with clean accuracy) and attack success"
+        " rate, each against size on per-size means. A negative slope: larger models lose less.",
         optional=True,
+        question=4,
     ),
     Table(
         "robustness_inter",
@@ -135,6 +155,7 @@ TABLES: tuple[Table, ...] = (
         "Drops pooled over seeds and over the intermediate tasks of each kind: none, English"
         " (trained on English only), multilingual (trained on several languages).",
         optional=True,
+        question=4,
     ),
     Table(
         "subsets",
@@ -144,6 +165,7 @@ TABLES: tuple[Table, ...] = (
         "cartography map: easy = highest confidence, hard = lowest, ambiguous = highest "
         "variability. easy_minus_hard: paired by seed, ± 95% CI, paired t-test p-value.",
         optional=True,
+        question=5,
     ),
     Table(
         "difficulty",
@@ -154,6 +176,7 @@ TABLES: tuple[Table, ...] = (
         "and the shares of examples right at every epoch (easy), some (ambiguous), none (hard); "
         "trained_confidence: mean confidence of the examples the intermediate stage trained on.",
         optional=True,
+        question=5,
     ),
     Table(
         "alignment_phases",
@@ -164,6 +187,7 @@ TABLES: tuple[Table, ...] = (
         "and cos_gap (cosine of parallel minus random pairs) x100; retrieval in %, both "
         "directions. Every layer: alignment_layers.csv.",
         optional=True,
+        question=5,
     ),
     Table("alignment_layers", lambda s, t: alignment_rows(s, all_layers=True)),
     Table(
@@ -175,6 +199,35 @@ TABLES: tuple[Table, ...] = (
         "means (difficulty is measured once per task and size). 95% CI by Fisher's z (n >= 4). "
         "Sizes are pooled: with several sizes, size drives both sides.",
         optional=True,
+        question=5,
+    ),
+    Table(
+        "in_language_trend",
+        lambda s, t: in_language_trend_table(s),
+        "In-language minus zero-shot by size",
+        "diff@<size>: target-language training minus English zero-shot, non-English mean,"
+        " paired by seed; trend: against size (per-size means; two sizes: a comparison of two"
+        " checkpoints).",
+        optional=True,
+        question=1,
+    ),
+    Table(
+        "multilingual_vs_english",
+        lambda s, t: multilingual_vs_english_table(s),
+        "Multilingual minus English intermediate training (clean scores)",
+        "At each seed the mean over the intermediate tasks of each kind (multilingual: trained"
+        " on more than English), paired by seed; trend: against size.",
+        optional=True,
+        question=2,
+    ),
+    Table(
+        "robustness_kind",
+        lambda s, t: robustness_kind_table(s),
+        "Robustness: multilingual minus English intermediate training, by size",
+        "Non-English drop under each set; negative: multilingual intermediate training loses"
+        " less. trend: the difference against size (the size x kind interaction).",
+        optional=True,
+        question=4,
     ),
     Table("missing", lambda s, t: missing_cells(s)),  # reported in its own section, first
 )

@@ -15,6 +15,7 @@ from xscale.analyze.difficulty_plots import difficulty_plots
 from xscale.analyze.formatting import fmt, write_csv
 from xscale.analyze.names import MISSING
 from xscale.analyze.plots import make_plots
+from xscale.analyze.questions import QUESTIONS, answer
 
 REPORT_FILES = ("report.md", "report.html", *(t.csv_file for t in TABLES))
 
@@ -109,14 +110,12 @@ def report_blocks(
         blocks.append(Block("list", items=items))
     if a.scored.notes:
         blocks += [Block("h3", "Run selection notes"), Block("list", items=a.scored.notes)]
-    for table in TABLES:
-        rows = a.tables[table.name]
-        if table.heading is None or (table.optional and not rows):
-            continue
-        blocks.append(Block("h2", table.heading))
-        if table.note:
-            blocks.append(Block("p", table.note))
-        blocks.append(table_block(rows))
+    for number, question in QUESTIONS.items():
+        blocks.append(Block("h2", f"Q{number}. {question}"))
+        blocks.append(Block("p", answer(number, a.tables, a.scored)))
+        blocks += _table_blocks(a, [t for t in TABLES if t.question == number], "h3")
+    blocks.append(Block("h2", "Scores and benchmark aggregates"))
+    blocks += _table_blocks(a, [t for t in TABLES if t.question is None], "h3")
     blocks.append(Block("h2", "Plots"))
     for path, caption in plots:
         blocks.append(Block("img", caption, items=[path]))
@@ -128,6 +127,26 @@ def report_blocks(
             + " (missing values are empty).",
         )
     )
+    return blocks
+
+
+def _table_blocks(analysis: Analysis, tables, level: str) -> list[Block]:
+    blocks = []
+    for table in tables:
+        rows = analysis.tables[table.name]
+        if table.heading is None or (table.optional and not rows):
+            continue
+        blocks.append(Block(level, table.heading))
+        note = table.note
+        k = rows[0].get("tests_in_table") if rows else None
+        if k is not None:
+            note += (" " if note else "") + (
+                f"{k} tests in this table; p_holm / p_bh: Holm and Benjamini-Hochberg adjusted"
+                " p-values (statsmodels' multipletests) beside the raw ones."
+            )
+        if note:
+            blocks.append(Block("p", note))
+        blocks.append(table_block(rows))
     return blocks
 
 
