@@ -17,6 +17,7 @@ from xscale.analyze.difficulty import (
     subset_table,
 )
 from xscale.analyze.names import BASELINE, Record
+from xscale.analyze.paper import PAPER_SIZE, SOURCE, paper_table
 from xscale.analyze.questions import (
     in_language_trend_table,
     multilingual_vs_english_table,
@@ -103,6 +104,17 @@ TABLES: tuple[Table, ...] = (
         "LAReQA out of the group and lists it with no languages, so it never gives an overall "
         "score).",
         optional=True,
+    ),
+    Table(
+        "paper",
+        lambda s, t: paper_table(s),
+        "The seed paper side by side (XLM-R large, XTREME test, English zero-shot)",
+        f"Published: {SOURCE}. Study: the sweep's {PAPER_SIZE} cells, the task's mean over "
+        "XTREME's languages for it (F1 for question answering, as published), mean ± 95% CI "
+        "over seeds; study_intermediate: the one with the best mean dev score (the paper, too, "
+        "picked its intermediate task per target); study_gain: paired by seed. UD-POS, BUCC "
+        "and Tatoeba: no published row transcribed (see analyze/paper.py).",
+        csv="paper_side_by_side",
     ),
     Table(
         "fits",

@@ -200,14 +200,17 @@ class Partial:
     missing: tuple[str, ...] = ()
 
 
-def benchmark_task_score(task: Task, s: RunScores | None, benchmark: str) -> float | None:
+def benchmark_task_score(
+    task: Task, s: RunScores | None, benchmark: str, qa_average: bool = True
+) -> float | None:
     """One run's score on `task` as the benchmark's evaluate.py computes it: the mean over the
-    benchmark's languages of the task's metric, (EM + F1) / 2 for question answering; None
-    unless every one of those languages is scored."""
+    benchmark's languages of the task's metric, (EM + F1) / 2 for question answering (F1 alone
+    with `qa_average` False, as papers' F1 columns are); None unless every one of those
+    languages is scored."""
     if s is None:
         return None
     langs = task.scored_languages(benchmark)
-    qa = task.benchmarks.get(benchmark) == "question_answering"
+    qa = qa_average and task.benchmarks.get(benchmark) == "question_answering"
     values = []
     for lang in langs:
         v = s.langs.get(lang)
