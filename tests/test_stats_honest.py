@@ -101,3 +101,27 @@ def test_circular_pairs_are_left_out():
     assert circular("bucc", "change_intermediate:retrieval")
     assert not circular("xnli", "after_target:retrieval")
     assert not circular("tatoeba", "after_target:cka")
+
+
+def _stage(size, seed):
+    return {"kind": "pretrain", "params": {"model_size": size, "seed": str(seed)}, "metrics": {}}
+
+
+def test_the_report_says_what_its_intervals_include():
+    """One pretraining run per size: the ± is fine-tuning variance only, and two sizes are no
+    trend; a pretraining run per seed: the ± includes the pretraining draw."""
+    from test_analyze import grid
+
+    from xscale import analyze as A
+    from xscale.analyze.questions import reading_note
+
+    two = [r for r in grid() if r["params"]["model_size"] != "tiny-l"]
+    one_each = A.build_analysis(two, stages=[_stage("tiny-s", 0), _stage("tiny-m", 0)])
+    note = reading_note(one_each.scored)
+    assert "2 size(s) (tiny-s, tiny-m) and 3 seed(s)" in note
+    assert "tiny-s, tiny-m: one checkpoint per size" in note and "fine-tuning variance" in note
+    assert "needs at least 3 sizes" in note and "pretrain.per_seed" not in note
+    per_seed = [_stage(s, seed) for s in ("tiny-s", "tiny-m", "tiny-l") for seed in (1, 2, 3)]
+    every = reading_note(A.build_analysis(grid(), stages=per_seed).scored)
+    assert "tiny-s, tiny-m, tiny-l: each seed pretrains its own checkpoint" in every
+    assert "one checkpoint per size" not in every and "needs at least 3 sizes" not in every

@@ -78,6 +78,28 @@ def test_expand_shares_an_intermediate_group_between_target_tasks():
     assert stage.target_task is None
 
 
+def test_pretrain_per_seed_gives_each_seed_its_own_checkpoint():
+    """`pretrain.per_seed`: one pretrain group per size and seed, each seed's chain below its
+    own; seed 0's is the shared default's (same key), and the option is no hyperparameter."""
+    one, per = expand(big_sweep()), expand(big_sweep(pretrain={"per_seed": True}))
+    pre = {
+        (g.base["model"], g.base["seed"]): g for g in per.groups.values() if g.kind == "pretrain"
+    }
+    assert sorted(pre) == [("tiny-s", 0), ("tiny-s", 1), ("tiny-xs", 0), ("tiny-xs", 1)]
+    shared = {g.base["model"]: g.key for g in one.groups.values() if g.kind == "pretrain"}
+    assert {m: pre[(m, 0)].key for m in shared} == shared
+    for g in per.groups.values():
+        if g.kind == "pretrain":
+            assert "per_seed" not in g.stage({}, None).canonical()  # not in the stage key
+            continue
+        root = g
+        while root.parent:
+            root = per.groups[root.parent]
+        assert root.base["seed"] == g.base["seed"]  # every chain starts at its seed's pretrain
+    assert per.count("target") == one.count("target")
+    assert per.count("intermediate") == one.count("intermediate")
+
+
 def test_expand_keys_are_deterministic_and_follow_hparams():
     a, b = expand(big_sweep()), expand(big_sweep())
     assert list(a.groups) == list(b.groups)

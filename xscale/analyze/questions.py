@@ -222,6 +222,41 @@ def _p_text(row: Mapping, column: str) -> str:
     return f" (p={p:.3g}" + (f", Holm {holm:.3g})" if holm is not None else ")")
 
 
+def reading_note(scored: Scored) -> str:
+    """What the intervals of this sweep include, and what its sizes allow, before the answers."""
+    sizes = sorted({k[0] for k in scored.scores}, key=lambda s: scored.size_params.get(s) or 0)
+    seeds = sorted({k[4] for k in scored.scores})
+    pretrained: dict[str, set] = defaultdict(set)
+    for r in scored.stages:
+        p = r.get("params", {})
+        if r.get("kind") == "pretrain" and p.get("model_size") in sizes:
+            pretrained[p["model_size"]].add(str(p.get("seed")))
+    per_seed = [s for s in sizes if len(pretrained.get(s, ())) > 1]
+    one = [s for s in sizes if s not in per_seed]
+    parts = [f"This sweep has {len(sizes)} size(s) ({', '.join(sizes)}) and {len(seeds)} seed(s)."]
+    if one:
+        parts.append(
+            f"{', '.join(one)}: one checkpoint per size (pretrained once, or the released"
+            " weights), so the ± over seeds is fine-tuning variance only; a difference between"
+            " sizes is also a difference between two checkpoints, which no interval here covers."
+        )
+    if per_seed:
+        parts.append(
+            f"{', '.join(per_seed)}: each seed pretrains its own checkpoint (pretrain.per_seed),"
+            " so the ± over seeds includes the pretraining draw."
+        )
+    if len(sizes) < 3:
+        parts.append(
+            "A trend over sizes needs at least 3 sizes: with fewer, each size effect below is a"
+            " comparison of two checkpoints, not a slope."
+        )
+    parts.append(
+        "Tables of tests give their count and Holm / Benjamini-Hochberg adjusted p-values;"
+        " a cell whose seeds give one value is marked deterministic, with no interval."
+    )
+    return " ".join(parts)
+
+
 def answer(question: int, tables: Mapping[str, list[dict]], scored: Scored) -> str:
     """The section's opening sentence: the answer with numbers, or what is missing."""
     if question == 1:

@@ -15,7 +15,7 @@ from xscale.analyze.difficulty_plots import difficulty_plots
 from xscale.analyze.formatting import fmt, write_csv
 from xscale.analyze.names import MISSING
 from xscale.analyze.plots import make_plots
-from xscale.analyze.questions import QUESTIONS, answer
+from xscale.analyze.questions import QUESTIONS, answer, reading_note
 
 REPORT_FILES = ("report.md", "report.html", *(t.csv_file for t in TABLES))
 
@@ -110,6 +110,7 @@ def report_blocks(
         blocks.append(Block("list", items=items))
     if a.scored.notes:
         blocks += [Block("h3", "Run selection notes"), Block("list", items=a.scored.notes)]
+    blocks += [Block("h2", "How to read the answers"), Block("p", reading_note(a.scored))]
     for number, question in QUESTIONS.items():
         blocks.append(Block("h2", f"Q{number}. {question}"))
         blocks.append(Block("p", answer(number, a.tables, a.scored)))

@@ -267,23 +267,21 @@ def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
     for model in cfg.models:
         size = get_size(model)
         ds = cfg.resources_for(model).deepspeed_config
-        pre = None
-        if size.tiny:
-            pre = add(
-                "pretrain",
-                None,
-                {
-                    "kind": "pretrain",
-                    "model": model,
-                    "seed": 0,
-                    "data_root": cfg.data.root_for("pretrain"),
-                    "deepspeed_config": ds,
-                    **_recipe_overrides(cfg, model),
-                },
-                model,
-            )
-        # a subset stage starts from these weights, not from its parent (the map)
-        weights = pre.stage({}, None).key if pre else PRETRAINED
+
+        def pretrain(seed: int, model: str = model, ds: str | None = ds) -> Group:
+            base = {
+                "kind": "pretrain",
+                "model": model,
+                "seed": seed,
+                "data_root": cfg.data.root_for("pretrain"),
+                "deepspeed_config": ds,
+                **_recipe_overrides(cfg, model),
+            }
+            return add("pretrain", None, base, model)
+
+        # tiny sizes are pretrained here: once (seed 0), or once per seed (`pretrain.per_seed`)
+        per_seed = size.tiny and cfg.pretrain.per_seed
+        pre = pretrain(cfg.seeds[0] if per_seed else 0) if size.tiny else None
         sized = {"model": model, "deepspeed_config": ds, **_recipe_overrides(cfg, model)}
         if not size.tiny and model in cfg.model_paths:  # local weights instead of the hub id
             sized["model_path"] = cfg.model_paths[model]
@@ -296,8 +294,11 @@ def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
                 add_map(pre, model, task, sorted(entry.languages) if entry else ["en"], sized)
         for seed in cfg.seeds:
             common = {**sized, "seed": seed}
+            seed_pre = pretrain(seed) if per_seed else pre
+            # a subset stage starts from these weights, not from its parent (the map)
+            weights = seed_pre.stage({}, None).key if seed_pre else PRETRAINED
             for inter in cfg.intermediate_names:
-                parent = pre
+                parent = seed_pre
                 if inter != "none":
                     mix = mixtures.get(inter)
                     multi = multilingual.get(inter) or subsets.get(inter)
@@ -317,11 +318,11 @@ def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
                         **align,
                     }
                     if sub:  # trained on its map's subset, from the pretrained weights
-                        cart = add_map(pre, model, task, langs, sized)
+                        cart = add_map(seed_pre, model, task, langs, sized)
                         extra = {"subset": sub.subset, "fraction": sub.fraction, "weights": weights}
                         parent = add("intermediate", cart, {**base, **extra}, model)
                     else:
-                        parent = add("intermediate", pre, base, model)
+                        parent = add("intermediate", seed_pre, base, model)
                 for target in cfg.target_tasks:
                     langs = cfg.eval_languages.get(target)
                     # alignment of the checkpoints a target trains and exports

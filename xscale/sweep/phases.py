@@ -70,6 +70,11 @@ class PretrainConfig(PhaseConfig):
     # 0 = MLM only. It gives tiny models the cross-lingual alignment real sizes get from scale.
     alignment: float = Field(0.0, ge=0)
     alignment_temperature: float = Field(0.05, gt=0)
+    # One pretraining run per seed (its seed), each seed's chain starting from its own: the
+    # seeds then vary the checkpoint as well as fine-tuning, so intervals over seeds include
+    # the pretraining variance a size effect is measured against. Default: one run (seed 0)
+    # shared by every seed, as a released checkpoint is. Not part of a stage's hyperparameters.
+    per_seed: bool = False
 
 
 class DataConfig(Strict):

@@ -264,7 +264,7 @@ class SweepConfig(Strict):
     def phase_space(self, kind: PhaseKind) -> dict[str, Any]:
         """The phase's explicitly set fields: field -> fixed value | SearchSpace."""
         if kind == "pretrain":
-            return self.pretrain.model_dump(exclude_unset=True)
+            return self.pretrain.model_dump(exclude_unset=True, exclude={"per_seed"})
         if kind == "cartography":  # fixed values only (sweep/difficulty.py)
             return self.cartography.phase(self.fixed_values("intermediate"))
         if kind not in self._spaces:  # parsed once; the model is frozen
