@@ -201,11 +201,14 @@ def test_tagging_logged_score_equals_the_official_score_of_the_export(name, toke
 # --------------------------------------------------------------------------- multiple choice
 
 
-def test_multiple_choice_export_one_index_per_line(tmp_path):
+def test_multiple_choice_export_one_label_object_per_line(tmp_path):
+    # XTREME-R's evaluate.py reads XCOPA as test-<lang>.jsonl, one {"label": n} per line
     task = get_task("xcopa")
     fmt = get_format(task)
     fmt.export(task, "zh", [1, 0, 0, 1], [{"label": 0}] * 4, tmp_path / "xcopa")
-    assert (tmp_path / "xcopa" / "test-zh.tsv").read_text() == "1\n0\n0\n1\n"
+    assert not (tmp_path / "xcopa" / "test-zh.tsv").exists()
+    lines = (tmp_path / "xcopa" / "test-zh.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [{"label": n} for n in (1, 0, 0, 1)]
     with pytest.raises(XScaleError, match="3 predictions for 4 examples"):
         fmt.export(task, "zh", [1, 0, 0], [{"label": 0}] * 4, tmp_path)
 
