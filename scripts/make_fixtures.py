@@ -20,6 +20,8 @@ Layout (as XTREME's download script and the GLUE/ANLI releases lay files out):
     xtreme/xnli/{train,dev,test}-<lang>.tsv          premise, hypothesis, label (no header)
     xtreme/pawsx/{train,dev,test}-<lang>.tsv         sentence1, sentence2, 0/1 (no header)
     intermediate/squad/{train,dev}-v1.1.json         SQuAD v1.1 json (English)
+    xtreme/squad/translate-train/squad.translate.train.en-<lang>.json
+                                                     SQuAD's train set "translated" (de, es, zh)
     xtreme/xquad/xquad.<lang>.json                   XQuAD-like test files (SQuAD json)
     xtreme/{udpos,panx}/{train,dev,test}-<lang>.tsv  token TAB tag, blank line between sentences
     intermediate/ccg/{train,dev}.tsv                 token TAB CCG-style supertag (synthetic)
@@ -1190,6 +1192,7 @@ def exclude_evaluation_text(out: Path) -> int:
 # ---------------------------------------------------------------------------------------------
 QA_KINDS = ("who", "where", "count")
 QA_LANGS = ("en", "de", "es", "zh")  # the fixture languages that XQuAD has (no fr)
+TRANSLATE_TRAIN_SQUAD = "{out}/xtreme/squad/translate-train/squad.translate.train.en-{lang}.json"
 
 
 def qa_question(f: Act, kind: str, lang: str) -> str:
@@ -1307,12 +1310,15 @@ def make_qa(out: Path, gen: Gen, sizes: dict[str, int]) -> None:
             seen.add(key)
             asked = gen.rng.sample([(i, k) for i in range(3) for k in QA_KINDS], 2)
             items.append((facts, asked))
-        for lang in QA_LANGS if split == "test" else ("en",):
+        # train: SQuAD's English file, and its translations in XTREME's translate-train layout
+        for lang in QA_LANGS if split in ("test", "train") else ("en",):
             paragraphs = [
                 qa_paragraph(facts, asked, lang, f"{split}-{i:04d}")
                 for i, (facts, asked) in enumerate(items)
             ]
             path = files.get(split, out / "xtreme" / "xquad" / f"xquad.{lang}.json")
+            if split == "train" and lang != "en":
+                path = Path(TRANSLATE_TRAIN_SQUAD.format(out=out, lang=lang))
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(squad_doc(paragraphs), encoding="utf-8")
             if split == "test":  # XQuAD-R (LAReQA): XQuAD with its sentence breaks
@@ -1484,11 +1490,12 @@ def write_tagged(path: Path, sentences: list[list[tuple[str, str]]]) -> None:
 
 
 def make_tagging(out: Path, gen: Gen, sizes: dict[str, int], ccg_sizes: dict[str, int]) -> None:
-    """UD-POS and PAN-X: train and dev in English, test in every language (parallel rows)."""
+    """UD-POS and PAN-X: every split in every language (parallel rows; the other languages'
+    train and dev files are the in-language training data of a multilingual study)."""
     seen: set = set()
     for split, n in sizes.items():
         acts = unique(lambda i: gen.scene(), n, render_en, seen)
-        for lang in LANGS if split == "test" else ("en",):
+        for lang in LANGS:
             write_tagged(
                 out / "xtreme" / "udpos" / f"{split}-{lang}.tsv",
                 [upos_tagged(a, lang) for a in acts],
@@ -1502,7 +1509,7 @@ def make_tagging(out: Path, gen: Gen, sizes: dict[str, int], ccg_sizes: dict[str
         items = unique(
             lambda i: panx_meaning(gen), n, lambda m: tuple(sorted(map(str, m.items()))), seen
         )
-        for lang in LANGS if split == "test" else ("en",):
+        for lang in LANGS:
             write_tagged(
                 out / "xtreme" / "panx" / f"{split}-{lang}.tsv",
                 [panx_tagged(m, lang) for m in items],
@@ -1640,6 +1647,7 @@ Regenerate (deterministic for a seed):
 | xtreme/xnli/{train,dev,test}-<lang>.tsv | premise, hypothesis, label; no header | {xnli} |
 | xtreme/pawsx/{train,dev,test}-<lang>.tsv | sentence1, sentence2, 0/1; no header | {pawsx} |
 | intermediate/squad/{train,dev}-v1.1.json | SQuAD v1.1 json (English) | {squad} |
+| xtreme/squad/translate-train/squad.translate.train.en-{de,es,zh}.json | SQuAD json | {squad} |
 | xtreme/xquad/xquad.{en,de,es,zh}.json | SQuAD json; same questions and ids | {xquad} |
 | xtreme/udpos/{train,dev,test}-<lang>.tsv | `token<TAB>UPOS`; blank line between | {udpos} |
 | xtreme/panx/{train,dev,test}-<lang>.tsv | `token<TAB>B-PER/I-ORG/B-LOC/O...` (IOB2) | {panx} |
@@ -1653,8 +1661,11 @@ Regenerate (deterministic for a seed):
 | xtreme/mewslix/*.jsonl | Mewsli-X release schema (below) | {mewslix} |
 
 XNLI has every split in en, de, es, fr, zh (train-<lang> for lang != en is the translate-train
-set); PAWS-X in en, de, es, fr. The QA, tagging and multiple-choice sets have English train/dev
-files and test files in every language that the task has (XQuAD: en, de, es, zh; XCOPA: zh);
+set); PAWS-X in en, de, es, fr; UD-POS and PAN-X in en, de, es, fr, zh (their other-language
+train and dev files stand for native in-language data). SQuAD's training set also exists in
+de, es, zh as XTREME lays out its translate-train files. The QA and multiple-choice sets have
+English train/dev files and test files in every language that the task has (XQuAD: en, de, es,
+zh; XCOPA: zh);
 Tatoeba and BUCC have test data in their languages among these. QA paragraphs hold three
 facts and two questions (who / where / how many) whose answers are spans of the context; the
 right choice of a multiple-choice item is what its premise entails, the others contradict it

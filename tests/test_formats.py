@@ -411,11 +411,14 @@ def test_fixture_qa():
 @pytest.mark.parametrize("name, tags", [("udpos", UPOS_TAGS), ("panx", PANX_TAGS)])
 def test_fixture_tagging(name, tags):
     task = get_task(name)
-    assert available_languages(task, FIXTURES, "train") == ["en"]
+    # every split in every fixture language (the other languages' train and dev files are the
+    # in-language / multilingual-intermediate data of questions 1 and 2)
+    assert available_languages(task, FIXTURES, "train") == ["en", "de", "es", "fr", "zh"]
     langs = available_languages(task, FIXTURES, "test")
     assert sorted(langs) == ["de", "en", "es", "fr", "zh"]
     for split, n in {"train": 250, "dev": 50}.items():
-        assert len(load_examples(task, split, "en", FIXTURES)) == n
+        for lang in langs:
+            assert len(load_examples(task, split, lang, FIXTURES)) == n
     test = {lang: load_examples(task, "test", lang, FIXTURES) for lang in langs}
     for exs in test.values():
         assert len(exs) == 60

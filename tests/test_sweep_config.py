@@ -110,7 +110,13 @@ def test_smoke_is_small_and_offline():
 def test_robustness_study():
     cfg = load_sweep(SWEEPS / "robustness.yaml")
     assert cfg.models == ["xlmr-base", "xlmr-large", "xlmr-xl", "xlmr-xxl"]
-    assert cfg.intermediate_names == ["none", "mnli", "xnli-all"]
+    assert cfg.intermediate_names == ["none", "squad", "squad-tt", "panx-en", "panx-all"]
+    # no multilingual intermediate task is a target's own data (issue 26: the confound)
+    assert not {e.task for e in cfg.multilingual.values()} & set(cfg.target_tasks)
+    # each multilingual task beside its English version
+    for e in cfg.multilingual.values():
+        english = {"squad_tt": "squad"}.get(e.task, f"{e.task}-en")
+        assert english in cfg.intermediate_names
     fams = [p if isinstance(p, str) else p.family for p in cfg.perturbations]
     assert fams == ["typo", "shuffle", "codemix", "polygloss", "bumblebee"]
     for p in cfg.perturbations[2:]:
@@ -197,8 +203,8 @@ BAD = [
     ),
     (
         "wrong-role-in-mixture",
-        BASE.replace("[none, mnli]", "[{mixture: [mnli, udpos]}]"),
-        "intermediate_tasks.0.mixture.1: 'udpos' is not an intermediate task",
+        BASE.replace("[none, mnli]", "[{mixture: [mnli, tatoeba]}]"),
+        "intermediate_tasks.0.mixture.1: 'tatoeba' is not an intermediate task",
     ),
     ("empty-models", BASE.replace("[tiny-xs, tiny-s]", "[]"), "models:"),
     ("empty-targets", BASE.replace("[xnli, pawsx]", "[]"), "target_tasks:"),

@@ -19,6 +19,7 @@ from xscale.analyze.difficulty import (
 from xscale.analyze.names import BASELINE, Record
 from xscale.analyze.paper import PAPER_SIZE, SOURCE, paper_table
 from xscale.analyze.questions import (
+    data_flags,
     in_language_trend_table,
     multilingual_vs_english_table,
     robustness_kind_table,
@@ -229,6 +230,19 @@ TABLES: tuple[Table, ...] = (
         "Multilingual minus English intermediate training (clean scores)",
         "At each seed the mean over the intermediate tasks of each kind (multilingual: trained"
         " on more than English), paired by seed; trend: against size.",
+        optional=True,
+        question=2,
+    ),
+    Table(
+        "intermediate_data_flags",
+        lambda s, t: data_flags(s),
+        "Intermediate data that are not a clean contrast",
+        "relation: the intermediate task trained on the target's own data (its translate-train"
+        " files) or on its training data (SQuAD or its translations before XQuAD, MNLI before"
+        " XNLI, whose English training set is MNLI's); shared_test_examples: the most test"
+        " examples, in the evaluated languages, holding a text (NFKC, case- and"
+        " space-insensitive, 12+ characters) that the intermediate stage trained on, over the"
+        " runs (blank: runs from before the count).",
         optional=True,
         question=2,
     ),

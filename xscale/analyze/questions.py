@@ -22,6 +22,8 @@ from xscale.analyze.robustness import _value, intermediate_kind
 from xscale.analyze.scores import Scored
 from xscale.analyze.stats import PairedGain, Summary, Trend, paired_gain, size_trend
 from xscale.analyze.tables import _size_order, group_cells, with_adjusted
+from xscale.tasks.registry import TASKS
+from xscale.tracking.names import OVERLAP
 
 Q2_MEASURED_ON = "xquad"  # the target question 2 names; the others are shown after it
 
@@ -53,7 +55,14 @@ def in_language_trend_table(scored: Scored) -> list[dict]:
         if mode != IN_LANGUAGE or zero is None:
             continue
         g = (inter, target)
-        row = rows.setdefault(g, {"intermediate_task": inter, "target_task": target})
+        row = rows.setdefault(
+            g,
+            {
+                "intermediate_task": inter,
+                "target_task": target,
+                "training_data": training_data(target),
+            },
+        )
         treat, ref = _seed_values(scored, seeds, "non_en"), _seed_values(scored, zero, "non_en")
         row[f"diff@{size}"] = paired_gain(treat, ref)
         params = scored.size_params.get(size)
@@ -65,6 +74,13 @@ def in_language_trend_table(scored: Scored) -> list[dict]:
         row["trend"] = size_trend(diffs[g], names)
         out.append(row)
     return with_adjusted(out, "trend")
+
+
+def training_data(target: str) -> str:
+    """What a target's non-English training data are: `translate-train` (machine translations
+    of the English set: XNLI, PAWS-X) or `in-language` (native text: PAN-X, UD-POS)."""
+    task = TASKS.get(target)
+    return "translate-train" if task is not None and task.translated_train else "in-language"
 
 
 def _seed_values(scored: Scored, seeds: Mapping[str, tuple], q: str) -> dict[str, float | None]:
@@ -163,6 +179,75 @@ def robustness_kind_table(scored: Scored) -> list[dict]:
         r["set"], r["target_task"], r["train_languages"] = r.pop("group")
     return with_adjusted(
         [_front(r, ("set", "target_task", "train_languages")) for r in rows], "trend"
+    )
+
+
+def data_flags(scored: Scored) -> list[dict]:
+    """Q2/Q4's caveats, one row per intermediate x target x mode (over sizes and seeds): the
+    intermediate task trained on the target's own data (XNLI translate-train before XNLI) or on
+    its training data (SQuAD or its translations before XQuAD, MNLI before XNLI), and the most
+    test examples (of the evaluated languages) that shared a text with its training data in any
+    run (`overlap.test_examples`; blank where the runs predate the count)."""
+    rows: dict[tuple, dict] = {}
+    for key, run in scored.runs.items():
+        _, inter, target, mode, _ = key
+        if inter == BASELINE or not run:
+            continue
+        params, metrics = run.get("params", {}), run.get("metrics", {})
+        tasks = data_of(str(params.get("intermediate_data", "unknown")).split("+"))
+        own = data_of([target]) | data_of([t for t in [_trained_on(target)] if t])
+        relation = ""
+        if target in tasks:
+            relation = "the target's own training data"
+        elif tasks & own:
+            relation = f"the target's training data ({', '.join(sorted(tasks & own))})"
+        shared = metrics.get(OVERLAP)
+        row = rows.setdefault(
+            (inter, target, mode),
+            {
+                "intermediate_task": inter,
+                "target_task": target,
+                "train_languages": mode,
+                "relation": relation,
+                "shared_test_examples": None,
+            },
+        )
+        if shared is not None and not math.isnan(float(shared)):
+            have = row["shared_test_examples"]
+            row["shared_test_examples"] = max(int(shared), have or 0)
+    return [
+        r for _, r in sorted(rows.items()) if r["relation"] or (r["shared_test_examples"] or 0) > 0
+    ]
+
+
+def _trained_on(task: str) -> str | None:
+    return TASKS[task].trained_on if task in TASKS else None
+
+
+def data_of(tasks) -> set[str]:
+    """`tasks` and the tasks whose training sets their training data are (or translate)."""
+    out = set(tasks)
+    for t in tasks:
+        of = TASKS[t].training_data_of if t in TASKS else None
+        if of:
+            out.add(of)
+    return out
+
+
+def flags_text(rows: list[dict]) -> str:
+    """One sentence naming each flagged pair ('' when none)."""
+    if not rows:
+        return ""
+    parts = []
+    for r in rows:
+        what = [r["relation"]] if r["relation"] else []
+        if r["shared_test_examples"]:
+            what.append(
+                f"{r['shared_test_examples']} test examples share a text with its training data"
+            )
+        parts.append(f"{r['intermediate_task']} before {r['target_task']} ({'; '.join(what)})")
+    return (
+        "Flagged, not a clean contrast: " + ", ".join(parts) + " (table intermediate_data_flags)."
     )
 
 
@@ -267,8 +352,8 @@ def answer(question: int, tables: Mapping[str, list[dict]], scored: Scored) -> s
                 " (train_languages has no in-language mode), so there is no gap to compare."
             )
         return " ".join(
-            f"{r['target_task']} after {r['intermediate_task']}: in-language minus zero-shot"
-            f" (non-English) {_per_size(r, 'diff@')}; "
+            f"{r['target_task']} after {r['intermediate_task']}: {r['training_data']} minus"
+            f" zero-shot (non-English) {_per_size(r, 'diff@')}; "
             + trend_text(r["trend"], "the difference")
             + "."
             for r in rows
@@ -286,12 +371,14 @@ def answer(question: int, tables: Mapping[str, list[dict]], scored: Scored) -> s
             if any(r["target_task"] == Q2_MEASURED_ON for r in rows)
             else ("Not on XQuAD (not a target of this sweep); ")
         )
-        return lead + " ".join(
+        text = lead + " ".join(
             f"{r['target_task']}: multilingual ({r['multilingual_tasks']}) minus English"
             f" ({r['english_tasks']}) intermediate training, non-English score,"
             f" {_per_size(r, 'diff@')}; " + trend_text(r["trend"], "the difference") + "."
             for r in rows
         )
+        flags = flags_text(tables.get("intermediate_data_flags", []))
+        return f"{text} {flags}" if flags else text
     if question == 3:
         rows = tables.get("benefit", [])
         if not rows:
@@ -330,6 +417,7 @@ def answer(question: int, tables: Mapping[str, list[dict]], scored: Scored) -> s
                 + "."
                 for r in kinds
             )
+            + (" " + flags_text(tables.get("intermediate_data_flags", []))).rstrip()
         )
     if question == 5:
         subsets = [r for r in tables.get("subsets", []) if "easy_minus_hard_non_en" in r]

@@ -166,7 +166,9 @@ def _split_path(task: Task, base: Path, split: str, lang: str) -> Path | None:
     the language's own."""
     if split == "test":
         return _test_file(task, base, lang)
-    train = task.files.paths.get("train")
+    # a language whose training file is named apart (`train@en`: translate-train SQuAD's
+    # English file is SQuAD's own)
+    train = task.files.paths.get(f"train@{lang}") or task.files.paths.get("train")
     if not train or (lang != "en" and not any("{lang}" in c for c in train)):
         return None  # (the train/dev splits of XQuAD, MLQA and XCOPA are another task's)
     paths = [base / c.format(lang=lang) for c in train]

@@ -139,6 +139,8 @@ def _load_test_file(task: Task, base: Path, split: str, lang: str) -> list[Examp
     if not path.is_file():
         have = available_languages(task, base, split)
         extra = f"; available: {', '.join(have)}" if have else ""
+        if task.files.missing:
+            extra += ". " + task.files.missing.replace("{path}", str(path))
         raise XScaleError(f"task {task.name}: missing data file {path}{extra}")
     reader = task.files.reader
     if reader == "squad_json":

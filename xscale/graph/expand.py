@@ -185,6 +185,20 @@ def _trains(base: dict[str, Any]) -> bool:
     return task is None or trains(task)
 
 
+def trained_languages(base: dict) -> tuple[int, int]:
+    """(languages whose training data one model sees, models trained) of a stage, from its
+    `train_languages` mode, for plans: `en` (1, 1); `de+en+fr` (3, 1); `all` (the task's
+    languages, 1); `in-language` (1, one per evaluated language). Nominal: a language without
+    training data is counted (the hub has every language's for the tasks that train in them)."""
+    mode = base.get("train_languages", "en")
+    task = TASKS.get(base.get("task") or "")
+    if mode == "all":
+        return (len(task.languages) if task else 1), 1
+    if mode == "in-language":
+        return 1, len(base.get("eval_languages") or (task.languages if task else ("en",)))
+    return len(mode.split("+")), 1
+
+
 def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
     """The sweep's graph. `train_size(task, root)` gives data sizes for cost estimates."""
     graph = Graph()
@@ -217,12 +231,16 @@ def expand(cfg: SweepConfig, train_size=nominal_train_size) -> Graph:
             n = sum(min(x, cap) if cap else x for x in sizes)
         else:
             n = train_size(task, base["data_root"])
+        # several languages' training data: in one model (a multilingual intermediate task,
+        # translate-train-all), or one model per language (in-language targets)
+        together, models = trained_languages(base)
+        n *= together
         if base.get("fraction"):  # a cartography subset trains on its share
             n = max(1, round(n * base["fraction"]))
         probe = {**fixed, **(samples[0] if samples else {})}
         if not samples:  # an Optuna group: cost at the space's first value
             probe.update({k: v.values[0] for k, v in space.items()})
-        steps = stage_steps(kind, probe, n)
+        steps = stage_steps(kind, probe, n) * models
         group = Group(
             key=key,
             kind=kind,

@@ -28,21 +28,28 @@ from torch import nn
 from xscale import data as xdata
 from xscale.catalog.recipes import zero_stage
 from xscale.catalog.sizes import count_params, get_size, hub_unavailable_message
+from xscale.data import overlap
 from xscale.errors import XScaleError
-from xscale.graph.stage import StageResult
+from xscale.graph.stage import StageResult, stage_path
 from xscale.runtime import say
 from xscale.stage import features
 from xscale.stage.context import StageContext, ds_config_for
 from xscale.stage.corpus import pretrain_files, read_lines
-from xscale.stage.inputs import eval_languages, intermediate_languages, train_languages
+from xscale.stage.inputs import (
+    eval_languages,
+    intermediate_data,
+    intermediate_languages,
+    train_languages,
+)
 from xscale.stage.mlm import MaskingCollate, masked_lm_loss
 from xscale.stage.robustness import export_head, stage_sets
 from xscale.sweep.perturbations import set_name
 from xscale.tasks import TaskFormat, format_info, get_format, trains
-from xscale.tasks.base import Task
+from xscale.tasks.base import Example, Task
 from xscale.tasks.registry import get_task
 from xscale.tracking.names import (
     DEV_SCORE,
+    OVERLAP,
     format_scores,
     run_params,
     summarize,
@@ -208,6 +215,7 @@ def fit(ctx: StageContext, langs: list[str], tag: str = "") -> Fitted:
         recompute_activations(encoder)
     pad = tokenizer.pad_token_id
     data: dict[str, TaskData] = {}
+    trained_texts: set[int] = set()
     for name in spec.tasks:
         task = get_task(name)
         fmt = get_format(task)
@@ -216,6 +224,8 @@ def fit(ctx: StageContext, langs: list[str], tag: str = "") -> Fitted:
         )
         if ctx.train_examples is not None:  # a cartography map's subset (stage/cartography.py)
             ex = ctx.train_examples(task, ex)
+        if spec.kind == "intermediate":  # what the targets below check their test sets against
+            trained_texts |= overlap.text_keys(ex)
         # model selection on English dev, or on the training language's own dev set when one
         # model is trained per language (in-language mode)
         dev_lang = langs[0] if len(langs) == 1 else "en"
@@ -247,6 +257,8 @@ def fit(ctx: StageContext, langs: list[str], tag: str = "") -> Fitted:
                 output_dir=cache_root,
             ),
         )
+    if spec.kind == "intermediate" and rank_world()[0] == 0:
+        overlap.write_keys(ctx.out / overlap.KEYS_FILE, trained_texts)
     hidden = encoder.config.hidden_size
     model = MultiTaskModel(
         encoder,
@@ -484,6 +496,32 @@ def source_vocab_size(source: str) -> int | None:
     return json.loads(config.read_text()).get("vocab_size")
 
 
+def intermediate_overlap(ctx: StageContext, task: Task, langs: list[str]) -> dict[str, float]:
+    """The target's test examples, per evaluated language and in all, that share a text with
+    the chain's intermediate training data (`data/overlap.py`); {} without an intermediate
+    stage or its keys (a stage trained before they were written)."""
+    spec = ctx.spec
+    if spec.intermediate_task == "none" or spec.parent is None:
+        return {}
+    keys = overlap.read_keys(stage_path(ctx.output_dir, spec.parent) / overlap.KEYS_FILE)
+    if keys is None:
+        return {}
+    counts = {}
+    for lang in langs:
+        examples = xdata.load_examples(task, "test", lang, spec.data_root)
+        counts[f"overlap.{lang}"] = float(
+            overlap.overlapping(keys, [e for e in examples if isinstance(e, Example)])
+        )
+    total = sum(counts.values())
+    if total:
+        say(
+            spec.label,
+            f"{int(total)} test examples share a text with the intermediate task's training data"
+            " (the report flags this pair)",
+        )
+    return {OVERLAP: total, **counts}
+
+
 def run_finetune(ctx: StageContext) -> StageResult:
     """An intermediate or target stage: log its params, then train and evaluate in its mode."""
     t0 = time.perf_counter()
@@ -491,16 +529,21 @@ def run_finetune(ctx: StageContext) -> StageResult:
     source = ctx.source
     size_params = count_params(get_size(spec.model), vocab_size=source_vocab_size(source))
     params = run_params(spec, size_params, zero_stage(ds_config_for(spec)))
-    chain = {"intermediate_languages": intermediate_languages(spec, ctx.output_dir)}
+    chain = {
+        "intermediate_languages": intermediate_languages(spec, ctx.output_dir),
+        "intermediate_data": intermediate_data(spec, ctx.output_dir),
+    }
     ctx.log_params({**params, "model_source": source, **chain})
     task = get_task(spec.tasks[0])
     evals = eval_languages(spec, task) if spec.kind == "target" else []
+    shared = intermediate_overlap(ctx, task, evals) if spec.kind == "target" else {}
     if spec.kind == "target" and not trains(task):
         result = run_retrieval(ctx, task, evals)
     elif spec.kind == "target" and spec.train_languages == "in-language":
         result = run_in_language(ctx, task, evals)
     else:
         result, _ = train_and_evaluate(ctx, train_languages(spec, task), evals)
+    result.metrics.update(shared)
     names = [set_name(e) for e in spec.perturbations]
     seconds = time.perf_counter() - t0
     result.metrics.update(time_shares(result.metrics, task.name, names, seconds))

@@ -25,19 +25,36 @@ def model_source(spec: StageSpec, output_dir: Path) -> str:
     return size.hub_id
 
 
+def _intermediate_spec(spec: StageSpec, output_dir: Path) -> dict | None:
+    """The chain's intermediate stage's spec.json ({} without one; None when unreadable)."""
+    if spec.intermediate_task == "none" or spec.parent is None:
+        return {}
+    try:
+        parent = json.loads((stage_path(output_dir, spec.parent) / "spec.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return parent if parent.get("kind") == "intermediate" else {}
+
+
 def intermediate_languages(spec: StageSpec, output_dir: Path) -> str:
     """The training languages of the chain's intermediate stage (`en`, or `de+en+fr` for a
     multilingual one; `none` without one), read from the parent stage's spec.json: target runs
     log it, so the analysis can set English intermediate tasks against multilingual ones."""
-    if spec.intermediate_task == "none" or spec.parent is None:
-        return "none"
-    try:
-        parent = json.loads((stage_path(output_dir, spec.parent) / "spec.json").read_text())
-    except (OSError, ValueError):
+    parent = _intermediate_spec(spec, output_dir)
+    if parent is None:
         return "unknown"
-    return (
-        str(parent.get("train_languages", "en")) if parent.get("kind") == "intermediate" else "none"
-    )
+    return str(parent.get("train_languages", "en")) if parent else "none"
+
+
+def intermediate_data(spec: StageSpec, output_dir: Path) -> str:
+    """The tasks whose data the chain's intermediate stage trained on (`squad_tt`, `mnli+qqp`
+    for a mixture; `none` without one): the analysis flags a target whose own data they are."""
+    parent = _intermediate_spec(spec, output_dir)
+    if parent is None:
+        return "unknown"
+    if not parent:
+        return "none"
+    return "+".join(parent.get("mixture") or [parent.get("task") or "none"])
 
 
 def train_languages(spec: StageSpec, task: Task) -> list[str]:

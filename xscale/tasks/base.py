@@ -75,7 +75,8 @@ class Files:
       dev files only is split into train/dev/test by groups (data/xtreme.py);
     - english: `paths[split]` candidate files (the first present is read) of an English task;
     - per_language: `paths["test"]` candidate patterns with `{lang}` / `{code}` (Tatoeba's
-      three-letter code) per test language, `paths["train"]` English training files; when
+      three-letter code) per test language, `paths["train"]` training files (`{lang}`: one
+      per language; `paths["train@<lang>"]`: a language's own, e.g. translate-train's English); when
       `switch` (a folder) exists only the first test candidate is used, else the rest (MLQA:
       its test folder, else the dev files);
     - bucc_corpora, mewslix_release: those releases' layouts under `folder` (data/xtreme.py,
@@ -133,6 +134,13 @@ class Task:
     # `target` and its `source` translation: Tatoeba)
     parallel: str = ""
     parallel_fields: tuple[str, ...] = ()
+    # its non-English training files are machine translations of the English one (XNLI,
+    # PAWS-X: XTREME's translate-train), not native text: a study names that mode so
+    translated_train: bool = False
+    # the task whose training set this task's training data are, or translate: SQuAD for its
+    # translate-train files, MNLI for XNLI (XNLI's English training set is MNLI's); the report
+    # flags an intermediate task trained on a target's own training data
+    training_data_of: str | None = None
     # the benchmarks that score it, and its category in each: {"xtreme": "classification", ...};
     # the languages a benchmark averages over, where they are not `languages`
     benchmarks: dict[str, str] = field(default_factory=dict)

@@ -25,6 +25,7 @@ from xscale.tasks.lib import (
     siqa,
     squad,
     squad2,
+    squad_tt,
     sst2,
     tatoeba,
     tydiqa,
@@ -43,7 +44,9 @@ _MODULES = (
     # English intermediate tasks: classification, QA, tagging, multiple choice
     mnli, anli, sst2, qqp, squad, squad2, ccg, hellaswag, csqa, cosmosqa, siqa, copa,
     tydiqa_goldp,  # a multilingual intermediate task: TyDiQA-GoldP's nine training languages
-    # XTREME / XTREME-R targets (XNLI and PAWS-X are multilingual intermediate tasks too)
+    squad_tt,  # a multilingual intermediate task: SQuAD and XTREME's translations of it
+    # XTREME / XTREME-R targets (XNLI, PAWS-X, PAN-X and UD-POS are multilingual intermediate
+    # tasks too: their training data in several languages)
     xnli, pawsx, xquad, mlqa, tydiqa, udpos, panx, xcopa, lareqa, mewslix, bucc, tatoeba,
 )  # fmt: skip
 

@@ -61,6 +61,9 @@ from typing import TYPE_CHECKING
 
 DEV_SCORE = "dev.score"  # the English dev metric a group's stages are compared on
 TRAIN_LOSS = "train.loss"
+# a target stage: its test examples (all evaluated languages) sharing a text with the chain's
+# intermediate training data (data/overlap.py), and the count per language `overlap.<lang>`
+OVERLAP = "overlap.test_examples"
 TRAIN_EXAMPLES_PER_S = "train.examples_per_s"
 
 if TYPE_CHECKING:

@@ -71,7 +71,7 @@ TASK = Task(
     metric="f1",
     labels=PANX_TAGS,
     languages=PANX_LANGUAGES,
-    roles=("target",),
+    roles=("intermediate", "target"),  # intermediate: multilingual training data
     hub=HubSource(
         "unimelb-nlp/wikiann",
         config="{lang}",

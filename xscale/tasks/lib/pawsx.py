@@ -26,6 +26,7 @@ TASK = Task(
     test_rows=2000,
     files=Files("split_folder", folder="xtreme/pawsx", reader="pairs_tsv"),
     parallel="rows",
+    translated_train=True,  # train-<lang>.tsv: XTREME's translate-train files
     parallel_fields=("text_a", "text_b"),
     benchmarks={"xtreme": "classification"},
 )

@@ -76,7 +76,7 @@ TASK = Task(
     metric="f1",
     labels=UPOS_TAGS,
     languages=UDPOS_LANGUAGES,
-    roles=("target",),
+    roles=("intermediate", "target"),  # intermediate: multilingual training data
     hub=HubSource(
         "google/xtreme",
         config="udpos.{language}",

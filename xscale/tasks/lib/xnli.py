@@ -29,6 +29,8 @@ TASK = Task(
     test_rows=5010,
     files=Files("split_folder", folder="xtreme/xnli", reader="pairs_tsv"),
     parallel="rows",
+    translated_train=True,  # train-<lang>.tsv: XTREME's translate-train files
+    training_data_of="mnli",  # XNLI's English training set is MNLI's
     parallel_fields=("text_a", "text_b"),
     benchmarks={"xtreme": "classification", "xtreme_r": "classification"},
 )
