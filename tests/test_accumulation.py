@@ -100,3 +100,31 @@ def test_micro_batches_split_every_per_example_tensor():
 )  # fmt: skip
 def test_micro_batch_is_the_largest_divisor_under_the_cap(global_batch, world, cap, expected):
     assert micro_and_accumulation(global_batch, world, cap) == expected
+
+
+def test_a_non_finite_training_loss_fails_the_phase_naming_the_step_and_the_key():
+    # the model's weights blown up (as a too-large learning rate leaves them): the loss of the
+    # first step is NaN, and the phase stops there with one line, instead of training on
+    from xscale.catalog.recipes import load_ds_config
+    from xscale.errors import XScaleError
+    from xscale.sweep.phases import PhaseConfig
+    from xscale.train.distributed import init_distributed
+    from xscale.train.loop import build_engine, train
+
+    init_distributed()
+    hp = PhaseConfig(learning_rate=1e-3, batch_size=8, max_steps=3, max_length=16, log_every=1)
+    cfg = load_ds_config("cpu_zero2.json", micro_batch_size=8, grad_accum=1)
+    engine = build_engine(_Model(False), hp, 3, cfg)
+    with torch.no_grad():
+        engine.module.head.weight.fill_(float("inf"))
+    g = torch.Generator().manual_seed(1)
+    batch = {
+        "input_ids": torch.randint(5, 900, (8, 12), generator=g),
+        "labels": torch.randint(0, 3, (8,), generator=g),
+    }
+    logged = []
+    with pytest.raises(XScaleError) as err:
+        train(engine, 3, lambda step: (batch, 8), hp, None, lambda *a: logged.append(a))
+    msg = str(err.value)
+    assert "\n" not in msg and "nan at step 1 of 3" in msg and "learning_rate" in msg
+    assert logged == []  # nothing logged as if it were a result

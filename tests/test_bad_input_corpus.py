@@ -83,6 +83,35 @@ SWEEP_CASES = {
         ("data.tasks.xnli", "nowhere"),
     ),
     "empty file": ("", ("s.yaml",)),
+    # non-finite and out-of-range numbers (issue 27): each names its key
+    "learning_rate .inf": (BASE + "target: {learning_rate: .inf}\n", ("target.learning_rate",)),
+    "weight_decay .inf": (BASE + "target: {weight_decay: .inf}\n", ("target.weight_decay",)),
+    "alignment .inf": (BASE + "pretrain: {alignment: .inf}\n", ("pretrain.alignment", "finite")),
+    "epochs .nan": (BASE + "target: {epochs: .nan}\n", ("target.epochs", "finite")),
+    "epochs .inf": (BASE + "target: {epochs: .inf}\n", ("target.epochs", "finite")),
+    "epochs past a bound": (BASE + "target: {epochs: 1.0e9}\n", ("target.epochs",)),
+    "loguniform to .inf": (
+        BASE
+        + "search: {method: optuna, num_samples: 2}\n"
+        + "target: {learning_rate: {loguniform: [1.0e-5, .inf]}}\n",
+        ("target.learning_rate.loguniform.1", "finite"),
+    ),
+    "seed past 64 bits": (
+        BASE.replace("seeds: [0]", "seeds: [18446744073709551616]"),
+        ("seeds.0",),
+    ),
+    "negative seed": (BASE.replace("seeds: [0]", "seeds: [-1]"), ("seeds.0",)),
+    "max_steps past a bound": (
+        BASE + "target: {max_steps: 100000000000000000}\n",
+        ("target.max_steps", "out of range"),
+    ),
+    # hostile or uncommon YAML
+    "5000-deep nesting": (BASE + "x: " + "[" * 5000 + "]" * 5000 + "\n", ("nested too deeply",)),
+    "5000-digit integer": (
+        BASE.replace("seeds: [0]", "seeds: [" + "9" * 5000 + "]"),
+        ("too many digits",),
+    ),
+    "look-alike key": (BASE.replace("name: t", "n\u0430me: t"), ("unknown key", "U+0430")),
     "only a comment": ("# nothing\n", ("s.yaml",)),
 }
 

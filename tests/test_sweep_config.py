@@ -595,3 +595,17 @@ def test_every_shipped_sweep_counts_its_stages_by_one_rule(tmp_path, name):
     assert len(plan_rows(cfg, graph)) == total > 0
     write_manifest(cfg, graph, name)
     assert sweep_status(tmp_path / "out")["stages_total"] == total
+
+
+def test_yaml_merge_keys_are_read_as_yaml_defines_them(tmp_path):
+    # `<<: *anchor` merges a mapping; keys given beside it win (a merge is not a duplicate)
+    path = write(
+        tmp_path,
+        BASE
+        + "intermediate: &phase {learning_rate: 1.0e-4, epochs: 2}\n"
+        + "target:\n  <<: *phase\n  epochs: 3\n",
+    )
+    cfg = load_sweep(path)
+    assert cfg.fixed_values("target")["learning_rate"] == 1.0e-4
+    assert cfg.fixed_values("target")["epochs"] == 3
+    assert cfg.fixed_values("intermediate")["epochs"] == 2

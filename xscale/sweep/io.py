@@ -82,12 +82,21 @@ def resolve_recipe(value: str | None, info: ValidationInfo) -> str | None:
 
 
 def format_validation_error(err: ValidationError, source: str) -> str:
-    """First error of a pydantic ValidationError as `source: key.path: message`."""
-    first = err.errors()[0]
+    """First error of a pydantic ValidationError as `source: key.path: message`; an unknown key
+    first (a misspelt key, e.g. with a look-alike letter, also leaves its real key missing)."""
+    errors = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
     loc = ".".join(str(p) for p in first["loc"]) or "<top level>"
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
-        msg = "unknown key"
+        key = str(first["loc"][-1]) if first["loc"] else ""
+        odd = [c for c in key if ord(c) > 127]
+        msg = "unknown key" + (
+            f" (it holds non-ASCII {', '.join(f'U+{ord(c):04X}' for c in odd)}: a look-alike"
+            " letter?)"
+            if odd
+            else ""
+        )
     extra = f" (and {len(err.errors()) - 1} more errors)" if len(err.errors()) > 1 else ""
     return f"{source}: {loc}: {msg}{extra}"
 
@@ -115,6 +124,11 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise XScaleError(f"{p}:{where} invalid YAML: {getattr(e, 'problem', e)}") from None
+    except RecursionError:
+        raise XScaleError(f"{p}: invalid YAML: nested too deeply") from None
+    except ValueError as e:  # an integer past Python's digit limit (4300 digits)
+        what = "an integer with too many digits" if "digits" in str(e) else str(e).split("\n")[0]
+        raise XScaleError(f"{p}: invalid YAML: {what}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -135,6 +149,8 @@ def _unique_key_loader():
         def construct_mapping(self, node, deep=False):
             seen: set = set()
             for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`: merged below
+                    continue
                 key = self.construct_object(key_node, deep=deep)
                 try:
                     new = key not in seen

@@ -17,20 +17,44 @@ from xscale.sweep.io import DATA_ROOT_NAMES, resolve_data_root
 ENTRY_NAME_PATTERN = r"^[A-Za-z0-9_.:+-]+$"
 
 
+# the largest magnitude any number of a sweep or trial file may have (fields with a meaning
+# bound them tighter): past it a count, step or size is a typo, and some overflow C integers
+MAX_NUMBER = 10**12
+
+
+def _in_range(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        if abs(value) > MAX_NUMBER:
+            raise ValueError(f"{value!r} is out of range (at most {MAX_NUMBER:.0e} in magnitude)")
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _in_range(v)
+    return value
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # every float of a sweep or trial file finite (`.inf` / `.nan` name their key), every
+    # number within MAX_NUMBER
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _numbers_in_range(cls, value):
+        return _in_range(value)
 
 
 class PhaseConfig(Strict):
     """Hyperparameters of one training phase (intermediate or target)."""
 
-    learning_rate: float = Field(2e-5, gt=0)
+    learning_rate: float = Field(2e-5, gt=0, le=10)
     batch_size: int = Field(32, ge=1)
-    epochs: float = Field(3.0, gt=0)
+    epochs: float = Field(3.0, gt=0, le=10_000)
     max_steps: int | None = Field(None, ge=1)  # caps the steps that `epochs` implies
     max_length: int = Field(128, ge=8)
     warmup_ratio: float = Field(0.1, ge=0, le=1)
-    weight_decay: float = Field(0.01, ge=0)
+    weight_decay: float = Field(0.01, ge=0, le=100)
     grad_clip: float = Field(1.0, ge=0)
     checkpoint_every: int = Field(0, ge=0)  # steps between resumable checkpoints; 0 = none
     max_train_examples: int | None = Field(None, ge=1)
@@ -55,8 +79,8 @@ class PhaseConfig(Strict):
 class PretrainConfig(PhaseConfig):
     """MLM pretraining of a tiny size: tokenizer training, then masked-LM steps."""
 
-    learning_rate: float = Field(1e-3, gt=0)
-    epochs: float = Field(1.0, gt=0)
+    learning_rate: float = Field(1e-3, gt=0, le=10)
+    epochs: float = Field(1.0, gt=0, le=10_000)
     languages: tuple[str, ...] = ("en", "de", "es", "fr", "zh")  # the first is the pivot
     max_lines_per_language: int | None = Field(None, ge=1)
     # What to pretrain on: "text" = <data root>/pretrain/<lang>.txt; or a task with parallel
@@ -68,7 +92,7 @@ class PretrainConfig(PhaseConfig):
     vocab_size: int | None = Field(None, ge=100, le=300_000)
     # Weight of the translation-ranking loss on line-parallel text (xscale/stage/pretrain.py);
     # 0 = MLM only. It gives tiny models the cross-lingual alignment real sizes get from scale.
-    alignment: float = Field(0.0, ge=0)
+    alignment: float = Field(0.0, ge=0, le=1000)
     alignment_temperature: float = Field(0.05, gt=0)
     # One pretraining run per seed (its seed), each seed's chain starting from its own: the
     # seeds then vary the checkpoint as well as fine-tuning, so intervals over seeds include

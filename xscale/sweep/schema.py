@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
@@ -106,7 +106,7 @@ class SearchConfig(Strict):
     num_samples: int | None = Field(None, ge=1)  # optuna only: trials per stage
     metric: str = Field("dev.score", min_length=1)  # = tracking.names.DEV_SCORE (a test checks)
     mode: Literal["max", "min"] = "max"
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)
 
 
 class SchedulerConfig(Strict):
@@ -177,7 +177,8 @@ class SweepConfig(Strict):
     )
     target_tasks: list[str] = Field(min_length=1)
     train_languages: list[Literal["en", "in-language", "all"]] = Field(["en"], min_length=1)
-    seeds: list[StrictInt] = Field([0], min_length=1)
+    # a seed seeds torch, numpy and Python: numpy's take 0 .. 2**32 - 1
+    seeds: list[Annotated[StrictInt, Field(ge=0, lt=2**32)]] = Field([0], min_length=1)
     eval_languages: dict[str, list[str]] = Field(default_factory=dict)
     data: DataConfig = Field(default_factory=DataConfig)
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)

@@ -38,7 +38,7 @@ class TrialConfig(Strict):
     intermediate_languages: tuple[str, ...] = ("en",)  # several = a multilingual intermediate task
     eval_languages: tuple[str, ...] | None = None  # default: every language the data has
     perturbations: tuple[PerturbationEntry, ...] = ()  # e.g. [typo]: sweep/perturbations.py
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)  # numpy's seeds: 0 .. 2**32 - 1
     deepspeed_config: str | None = None  # default: the size's config from the size table
     data: DataConfig = Field(default_factory=DataConfig)
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)

@@ -13,6 +13,7 @@ evaluation batches sorted by length, without autograd, and returns predictions i
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import time
@@ -173,6 +174,11 @@ def train(
                 engine.backward(loss * weight)
                 engine.step()
                 step_loss += loss.item() * weight / accumulation
+            if not math.isfinite(step_loss):  # NaN or inf: nothing after it would be a result
+                raise XScaleError(
+                    f"the training loss became {step_loss} at step {step + 1} of {total}: lower"
+                    " this phase's learning_rate (or set grad_clip) in the sweep file and re-run"
+                )
             seen += n
             window_loss += step_loss
             window_n += 1
