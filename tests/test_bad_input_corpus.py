@@ -134,12 +134,19 @@ def test_sweep_file_problems(command, case, work, capsys):
     "flags, needles",
     [
         (["--tracking-uri", "ftp://x/y"], ("--tracking-uri", "ftp://")),
+        # a credential in a refused URI is not echoed (issue 27, item 1)
+        (["--tracking-uri", "ftp://bob:PW1234567@x/y"], ("--tracking-uri", "ftp://***@x/y")),
+        (
+            ["--tracking-uri", "mysql://bob:PW1234567@db/ml"],
+            ("--tracking-uri", "mysql://***@db/ml", "MLFLOW_TRACKING_PASSWORD"),
+        ),
         (["--output-dir", "afile"], ("output_dir", "afile")),
     ],
 )
 def test_sweep_flags(flags, needles, work, capsys):
     (work / "afile").write_text("x")
-    refused(capsys, work, ["sweep", _sweep(work, BASE), *flags], *needles)
+    line = refused(capsys, work, ["sweep", _sweep(work, BASE), *flags], *needles)
+    assert "PW1234567" not in line
 
 
 def test_missing_sweep_file(work, capsys):

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -147,3 +149,63 @@ def test_trial_finishes_while_the_server_is_down_and_uploads_once_it_is_back(
         assert sorted(steps) == list(range(5, 151, 5))  # every logged step, once
     finally:
         stop_server(server)
+
+
+@pytest.fixture
+def short_tmp():
+    """A temp dir with a short path (Ray's socket paths under it must fit 107 bytes)."""
+    path = Path(tempfile.mkdtemp(prefix="xs-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_credentials_in_the_uri_and_environment_reach_no_file_or_line(
+    tmp_path, short_tmp, xscale_cli
+):
+    """A password in `--tracking-uri` and AWS keys in the environment (issue 27, items 1-2):
+    the sweep logs to the server, and neither secret is in anything xscale prints, any file of
+    the output folder (manifest, journals, their cursors, Ray Tune's tuner.pkl) or any file of
+    the local Ray's own session folder (its runtime-env agent's log included)."""
+    from mlflow import MlflowClient
+    from sweep_helpers import write_sweep
+
+    port, store, log = free_port(), tmp_path / "server", tmp_path / "server.log"
+    password, aws = "S3cretPW", "awsSECRETkeyVALUE456"
+    out = tmp_path / "out"
+    ray_tmp = short_tmp
+    sweep = write_sweep(
+        tmp_path / "s.yaml", out, intermediate_tasks=["none"], target_tasks=["xnli"]
+    )
+    uri = f"http://alice:{password}@127.0.0.1:{port}"
+    env = {
+        "TMPDIR": str(ray_tmp),
+        "XSCALE_KEEP_RAY_DIR": "1",  # Ray's folder kept, to be searched below
+        "AWS_SECRET_ACCESS_KEY": aws,
+        "AWS_ACCESS_KEY_ID": "AKIASECRETVALUE789",
+    }
+    server = start_server(store, port, log)
+    try:
+        proc = xscale_cli("sweep", str(sweep), "--tracking-uri", uri, env=env, timeout=1200)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        client = MlflowClient(f"http://127.0.0.1:{port}")
+        runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+        stage_runs = [r for r in runs if r.data.tags.get("xscale.stage_key")]
+        assert len(stage_runs) == 2 and all(r.info.status == "FINISHED" for r in stage_runs)
+    finally:
+        stop_server(server)
+    check_no_secret(proc, out, ray_tmp, [password, aws])
+    assert f"http://127.0.0.1:{port}" in (out / "sweep.json").read_text()  # without alice
+
+
+def check_no_secret(proc, out: Path, ray_tmp: Path, secrets: list[str]) -> None:
+    for secret in secrets:
+        assert secret not in proc.stdout + proc.stderr
+    (ray_dir,) = ray_tmp.glob("xscale-ray-*")
+    assert (ray_dir.stat().st_mode & 0o777) == 0o700  # this user's only
+    files = [p for root in (out, ray_dir) for p in root.rglob("*") if p.is_file()]
+    assert any(p.name == "sweep.json" for p in files) and any(p.name == "tuner.pkl" for p in files)
+    assert any(p.name.startswith("runtime_env") for p in files)  # Ray's logs were searched
+    for p in files:
+        data = p.read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in data, p

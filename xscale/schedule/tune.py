@@ -259,6 +259,48 @@ def tune_environment() -> None:
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # Ray's C++ core writes its retry warnings straight to stderr; errors are reported here
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
+    _no_secret_propagation()
+
+
+# Ray Tune copies these from the driver's environment into every trial's runtime_env, which
+# Ray's runtime-env agent writes to its log (ray/tune/execution/class_cache.py). A local Ray's
+# workers inherit the driver's environment anyway; a cluster's nodes have their own (an
+# instance role, cluster.yaml): xscale never ships the driver's secrets through Ray.
+SECRET_PROPAGATION = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN",
+                      "AWS_SESSION_TOKEN")  # fmt: skip
+
+
+def _no_secret_propagation() -> None:
+    try:
+        from ray.tune.execution import class_cache
+    except ImportError:  # pragma: no cover - another Ray layout: nothing of ours to undo
+        return
+    names = getattr(class_cache, "ENV_VARS_TO_PROPAGATE", None)
+    if isinstance(names, set):
+        names.difference_update(SECRET_PROPAGATION)
+
+
+KEEP_RAY_DIR_ENV = "XSCALE_KEEP_RAY_DIR"
+
+
+def private_ray_dir() -> str:
+    """A fresh folder in the user's temp dir ($TMPDIR), readable by this user only (0700), for
+    a local Ray's sessions and logs (Ray's default /tmp/ray is shared by every user of the
+    machine). Removed when the driver exits, after Ray has shut down, unless
+    XSCALE_KEEP_RAY_DIR=1 (to read Ray's logs; the path is printed at -v)."""
+    import atexit
+    import shutil
+
+    # Ray's sockets live at <dir>/session_<date>_<pid>/sockets/plasma_store, and a socket's
+    # path may hold 107 bytes: a long $TMPDIR falls back to /tmp (the folder is still 0700)
+    base = tempfile.gettempdir()
+    private = tempfile.mkdtemp(prefix="xscale-ray-", dir=base if len(base) <= 32 else "/tmp")
+    if os.environ.get(KEEP_RAY_DIR_ENV) != "1":
+        atexit.register(shutil.rmtree, private, True)  # before ray.init: runs after its shutdown
+    path = os.path.join(private, "r")  # Ray makes its own folder 0777; the one above stays 0700
+    if verbosity() >= 1:
+        log(f"Ray's logs: {path}")
+    return path
 
 
 def start_ray(address: str | None, resources: dict[str, StageResources]) -> None:
@@ -400,6 +442,7 @@ def _ray_init(ray, address: str | None, resources: dict[str, StageResources]) ->
     _loopback_only(ray)
     ray.init(
         address="local",  # a new local Ray, even if `ray start` left one running here
+        _temp_dir=private_ray_dir(),
         num_cpus=max(os.cpu_count() or 1, need),
         include_dashboard=False,
         log_to_driver=verbosity() >= 2,

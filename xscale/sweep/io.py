@@ -192,6 +192,63 @@ def checked_tracking_uri(uri: str, what: str) -> str:
         raise XScaleError(f"{what}: {e}") from None
 
 
+# MLflow's client sends these as HTTP basic auth to an http(s) tracking server; libpq (a
+# postgresql store's driver) reads PGPASSWORD
+CREDENTIAL_ENV = {"user": "MLFLOW_TRACKING_USERNAME", "password": "MLFLOW_TRACKING_PASSWORD"}
+PG_PASSWORD_ENV = "PGPASSWORD"
+
+
+def redact_uri(uri: str) -> str:
+    """`uri` with a password (and user name) in it replaced by `***`, for messages."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(uri)
+        netloc = parts.netloc
+    except ValueError:
+        return uri
+    if "@" not in netloc:
+        return uri
+    return uri.replace(netloc, "***@" + netloc.rpartition("@")[2], 1)
+
+
+def without_credentials(uri: str) -> str:
+    """`uri` without the user and password it holds, which move to this process's environment
+    (inherited by the trials a local Ray starts), so that no file xscale or Ray writes and no
+    line it prints holds them: an http(s) server's to MLflow's MLFLOW_TRACKING_USERNAME and
+    _PASSWORD, a postgresql store's password to PGPASSWORD. A password in another database URI
+    is refused (ValueError): its driver has no environment variable for it."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        parts = urlsplit(uri)
+        netloc = parts.netloc
+    except ValueError:
+        return uri
+    if "@" not in netloc:
+        return uri
+    scheme = parts.scheme.lower()
+    userinfo, _, host = netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    if scheme in ("http", "https"):
+        os.environ[CREDENTIAL_ENV["user"]] = unquote(user)
+        if password:
+            os.environ[CREDENTIAL_ENV["password"]] = unquote(password)
+        return uri.replace(netloc, host, 1)
+    if scheme.startswith("postgresql"):
+        if password:
+            os.environ[PG_PASSWORD_ENV] = unquote(password)
+        return uri.replace(netloc, f"{user}@{host}" if user else host, 1)
+    if password:
+        raise ValueError(
+            f"{redact_uri(uri)}: a password in a {scheme} URI would be written into xscale's"
+            " and Ray's files; run an MLflow server on that database (mlflow server"
+            " --backend-store-uri ...) and give its http(s) address, with the password in"
+            " MLFLOW_TRACKING_PASSWORD"
+        )
+    return uri
+
+
 def normalize_tracking_uri(uri: str | None, base: str | None = None) -> str | None:
     """Check a tracking URI's scheme and make a local store's path absolute (against `base`,
     the directory the command runs in), so trial processes in other working directories write
@@ -199,7 +256,9 @@ def normalize_tracking_uri(uri: str | None, base: str | None = None) -> str | No
     (one line) for a URI xscale cannot use."""
     if uri is None:
         return None
-    text = uri.strip()
+    raw = uri.strip()
+    known = raw.partition(":")[0].lower() in TRACKING_SCHEMES
+    text = without_credentials(raw) if known else redact_uri(raw)
     scheme, sep, rest = text.partition(":")
     scheme = scheme.lower()
     if not sep or scheme not in TRACKING_SCHEMES or (scheme in ("sqlite", "file") and not rest):
