@@ -172,3 +172,43 @@ def test_a_sweep_on_two_nodes(tmp_path):
             cluster.wait(60)
         except subprocess.TimeoutExpired:
             _stop_group(cluster)
+
+
+def test_an_address_that_is_not_ray_is_refused_in_one_line(tmp_path):
+    """`--address` at a plain HTTP server (issue 27, item 3): ray.init would block in Ray's C++
+    client for good, deaf to Ctrl-C; the GCS probe answers first, in one line, and nothing is
+    left behind (no SWEEP.lock)."""
+    from sweep_helpers import write_sweep
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # until it listens
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "http.server did not start"
+                time.sleep(0.2)
+        out = tmp_path / "out"
+        sweep = write_sweep(tmp_path / "s.yaml", out, intermediate_tasks=["none"])
+        proc = subprocess.run(
+            [sys.executable, "-m", "xscale.cli", "sweep", str(sweep), "--address",
+             f"127.0.0.1:{port}"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    finally:
+        server.kill()
+        server.wait()
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert len(lines) == 1 and "is not a Ray cluster's GCS" in lines[0], lines
+    assert not (out / "SWEEP.lock").exists()

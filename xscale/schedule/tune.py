@@ -319,12 +319,18 @@ def start_ray(address: str | None, resources: dict[str, StageResources]) -> None
     if address and ":" in address:  # host:port: a quick check that something listens there
         host, _, port = address.rpartition(":")
         try:
-            socket.create_connection((host, int(port)), timeout=min(limit, 10.0)).close()
+            answer = _grpc_probe(host, int(port), min(limit, 10.0))
         except (OSError, ValueError) as e:
             raise XScaleError(
                 f"{where}: cannot connect to the Ray cluster (nothing answers at {address}:"
                 f" {type(e).__name__}: {e}); is the head node up (ray up cluster.yaml)?"
             ) from None
+        if answer is not None:  # ray.init would wait there for good, deaf to Ctrl-C
+            raise XScaleError(
+                f"{where}: {address} is not a Ray cluster's GCS (it answers {answer!r}, not"
+                " gRPC); give the head's GCS address (ray status prints it; port 6379 by"
+                " default) or auto"
+            )
     try:
         with _interrupt_after(limit), _stderr_kept(verbosity() < 2):
             _ray_init(ray, address, resources)
@@ -348,6 +354,29 @@ def start_ray(address: str | None, resources: dict[str, StageResources]) -> None
             f"{where}: Ray did not start within {limit:.0f} s (a loaded machine or an"
             f" unreachable cluster); set {RAY_START_TIMEOUT_ENV} to wait longer"
         )
+
+
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000040000000000")
+
+
+def _grpc_probe(host: str, port: int, timeout: float) -> str | None:
+    """None when `host:port` speaks HTTP/2 as Ray's GCS (a gRPC server) does: it answers the
+    client preface with a SETTINGS frame; else the first bytes it answered (or "nothing").
+    Raises OSError when nothing listens there."""
+    with socket.create_connection((host, port), timeout=timeout) as conn:
+        conn.sendall(HTTP2_PREFACE)
+        got = b""
+        try:
+            while len(got) < 9:
+                chunk = conn.recv(9 - len(got))
+                if not chunk:
+                    break
+                got += chunk
+        except TimeoutError:
+            pass
+    if len(got) == 9 and got[3] == 0x04:  # frame type SETTINGS
+        return None
+    return got.split(b"\r\n")[0].decode("latin-1")[:40] or "nothing"
 
 
 def check_resources(resources: dict[str, StageResources], source: str, autoscaling: bool) -> None:
