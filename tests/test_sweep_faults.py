@@ -313,3 +313,42 @@ def test_a_lone_stage_process_group_listens_on_loopback_only():
     assert rank_world == [0, 1]
     for ip, port in listening:
         assert ipaddress.ip_address(ip).is_loopback, f"listens on {ip}:{port}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_sweep_says_so_and_resumes(tmp_path, sig, code):
+    """Ctrl-C or SIGTERM while a stage trains (issue 27, item 4): one line saying it was
+    interrupted, how many stages are complete and how many left, exit 128 + the signal, no
+    "failed" and no stack dump; the same command then finishes the sweep."""
+    out = tmp_path / "out"
+    inter = {**PHASE, "epochs": 100, "max_steps": 1500}  # long enough to be caught mid-way
+    path = write_sweep(
+        tmp_path / "s.yaml", out, name="stopped", target_tasks=["xnli"], intermediate=inter
+    )
+    proc, log = start_sweep(path, tmp_path / "first.log")
+    try:
+        deadline = time.monotonic() + 300
+        while True:  # the pretrain stage done, the intermediate one training
+            done, running = stage_states(out)
+            if len(done) >= 1 and any(k.startswith("int-") for k in running):
+                break
+            assert proc.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the intermediate stage never started"
+            time.sleep(0.2)
+        os.kill(proc.pid, sig)
+        proc.wait(timeout=300)
+    finally:
+        log.close()
+        if proc.poll() is None:
+            _kill_all(proc, _descendants(proc.pid))
+    text = (tmp_path / "first.log").read_text()
+    assert proc.returncode == code, text[-3000:]
+    line = f"stopped: interrupted ({sig.name})"
+    assert line in text and "1 of 3 stages complete, 2 left; re-run the same command" in text
+    assert "failed 0, blocked" not in text and "Traceback" not in text
+    assert "*** SIG" not in text and "StackTrace" not in text  # Ray's C++ signal dump
+    again = run_cli("sweep", str(path), timeout=SWEEP_TIMEOUT)
+    assert again.returncode == 0, again.stderr[-3000:]
+    done, running = stage_states(out)
+    assert len(done) == 3 and not running

@@ -10,6 +10,8 @@ parent run and its catch-up, the one Tune run (schedule/tune.py), the summary li
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -36,6 +38,44 @@ from xscale.tracking.client import TrackingInfo, import_in_background
 from xscale.tracking.upload import catch_up, open_parent, pending_line, sync_folder
 
 SWEEP_LOCK = "SWEEP.lock"  # held by the driver of the sweep running on the folder
+
+
+class Interrupts:
+    """SIGINT and SIGTERM while the sweep runs: the first stops the Tune run gracefully (as
+    Tune's own Ctrl-C does, through its SIGUSR1 handler: running stages are stopped and resume
+    from their checkpoints on the next run) and is remembered, so the driver says "interrupted"
+    and exits 128 + the signal's number, not "failed"; a second one ends the process at once.
+    Installed after Ray has started, so Ray's own SIGTERM handler (a C++ stack dump on the
+    terminal) never sees the signal."""
+
+    def __init__(self, name: str):
+        self.name, self.signum, self._old = name, None, {}
+
+    def __enter__(self):
+        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # ours stands in for Tune's
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:  # the second: now
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        self.signum = signum
+        log(
+            f"{self.name}: {signal.Signals(signum).name}: stopping the running stages (they"
+            " resume on the next run); send it again to stop at once",
+            always=True,
+        )
+        if signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, signal.SIG_IGN, None):
+            raise KeyboardInterrupt  # Tune's loop is not running: there is nothing to stop
+        os.kill(os.getpid(), signal.SIGUSR1)  # Tune's graceful stop
 
 
 def run_study(cfg: SweepConfig, file: str, address: str | None) -> int:
@@ -116,15 +156,30 @@ def _sweep_locked(cfg: SweepConfig, file: str, address: str | None, out: Path, g
     )
     status, counts = "FAILED", {"ran": 0, "failed": 0, "blocked": 0}
     try:
-        with progress:
-            counts = run_sweep(cfg, graph, tracking, address=address, progress=progress)
+        with progress, Interrupts(cfg.name) as interrupts:
+            try:
+                counts = run_sweep(cfg, graph, tracking, address=address, progress=progress)
+            except KeyboardInterrupt:  # a signal before (or after) Tune's loop: nothing to stop
+                if interrupts.signum is None:
+                    raise
         status = "FINISHED" if not counts["failed"] and not counts["blocked"] else "FAILED"
+        if interrupts.signum is not None:
+            status = "KILLED"
     finally:
         parent.finish(status)
         parent.close()
         line = pending_line(out, sync_folder(out))
         if line:
             log(line, always=True)
+    if status == "KILLED":
+        after = plan_counts(cfg, graph)
+        log(
+            f"{cfg.name}: interrupted ({signal.Signals(interrupts.signum).name}) after"
+            f" {time.time() - t0:.0f}s: {after['done']} of {after['total']} stages complete,"
+            f" {after['total'] - after['done']} left; re-run the same command to go on",
+            always=True,
+        )
+        return 128 + interrupts.signum
     log(
         f"{cfg.name}: {status.lower()} in {time.time() - t0:.0f}s: ran {counts['ran']}, "
         f"failed {counts['failed']}, blocked by a failed parent {counts['blocked']}; "
