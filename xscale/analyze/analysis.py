@@ -228,8 +228,9 @@ TABLES: tuple[Table, ...] = (
         "multilingual_vs_english",
         lambda s, t: multilingual_vs_english_table(s),
         "Multilingual minus English intermediate training (clean scores)",
-        "At each seed the mean over the intermediate tasks of each kind (multilingual: trained"
-        " on more than English), paired by seed; trend: against size.",
+        "Per task, its multilingual version against its English one (a translation counts as"
+        " its original: squad_tt is squad), paired by seed (several entries of a kind: their"
+        " mean); trend: against size.",
         optional=True,
         question=2,
     ),

@@ -100,9 +100,10 @@ def kind_contrast(
     value: Callable[[tuple], float | None],
     groups_of: Callable[[tuple], list[tuple]],
 ) -> list[dict]:
-    """Multilingual minus English intermediate training, per group and size: at each seed the
-    mean over the intermediate tasks of each kind, paired by seed, and the difference's trend
-    over sizes. `groups_of(cell key)` names the rows a cell counts in; `value(key, group)`."""
+    """Multilingual minus English intermediate training of the same task (`base_task`), per
+    group and size: at each seed the mean over the entries of each kind, paired by seed, and
+    the difference's trend over sizes. `groups_of(cell key)` names the rows a cell counts in
+    (each row also split by task); `value(key, group)`. A task with one kind only has no row."""
     per: dict[tuple, dict[str, dict[str, dict[str, list]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     )
@@ -115,8 +116,9 @@ def kind_contrast(
         for g in groups_of(key):
             v = value((key, g))
             if v is not None:
-                per[g][size][kind][seed].append(v)
-                tasks[g][kind].add(inter)
+                pair = (*g, base_task(scored, key))  # English and multilingual: the same task
+                per[pair][size][kind][seed].append(v)
+                tasks[pair][kind].add(inter)
     order = _size_order(scored)
     rows = []
     for g in sorted(per):
@@ -134,11 +136,26 @@ def kind_contrast(
             if gain is not None and params is not None:
                 names[params] = size
                 by_params[params] += [multi[s] - eng[s] for s in multi if s in eng]
+        if all(row[f"diff@{size}"] is None for size in sizes):
+            continue  # one kind only (an English task without a multilingual version)
         row["trend"] = size_trend(by_params, names)
         row["multilingual_tasks"] = ", ".join(sorted(tasks[g].get("multilingual", ())))
         row["english_tasks"] = ", ".join(sorted(tasks[g].get("english", ())))
         rows.append(row)
     return rows
+
+
+def base_task(scored: Scored, key) -> str:
+    """The task whose data a chain's intermediate stage trained on, a translation counted as
+    its original (`squad` for SQuAD and its translate-train files, `panx` for PAN-X in any
+    languages): English and multilingual intermediate training are compared task by task."""
+    params = (scored.runs.get(key) or {}).get("params", {})
+    data = str(params.get("intermediate_data") or "")
+    if not data or data == "unknown":  # runs from before the param: kinds pooled, as then
+        return "all"
+    return "+".join(
+        sorted({(TASKS[t].training_data_of or t) if t in TASKS else t for t in data.split("+")})
+    )
 
 
 def multilingual_vs_english_table(scored: Scored) -> list[dict]:
@@ -155,11 +172,18 @@ def multilingual_vs_english_table(scored: Scored) -> list[dict]:
 
     rows = kind_contrast(scored, value, groups_of)
     for r in rows:
-        r["target_task"], r["train_languages"] = r.pop("group")
+        r["target_task"], r["train_languages"], r["task"] = r.pop("group")
     rows.sort(
-        key=lambda r: (r["target_task"] != Q2_MEASURED_ON, r["target_task"], r["train_languages"])
+        key=lambda r: (
+            r["target_task"] != Q2_MEASURED_ON,
+            r["target_task"],
+            r["train_languages"],
+            r["task"],
+        )
     )
-    return with_adjusted([_front(r, ("target_task", "train_languages")) for r in rows], "trend")
+    return with_adjusted(
+        [_front(r, ("target_task", "train_languages", "task")) for r in rows], "trend"
+    )
 
 
 def robustness_kind_table(scored: Scored) -> list[dict]:
@@ -176,9 +200,9 @@ def robustness_kind_table(scored: Scored) -> list[dict]:
 
     rows = kind_contrast(scored, value, groups_of)
     for r in rows:
-        r["set"], r["target_task"], r["train_languages"] = r.pop("group")
+        r["set"], r["target_task"], r["train_languages"], r["task"] = r.pop("group")
     return with_adjusted(
-        [_front(r, ("set", "target_task", "train_languages")) for r in rows], "trend"
+        [_front(r, ("set", "target_task", "train_languages", "task")) for r in rows], "trend"
     )
 
 
@@ -362,9 +386,9 @@ def answer(question: int, tables: Mapping[str, list[dict]], scored: Scored) -> s
         rows = tables.get("multilingual_vs_english", [])
         if not rows:
             return (
-                "Not answered: this sweep has no multilingual intermediate task beside an"
-                " English one (an intermediate task entry with languages, e.g."
-                " {task: tydiqa_goldp, languages: [en, ar]})."
+                "Not answered: this sweep has no multilingual intermediate task beside the"
+                " English version of the same task (e.g. {task: panx, languages: [en]} and"
+                " {task: panx, languages: [en, de, zh]}, or squad and squad_tt)."
             )
         lead = (
             ""
@@ -372,8 +396,8 @@ def answer(question: int, tables: Mapping[str, list[dict]], scored: Scored) -> s
             else ("Not on XQuAD (not a target of this sweep); ")
         )
         text = lead + " ".join(
-            f"{r['target_task']}: multilingual ({r['multilingual_tasks']}) minus English"
-            f" ({r['english_tasks']}) intermediate training, non-English score,"
+            f"{r['target_task']}, {r['task']}: multilingual ({r['multilingual_tasks']}) minus"
+            f" English ({r['english_tasks']}) intermediate training, non-English score,"
             f" {_per_size(r, 'diff@')}; " + trend_text(r["trend"], "the difference") + "."
             for r in rows
         )
@@ -411,8 +435,8 @@ def answer(question: int, tables: Mapping[str, list[dict]], scored: Scored) -> s
             text
             + " "
             + " ".join(
-                f"{r['set']} on {r['target_task']}: multilingual minus English intermediate"
-                f" training, non-English drop, {_per_size(r, 'diff@')}; "
+                f"{r['set']} on {r['target_task']}, {r['task']}: multilingual minus English"
+                f" intermediate training, non-English drop, {_per_size(r, 'diff@')}; "
                 + trend_text(r["trend"], "the difference")
                 + "."
                 for r in kinds
