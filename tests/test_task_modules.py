@@ -67,3 +67,27 @@ def test_tydiqa_goldp_is_a_multilingual_intermediate_task_in_a_sweep(tmp_path):
     raw["intermediate_tasks"] = [{"task": "tydiqa_goldp", "languages": ["en", "xx"]}]
     with pytest.raises(XScaleError, match="languages.1"):
         build_sweep(raw, "ml.yaml")
+
+
+def test_tydiqa_itself_is_a_multilingual_intermediate_task_and_trains_in_language(tmp_path):
+    # issue 26: `{task: tydiqa, languages: [...]}` as written there; and the target's
+    # in-language mode reads each language's own (native) training file
+    for lang in ("en", "ar", "fi"):
+        _write_train(tmp_path, lang)
+    task = TASKS["tydiqa"]
+    assert xdata.available_languages(task, tmp_path, "train") == ["en", "ar", "fi"]
+    ar = xdata.load_examples(task, "train", "ar", tmp_path)
+    assert ar and all(e.lang == "ar" and e.fields["id"].startswith("arabic-") for e in ar)
+    raw = {
+        "name": "ml",
+        "output_dir": str(tmp_path / "out"),
+        "models": ["tiny-xs"],
+        "intermediate_tasks": [{"task": "tydiqa", "languages": ["en", "ar", "fi"]}],
+        "target_tasks": ["xquad"],
+        "data": {"root": str(tmp_path)},
+    }
+    (entry,) = build_sweep(raw, "ml.yaml").multilingual.values()
+    assert entry.task == "tydiqa" and entry.canonical_name == "tydiqa@ar+en+fi"
+    raw["intermediate_tasks"] = [{"task": "tydiqa", "languages": ["en", "de"]}]
+    with pytest.raises(XScaleError, match="languages.1: tydiqa has no language 'de'"):
+        build_sweep(raw, "ml.yaml")

@@ -1,4 +1,5 @@
-"""TyDiQA-GoldP: typologically diverse extractive QA, trained on its English training set."""
+"""TyDiQA-GoldP: typologically diverse extractive QA, trained on its English training set (or,
+in-language, each language's own; as an intermediate task, several languages' at once)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ TASK = Task(
     format="span_qa",
     metric="f1",
     languages=TYDIQA_LANGUAGES,
-    roles=("target",),
+    # intermediate: its training set in several languages (`{task: tydiqa, languages: [...]}`,
+    # as `tydiqa_goldp`); a target trains on English, or per language (in-language: native)
+    roles=("intermediate", "target"),
     hub=HubSource(
         "google-research-datasets/tydiqa",
         config="secondary_task",
@@ -40,8 +43,8 @@ TASK = Task(
         paths={
             "test": ("xtreme/tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.goldp.{lang}.dev.json",),
             "train": (
-                "xtreme/tydiqa/tydiqa-goldp-v1.1-train/tydiqa.goldp.en.train.json",
-                "xtreme/tydiqa/tydiqa-goldp-v1.1-train/tydiqa.en.train.json",
+                "xtreme/tydiqa/tydiqa-goldp-v1.1-train/tydiqa.goldp.{lang}.train.json",
+                "xtreme/tydiqa/tydiqa-goldp-v1.1-train/tydiqa.{lang}.train.json",
             ),
         },
         reader="squad_json",
