@@ -108,6 +108,7 @@ def _stop_group(proc: subprocess.Popen) -> None:
             continue
 
 
+@pytest.mark.heavy
 def test_a_sweep_on_two_nodes(tmp_path):
     """Two Ray nodes (own raylets, own ports, on loopback): `xscale sweep --address` joins
     them, a 2-worker stage placed `spread` has a rank on each node, and a stage reads the

@@ -14,7 +14,7 @@ import json
 import pytest
 from sweep_helpers import PHASE, check_one_run_per_stage, run_cli, write_sweep
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 
 
 def test_two_worker_stages_beside_one_worker_stages_report_to_asha(tmp_path):

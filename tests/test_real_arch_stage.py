@@ -10,7 +10,7 @@ import pytest
 import yaml
 from real_arch import random_model_dir, run_world
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 
 STAGE = """
 import json

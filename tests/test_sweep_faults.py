@@ -38,6 +38,7 @@ from sweep_helpers import (
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_sweep_resumes_after_the_driver_is_killed(tmp_path):
     out = tmp_path / "out"
     # mnli trains long enough to be caught mid-way, well after the first target stage is done
@@ -113,6 +114,7 @@ def test_sweep_resumes_after_the_driver_is_killed(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_a_crashed_stage_is_retried_from_its_checkpoint(tmp_path):
     """SIGKILL the trial process of a running stage: Ray's FailureConfig restarts the trial and
     the stage resumes from its last DeepSpeed checkpoint, logging into the same MLflow run."""
@@ -316,6 +318,7 @@ def test_a_lone_stage_process_group_listens_on_loopback_only():
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_an_interrupted_sweep_says_so_and_resumes(tmp_path, sig, code):
     """Ctrl-C or SIGTERM while a stage trains (issue 27, item 4): one line saying it was

@@ -71,6 +71,7 @@ def sent(journal: Path) -> int:
     return max((v["seq"] for v in json.loads(cursor.read_text()).values()), default=0)
 
 
+@pytest.mark.heavy
 def test_trial_finishes_while_the_server_is_down_and_uploads_once_it_is_back(
     tmp_path, trial_yaml, xscale_argv, xscale_cli
 ):

@@ -21,7 +21,9 @@ environment variable, never set otherwise).
 from __future__ import annotations
 
 import _thread
+import atexit
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -288,9 +290,6 @@ def private_ray_dir() -> str:
     a local Ray's sessions and logs (Ray's default /tmp/ray is shared by every user of the
     machine). Removed when the driver exits, after Ray has shut down, unless
     XSCALE_KEEP_RAY_DIR=1 (to read Ray's logs; the path is printed at -v)."""
-    import atexit
-    import shutil
-
     # Ray's sockets live at <dir>/session_<date>_<pid>/sockets/plasma_store, and a socket's
     # path may hold 107 bytes: a long $TMPDIR falls back to /tmp (the folder is still 0700)
     base = tempfile.gettempdir()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import (
@@ -200,8 +201,6 @@ PG_PASSWORD_ENV = "PGPASSWORD"
 
 def redact_uri(uri: str) -> str:
     """`uri` with a password (and user name) in it replaced by `***`, for messages."""
-    from urllib.parse import urlsplit
-
     try:
         parts = urlsplit(uri)
         netloc = parts.netloc
@@ -218,8 +217,6 @@ def without_credentials(uri: str) -> str:
     line it prints holds them: an http(s) server's to MLflow's MLFLOW_TRACKING_USERNAME and
     _PASSWORD, a postgresql store's password to PGPASSWORD. A password in another database URI
     is refused (ValueError): its driver has no environment variable for it."""
-    from urllib.parse import unquote, urlsplit
-
     try:
         parts = urlsplit(uri)
         netloc = parts.netloc
