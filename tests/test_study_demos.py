@@ -14,6 +14,8 @@ import pytest
 import yaml
 from conftest import REPO_ROOT, tiny_trial
 
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # three sweeps, ~50 s each on 2 cores
+
 SWEEPS = REPO_ROOT / "sweeps"
 STEPS = {"epochs": 1, "max_steps": 8, "max_eval_examples": 40, "log_every": 4}
 
