@@ -153,9 +153,7 @@ def base_task(scored: Scored, key) -> str:
     data = str(params.get("intermediate_data") or "")
     if not data or data == "unknown":  # runs from before the param: kinds pooled, as then
         return "all"
-    return "+".join(
-        sorted({(TASKS[t].training_data_of or t) if t in TASKS else t for t in data.split("+")})
-    )
+    return "+".join(sorted({original_task(t) for t in data.split("+")}))
 
 
 def multilingual_vs_english_table(scored: Scored) -> list[dict]:
@@ -219,7 +217,8 @@ def data_flags(scored: Scored) -> list[dict]:
             continue
         params, metrics = run.get("params", {}), run.get("metrics", {})
         tasks = data_of(str(params.get("intermediate_data", "unknown")).split("+"))
-        own = data_of([target]) | data_of([t for t in [_trained_on(target)] if t])
+        trained_on = TASKS[target].trained_on if target in TASKS else None
+        own = data_of([target, *([trained_on] if trained_on else [])])
         relation = ""
         if target in tasks:
             relation = "the target's own training data"
@@ -244,18 +243,15 @@ def data_flags(scored: Scored) -> list[dict]:
     ]
 
 
-def _trained_on(task: str) -> str | None:
-    return TASKS[task].trained_on if task in TASKS else None
+def original_task(task: str) -> str:
+    """The task whose training set `task`'s training data are (or translate): `squad` for
+    `squad_tt`, `mnli` for `xnli`; `task` itself otherwise."""
+    return (TASKS[task].training_data_of or task) if task in TASKS else task
 
 
 def data_of(tasks) -> set[str]:
     """`tasks` and the tasks whose training sets their training data are (or translate)."""
-    out = set(tasks)
-    for t in tasks:
-        of = TASKS[t].training_data_of if t in TASKS else None
-        if of:
-            out.add(of)
-    return out
+    return set(tasks) | {original_task(t) for t in tasks}
 
 
 def flags_text(rows: list[dict]) -> str:

@@ -199,15 +199,22 @@ CREDENTIAL_ENV = {"user": "MLFLOW_TRACKING_USERNAME", "password": "MLFLOW_TRACKI
 PG_PASSWORD_ENV = "PGPASSWORD"
 
 
-def redact_uri(uri: str) -> str:
-    """`uri` with a password (and user name) in it replaced by `***`, for messages."""
+def _userinfo_netloc(uri: str) -> tuple[str, str] | None:
+    """(scheme, netloc) of a URI whose netloc holds a user (`user[:password]@host`); None
+    otherwise, or when it does not parse."""
     try:
         parts = urlsplit(uri)
-        netloc = parts.netloc
     except ValueError:
+        return None
+    return (parts.scheme.lower(), parts.netloc) if "@" in parts.netloc else None
+
+
+def redact_uri(uri: str) -> str:
+    """`uri` with a password (and user name) in it replaced by `***`, for messages."""
+    found = _userinfo_netloc(uri)
+    if found is None:
         return uri
-    if "@" not in netloc:
-        return uri
+    netloc = found[1]
     return uri.replace(netloc, "***@" + netloc.rpartition("@")[2], 1)
 
 
@@ -217,14 +224,10 @@ def without_credentials(uri: str) -> str:
     line it prints holds them: an http(s) server's to MLflow's MLFLOW_TRACKING_USERNAME and
     _PASSWORD, a postgresql store's password to PGPASSWORD. A password in another database URI
     is refused (ValueError): its driver has no environment variable for it."""
-    try:
-        parts = urlsplit(uri)
-        netloc = parts.netloc
-    except ValueError:
+    found = _userinfo_netloc(uri)
+    if found is None:
         return uri
-    if "@" not in netloc:
-        return uri
-    scheme = parts.scheme.lower()
+    scheme, netloc = found
     userinfo, _, host = netloc.rpartition("@")
     user, _, password = userinfo.partition(":")
     if scheme in ("http", "https"):
