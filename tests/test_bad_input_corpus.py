@@ -130,6 +130,29 @@ def test_sweep_file_problems(command, case, work, capsys):
     refused(capsys, work, [command, "s.yaml"], *needles)
 
 
+# data files that exist but cannot be trained or scored on (issue 27, item 7): preflight reads
+# what each stage will read, so the sweep stops before Ray starts, naming the file (and line)
+DATA_CASES = {
+    "pretraining text not utf-8": ("pretrain/de.txt", b"caf\xe9 au lait\n", True, ("de.txt:",)),
+    "empty pretraining text": ("pretrain/en.txt", b"\n\n", False, ("en.txt", "no text")),
+    "empty test file": ("xtreme/xnli/test-de.tsv", b"", False, ("xnli", "'de'", "no examples")),
+}
+
+
+@pytest.mark.parametrize("case", list(DATA_CASES))
+def test_data_file_problems(case, work, capsys):
+    import shutil
+
+    from xscale.data import FIXTURES_DIR
+
+    rel, data, append, needles = DATA_CASES[case]
+    shutil.copytree(FIXTURES_DIR, work / "data")
+    target = work / "data" / rel
+    target.write_bytes((target.read_bytes() if append else b"") + data)
+    text = BASE.replace("[tiny-xs, tiny-s]", "[tiny-xs]").replace(", pawsx]", "]")
+    refused(capsys, work, ["sweep", _sweep(work, text + "data: {root: data}\n")], *needles)
+
+
 @pytest.mark.parametrize(
     "flags, needles",
     [

@@ -97,6 +97,7 @@ from xscale.data.layout import (
 from xscale.data.load import load_examples
 from xscale.data.parallel import parallel_pairs
 from xscale.data.pools import load_pool
+from xscale.data.rows import read_utf8
 from xscale.data.xtreme import load_bucc
 from xscale.tasks.base import SPLITS, Example, Task
 
@@ -119,6 +120,7 @@ __all__ = [
     "load_examples",
     "load_pool",
     "parallel_pairs",
+    "read_utf8",
     "resolve_root",
     "source_task",
 ]

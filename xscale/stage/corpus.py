@@ -26,6 +26,19 @@ def pretrain_files(root: str, languages: tuple[str, ...]) -> list[Path]:
     return files
 
 
+def check_text_files(files: list[Path]) -> None:
+    """Each pretraining text file is UTF-8 and holds at least one sentence: read in full, as the
+    tokenizer and the masked-LM stage will read it, so a bad byte or an empty language stops the
+    sweep in preflight (one line naming the file and line), not a trial after Ray started."""
+    for f in files:
+        if not any(line.strip() for line in xdata.read_utf8(f).split("\n")):
+            raise XScaleError(
+                f"{f}: no text (every line is blank); the stage would pretrain without this"
+                " language: add sentences (one per line) or drop the language"
+                " from pretrain.languages"
+            )
+
+
 # tasks whose training rows are parallel across languages (Task.parallel "rows")
 CORPUS_TASKS = tuple(n for n, t in TASKS.items() if t.parallel == "rows")
 

@@ -12,7 +12,7 @@ from xscale.catalog.sizes import get_size
 from xscale.errors import XScaleError
 from xscale.graph.expand import Graph
 from xscale.graph.stage import StageSpec
-from xscale.stage.corpus import corpus_files, pretrain_files
+from xscale.stage.corpus import check_text_files, corpus_files, pretrain_files
 from xscale.stage.inputs import train_languages
 from xscale.stage.robustness import check_stage_sets
 from xscale.tasks import format_info, get_format, trains
@@ -51,14 +51,15 @@ def preflight(specs: list[StageSpec], check_weights: bool = True) -> None:
     for spec in specs:
         size = get_size(spec.model)
         if spec.kind == "pretrain":
-            corpus_files(spec)
+            check_text_files(corpus_files(spec))
             continue
         if spec.weights_stage is None and check_weights:
             check_available(spec.model_path or size.hub_id)
         if spec.alignment is not None:
             _check_parallel_data(spec.alignment)
         if spec.hparams.continued_mlm > 0:
-            pretrain_files(spec.mlm_root or spec.data_root, tuple(spec.hparams.mlm_languages))
+            root = spec.mlm_root or spec.data_root
+            check_text_files(pretrain_files(root, tuple(spec.hparams.mlm_languages)))
         if spec.kind == "target":  # test data first: local files, cheaper than a hub download
             _check_test_data(spec, get_task(spec.task))
             check_stage_sets(spec, get_task(spec.task))
@@ -83,6 +84,11 @@ def _check_test_data(spec: StageSpec, task) -> None:
         examples = xdata.load_examples(
             task, "test", lang, root, limit=spec.hparams.max_eval_examples
         )
+        if not examples:
+            raise XScaleError(
+                f"{task.name} test data in {lang!r} under {root}: no examples (an empty file?);"
+                f" remove it or set eval_languages"
+            )
         check = getattr(get_format(task), "check_examples", None)
         if check is not None:  # what scoring needs of the test rows (span QA: gold answers)
             check(task, examples, f"{task.name} test data in {lang!r} under {root}")
