@@ -113,7 +113,25 @@ SWEEP_CASES = {
     ),
     "look-alike key": (BASE.replace("name: t", "n\u0430me: t"), ("unknown key", "U+0430")),
     "only a comment": ("# nothing\n", ("s.yaml",)),
+    # stores and folders that can never be used (issue 27, items 8 and 12): `sweep` refuses them
+    # before anything runs; `plan` only reads, often away from the cluster, and lets them be
+    "tracking store: a folder": (
+        BASE + "tracking_uri: sqlite:///adir\n",
+        ("s.yaml: tracking_uri", "adir is a folder"),
+    ),
+    "tracking store: in /proc": (
+        BASE + "tracking_uri: sqlite:////proc/xscale/mlflow.db\n",
+        ("s.yaml: tracking_uri", "/proc"),
+    ),
+    "tracking store: no driver": (
+        BASE + "tracking_uri: postgresql://bob@db.invalid/ml\n",
+        ("s.yaml: tracking_uri", "driver", "pip install"),
+    ),
+    "output_dir in /proc": (BASE.replace("output_dir: out", "output_dir: /proc/x"), ("/proc",)),
+    "output_dir /": (BASE.replace("output_dir: out", "output_dir: /"), ("output_dir: /",)),
+    "output_dir /etc": (BASE.replace("output_dir: out", "output_dir: /etc"), ("/etc",)),
 }
+SWEEP_ONLY = ("output_dir", "tracking store")
 
 
 @pytest.mark.parametrize("command", ["sweep", "plan"])
@@ -121,10 +139,13 @@ SWEEP_CASES = {
 def test_sweep_file_problems(command, case, work, capsys):
     text, needles = SWEEP_CASES[case]
     (work / "afile").write_text("x")
+    (work / "adir").mkdir()
     path = work / "s.yaml"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
-    if command == "plan" and case in ("output_dir is a file", "output_dir under a file"):
-        pytest.skip("plan only reads: an output folder that cannot be made is not its concern")
+    if command == "plan" and case.startswith(SWEEP_ONLY):
+        pytest.skip("plan only reads: a folder or store it cannot write is not its concern")
+    if case == "tracking store: no driver" and _installed("psycopg"):
+        pytest.skip("psycopg is installed here: the driver check has nothing to refuse")
     if command == "plan" and case == "missing data root":
         pytest.skip("plans are made away from the cluster whose data roots they name: a warning")
     refused(capsys, work, [command, "s.yaml"], *needles)
@@ -151,6 +172,22 @@ def test_data_file_problems(case, work, capsys):
     target.write_bytes((target.read_bytes() if append else b"") + data)
     text = BASE.replace("[tiny-xs, tiny-s]", "[tiny-xs]").replace(", pawsx]", "]")
     refused(capsys, work, ["sweep", _sweep(work, text + "data: {root: data}\n")], *needles)
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def test_sweep_into_another_sweeps_folder(work, capsys):
+    """A link to another study's folder (issue 27, item 12): its manifest is not replaced."""
+    (work / "other").mkdir()
+    (work / "other" / "sweep.json").write_text('{"name": "study", "groups": {}}')
+    (work / "link").symlink_to(work / "other")
+    text = BASE.replace("output_dir: out", "output_dir: link")
+    line = refused(capsys, work, ["sweep", _sweep(work, text)], "output_dir", "'study'")
+    assert "a link to" in line and str(work / "other") in line
 
 
 @pytest.mark.parametrize(

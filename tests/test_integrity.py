@@ -114,9 +114,44 @@ def test_marker_records_outputs_and_detects_truncation(tmp_path):
     assert check_outputs(tmp_path) == "model/model.safetensors has 10 bytes, 1000 recorded"
 
 
-def test_marker_of_an_earlier_xscale_is_trusted(tmp_path):
-    (tmp_path / MARKER).write_text("ok\n")
-    assert is_complete(tmp_path)
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("ok\n", "COMPLETE is not JSON"),  # an early xscale's bare marker: nothing to verify
+        ("{}", "COMPLETE lists no outputs"),
+        ('{"files": []}', "COMPLETE lists no outputs"),
+        ('{"files": "x"}', "COMPLETE lists no outputs"),
+        ('{"files": {"model/model.safetensors": 5}}', "is not a size and a SHA-256"),
+        ('{"files": {"../x": {"size": 1, "sha256": "a"}}}', "outside the stage folder"),
+        (b"\xff\xfe", "COMPLETE cannot be read"),
+    ],
+)
+def test_a_marker_xscale_did_not_write_is_not_trusted(tmp_path, text, reason):
+    """Issue 27, item 10: a damaged or edited marker makes the stage `damaged` (runs again),
+    never complete and never a crash."""
+    from xscale.graph.stage import stage_state
+
+    marker = tmp_path / MARKER
+    marker.write_bytes(text if isinstance(text, bytes) else text.encode())
+    assert not is_complete(tmp_path)
+    assert reason in check_outputs(tmp_path)
+    assert stage_state(tmp_path) == "damaged"
+
+
+def test_a_damaged_selection_is_no_selection(tmp_path):
+    from xscale.graph.selection import load_selection, verify_reuse
+
+    (tmp_path / "groups").mkdir()
+    (tmp_path / "groups" / "a.json").write_text("{bad")
+    (tmp_path / "groups" / "b.json").write_text('{"selected": "gone"}')
+    (tmp_path / "groups" / "c.json").write_text('{"selected": 3}')
+    assert load_selection(tmp_path) == {"b": "gone"}
+    said: list[str] = []
+    assert verify_reuse(tmp_path, said.append) == 3
+    assert len(said) == 3 and not list((tmp_path / "groups").glob("*.json"))
+    assert "a.json: unreadable (JSONDecodeError)" in said[0]
+    assert "its selected stage gone is not complete" in said[1]
+    assert "names no selected stage" in said[2]
 
 
 # --------------------------------------------------------------------------- end to end

@@ -432,3 +432,51 @@ def test_corrupt_records_under_status_and_analyze_are_one_line(
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert len(lines) == 1 and str(bad) in lines[0], proc.stderr[-3000:]
     assert sorted(p.relative_to(copy) for p in copy.rglob("*")) == before  # nothing written
+
+
+@pytest.mark.slow
+def test_a_damaged_stage_marker_or_selection_runs_again(shared_sweep, tmp_path):
+    """Issue 27, items 9-10: a finished sweep's folder with a truncated target export, a marker
+    that is not one xscale wrote and a garbage selection record: `status` names them in one line
+    each, and the same `xscale sweep` re-runs exactly those stages and re-chooses the group."""
+    import shutil
+
+    from xscale.graph.stage import MARKER, check_outputs
+
+    path, out = shared_sweep
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("ray_results", "ray_train"))
+    planned = planned_stages(path)
+    xnli, pawsx = sorted(
+        (k for k, kind in planned.items() if kind == "target"),
+        key=lambda k: json.loads((copy / "stages" / k / "spec.json").read_text())["target_task"],
+        reverse=True,
+    )
+    weights = copy / "stages" / xnli / "model" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    (copy / "stages" / pawsx / MARKER).write_text('{"files": []}')
+    (mnli,) = [k for k, kind in planned.items() if kind == "intermediate"]
+    (selection,) = [
+        f for f in (copy / "groups").glob("*.json") if json.loads(f.read_text())["selected"] == mnli
+    ]
+    selection.write_text("{garbage")
+    before = {k: attempts(copy / "stages" / k) for k in planned}
+
+    status = run_cli("status", str(copy), timeout=120)
+    assert status.returncode == 0 and "Traceback" not in status.stderr, status.stderr[-3000:]
+    assert "damaged 2" in status.stdout, status.stdout
+    assert "model/model.safetensors has 1000 bytes" in status.stdout, status.stdout
+    assert "COMPLETE lists no outputs" in status.stdout, status.stdout
+
+    again = run_cli("sweep", str(path), "--output-dir", str(copy), timeout=SWEEP_TIMEOUT)
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert "Traceback" not in again.stderr, again.stderr[-4000:]
+    assert "model/model.safetensors has 1000 bytes, " in again.stderr, again.stderr[-3000:]
+    assert f"{selection}: unreadable" in again.stderr, again.stderr[-3000:]
+    after = {k: attempts(copy / "stages" / k) for k in planned}
+    assert after == {k: before[k] + (k in (xnli, pawsx)) for k in planned}, (before, after)
+    for k in planned:
+        assert check_outputs(copy / "stages" / k, full=True) is None, k
+    assert json.loads(selection.read_text())["selected"] == mnli
+    status = json.loads(run_cli("status", str(copy), "--json", timeout=120).stdout)
+    assert status["complete"] and {r["state"] for r in status["stages"]} == {"done"}

@@ -17,7 +17,13 @@ from xscale.errors import XScaleError
 from xscale.runtime import quiet_environment, set_verbosity
 from xscale.schedule.local import run_trial
 from xscale.stage.preview import preview
-from xscale.sweep.io import check_output_dir, checked_tracking_uri, parse, read_yaml
+from xscale.sweep.io import (
+    check_output_dir,
+    check_tracking_store,
+    checked_tracking_uri,
+    parse,
+    read_yaml,
+)
 from xscale.sweep.phases import check_data_roots
 from xscale.sweep.trial import TrialConfig, load_trial
 from xscale.tasks.registry import TASKS
@@ -68,6 +74,8 @@ def cmd_run(args) -> int:
         source = "command line"
     uri = checked_tracking_uri(args.tracking_uri, "--tracking-uri")
     out = check_output_dir(args.output_dir, "--output-dir")
+    if uri:
+        check_tracking_store(uri, "--tracking-uri")
     check_data_roots(cfg.data, source)
 
     results = run_trial(cfg, out, uri, args.experiment, source=args.config)

@@ -26,7 +26,7 @@ from xscale.graph.stage import (
 )
 from xscale.graph.status import sweep_status
 from xscale.schedule.driver import run_study
-from xscale.sweep.io import absolute, checked_tracking_uri
+from xscale.sweep.io import absolute, check_tracking_store, checked_tracking_uri, read_yaml
 from xscale.sweep.phases import check_data_roots
 from xscale.sweep.schema import load_sweep
 from xscale.tasks.registry import TASKS
@@ -51,8 +51,20 @@ def _load(args):
     return cfg
 
 
+def _uri_source(args, cfg) -> str:
+    """Where the sweep's tracking URI came from, for one-line errors about it."""
+    if getattr(args, "tracking_uri", None):
+        return "--tracking-uri"
+    if "tracking_uri" in (read_yaml(args.file) or {}):
+        return f"{args.file}: tracking_uri"
+    if os.environ.get(TRACKING_ENV):
+        return TRACKING_ENV
+    return f"{args.file}: output_dir (its mlflow.db)"
+
+
 def cmd_sweep(args) -> int:
-    return run_study(_load(args), args.file, args.address)
+    cfg = _load(args)
+    return run_study(cfg, args.file, args.address, uri_what=_uri_source(args, cfg))
 
 
 # ---------------------------------------------------------------------------- plan
@@ -235,6 +247,7 @@ def cmd_status(args) -> int:
         print(
             f"  {kind:<13} done {c['done']:>4}  running/stopped {c['started']:>3}"
             f"  failed {c['failed']:>3}  not started {c['left']:>4}  (stages {c['stages']})"
+            + (f"  damaged {c['damaged']}" if c.get("damaged") else "")
         )
     state = "complete" if st["complete"] else "not complete"
     print(f"  {'all':<13} done {st['stages_done']:>4} of {st['stages_total']}: {state}")
@@ -243,6 +256,9 @@ def cmd_status(args) -> int:
         if row["state"] == "started":
             where = f" step {p['step']}/{p['total']} loss {p['loss']:.3f}" if p else ""
             print(f"  running/stopped {row['label']}{where}")
+    for row in st["stages"]:
+        if row["state"] == "damaged":
+            print(f"  damaged {row['label']}: {row['error']}; the next xscale sweep runs it again")
     for row in st["failed"]:
         print(f"  failed {row['key']}: {row['error']}")
     unsent = st["tracking_unsent"]
@@ -264,6 +280,7 @@ def cmd_sync(args) -> int:
     uri = None
     if args.tracking_uri:
         uri = checked_tracking_uri(args.tracking_uri, "--tracking-uri")
+        check_tracking_store(uri, "--tracking-uri")
     report = sync_folder(out, uri)
     line = pending_line(out, report, hint=False)
     if line:

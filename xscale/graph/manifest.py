@@ -12,6 +12,8 @@ without re-reading (a possibly edited) sweep file.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 from xscale.errors import XScaleError
@@ -49,6 +51,29 @@ def write_manifest(cfg, graph, source: str) -> Path:
     tmp.write_text(json.dumps(build_manifest(cfg, graph, source), indent=2))
     tmp.replace(out / MANIFEST)
     return out / MANIFEST
+
+
+def check_folder_owner(out: Path, name: str, what: str) -> None:
+    """Refuse an output folder that holds another sweep (a manifest with another name), e.g. a
+    symlink to a finished study's folder: the new sweep would replace its manifest and `status`
+    would then describe the wrong sweep. A folder of the same name is this sweep's own: re-runs
+    and a grown sweep file resume there. An unreadable manifest is rewritten (with a warning)."""
+    path = Path(out) / MANIFEST
+    if not path.is_file():
+        return
+    try:
+        other = json.loads(path.read_text(encoding="utf-8"))
+        other_name = other["name"]
+    except (OSError, ValueError, UnicodeDecodeError, TypeError, KeyError):
+        print(f"xscale: warning: {path}: unreadable; it is rewritten", file=sys.stderr)
+        return
+    if other_name != name:
+        real = os.path.realpath(out)
+        where = f"{out}" + (f" (a link to {real})" if real != str(out) else "")
+        raise XScaleError(
+            f"{what}: {where} holds another sweep, {other_name!r} ({other.get('sweep_file')});"
+            f" give sweep {name!r} a folder of its own"
+        )
 
 
 def read_manifest(out: str | Path) -> dict:

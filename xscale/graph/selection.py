@@ -6,11 +6,22 @@ that are known from those records (`resolve`). No Ray, no training: `plan` and `
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from xscale.graph.expand import Graph, Group
-from xscale.graph.stage import StageSpec, is_complete, read_result, stage_dir
+from xscale.graph.stage import (
+    MARKER,
+    STAGES,
+    StageSpec,
+    invalidate,
+    is_complete,
+    read_result,
+    stage_dir,
+    stage_path,
+    verify_stage,
+)
 from xscale.tracking.names import DEV_SCORE
 
 
@@ -56,11 +67,68 @@ def select_best(
     return best.key
 
 
+def read_selection(path: Path) -> str:
+    """The stage a `groups/<key>.json` record selected; ValueError saying why when it is not a
+    record xscale wrote."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
+        raise ValueError(f"unreadable ({type(e).__name__})") from None
+    chosen = record.get("selected") if isinstance(record, dict) else None
+    if not isinstance(chosen, str) or not chosen:
+        raise ValueError("names no selected stage")
+    return chosen
+
+
 def load_selection(output_dir: Path) -> dict[str, str]:
+    """Group key -> its selected stage; a damaged record counts as no selection (`status` and
+    `plan` show the group as waiting; `xscale sweep` sets it aside and the group chooses again)."""
     out = {}
     for f in (Path(output_dir) / "groups").glob("*.json"):
-        out[f.stem] = json.loads(f.read_text())["selected"]
+        try:
+            out[f.stem] = read_selection(f)
+        except ValueError:
+            continue
     return out
+
+
+def verify_reuse(output_dir: Path, say: Callable[[str], None]) -> int:
+    """Before a sweep reuses anything in `output_dir`: every complete stage's outputs are checked
+    against its marker (`verify_stage`: sizes, SHA-256 of its results) and every group's
+    selection is read; a stage that fails is set back to not complete (its marker kept aside
+    with the reason) and runs again, a damaged selection or one whose stage is no longer
+    complete is set aside and its group chooses again. One line each through `say`; returns
+    how many were set back."""
+    output_dir = Path(output_dir)
+    count = 0
+    for folder in sorted((output_dir / STAGES).glob("*/")):
+        if not (folder / MARKER).is_file():
+            continue
+        reason = verify_stage(folder)
+        if reason is not None:
+            invalidate(folder, reason)
+            say(f"stage {_label_of(folder)}: {reason}: it runs again")
+            count += 1
+    for f in sorted((output_dir / "groups").glob("*.json")):
+        try:
+            chosen = read_selection(f)
+        except ValueError as e:
+            reason = f"{f}: {e}"
+        else:
+            if is_complete(stage_path(output_dir, chosen)):
+                continue
+            reason = f"{f}: its selected stage {chosen} is not complete"
+        f.replace(f.with_name(f.name + ".invalid"))
+        say(f"{reason}: the group chooses again")
+        count += 1
+    return count
+
+
+def _label_of(folder: Path) -> str:
+    try:
+        return StageSpec.model_validate_json((folder / "spec.json").read_text()).label
+    except (OSError, ValueError):
+        return folder.name
 
 
 def resolve(graph: Graph, output_dir: Path) -> dict[str, list[StageSpec] | None]:

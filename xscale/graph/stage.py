@@ -35,7 +35,7 @@ MARKER = "COMPLETE"
 ERROR_FILE = "error.txt"  # the last failure's one-line reason (removed when the stage completes)
 LOCK_FILE = "LOCK"  # held by the process running the stage (graph.lock)
 ATTEMPTS_FILE = "attempts.jsonl"  # one line per execution (time, pid, world size)
-STATES = ("done", "failed", "started", "left")
+STATES = ("done", "damaged", "failed", "started", "left")
 KINDS = ("pretrain", "cartography", "intermediate", "target")
 PRETRAINED = "pretrained"  # `weights`: the size's own weights (hub id or model_path)
 
@@ -178,41 +178,67 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_marker(path: Path) -> dict | None:
-    """The marker's record ({"files": {relative path: {"size", "sha256"}}}); {} for a marker of
-    an earlier xscale (no record: trusted as it is); None when there is no marker."""
+def read_marker(path: Path) -> dict | str | None:
+    """The marker's record ({"files": {relative path: {"size", "sha256"}}}); None when there is
+    no marker; a string saying why when it is not a record xscale wrote (damaged, edited, or an
+    early xscale's bare marker): such a stage is not complete and runs again."""
     try:
         text = (Path(path) / MARKER).read_text(encoding="utf-8")
     except (FileNotFoundError, NotADirectoryError):
         return None
-    except (OSError, UnicodeDecodeError):
-        return {"files": {"<marker>": {"size": -1}}}  # unreadable: matches nothing
+    except (OSError, UnicodeDecodeError) as e:
+        return f"{MARKER} cannot be read ({type(e).__name__})"
     try:
         record = json.loads(text)
     except ValueError:
-        return {} if text.strip() == "ok" else {"files": {"<marker>": {"size": -1}}}
-    return record if isinstance(record, dict) else {"files": {"<marker>": {"size": -1}}}
+        return f"{MARKER} is not JSON"
+    files = record.get("files") if isinstance(record, dict) else None
+    if not isinstance(files, dict) or not files:
+        return f"{MARKER} lists no outputs"
+    for rel, want in files.items():
+        if (
+            not isinstance(want, dict)
+            or type(want.get("size")) is not int
+            or not isinstance(want.get("sha256"), str)
+        ):
+            return f"{MARKER}'s entry for {rel!r} is not a size and a SHA-256"
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            return f"{MARKER} names {rel!r}, outside the stage folder"
+    return record
 
 
-def check_outputs(path: Path, full: bool = False) -> str | None:
+# what `analyze` and the next stages read of a complete stage without hashing it themselves:
+# hashed whenever a sweep starts (`verify_stage`), cheap beside the model files
+REPORTED = ("result.json", "cartography.jsonl")
+
+
+def check_outputs(path: Path, full: bool = False, hashed: tuple[str, ...] = ()) -> str | None:
     """None if the stage's outputs are what its marker recorded, else why not (one phrase).
-    Sizes always; with `full`, SHA-256 of every file too."""
+    Sizes always; SHA-256 of every file with `full`, of the files named in `hashed` without."""
     path = Path(path)
     record = read_marker(path)
     if record is None:
-        return "no COMPLETE marker"
-    files = record.get("files", {}) if record else {}
-    for rel, want in files.items():
+        return f"no {MARKER} marker"
+    if isinstance(record, str):
+        return record
+    for rel, want in record["files"].items():
         p = path / rel
         try:
             size = p.stat().st_size
         except OSError:
             return f"{rel} is missing"
-        if size != want.get("size"):
-            return f"{rel} has {size} bytes, {want.get('size')} recorded"
-        if full and _sha256(p) != want.get("sha256"):
+        if size != want["size"]:
+            return f"{rel} has {size} bytes, {want['size']} recorded"
+        if (full or rel in hashed) and _sha256(p) != want["sha256"]:
             return f"{rel} does not match its recorded SHA-256"
     return None
+
+
+def verify_stage(path: Path) -> str | None:
+    """A sweep's check of a stage it is about to reuse (and report): sizes of every output and
+    SHA-256 of what is read from it directly (REPORTED); a stage that a child is about to build
+    on is hashed in full by the child (`stage/runner.py`). None, or why it cannot be reused."""
+    return check_outputs(path, hashed=REPORTED)
 
 
 def invalidate(path: Path, reason: str) -> None:
@@ -226,11 +252,14 @@ def invalidate(path: Path, reason: str) -> None:
 
 
 def stage_state(path: Path) -> str:
-    """`done` (complete), `failed` (its last attempt raised), `started` (running, or stopped
-    part-way) or `left` (never started)."""
+    """`done` (complete), `damaged` (complete once, its outputs no longer match the marker: the
+    next sweep runs it again), `failed` (its last attempt raised), `started` (running, or
+    stopped part-way) or `left` (never started)."""
     path = Path(path)
     if is_complete(path):
         return "done"
+    if (path / MARKER).is_file():  # finished once, but its outputs changed since
+        return "damaged"
     if (path / ERROR_FILE).is_file():
         return "failed"
     if (path / ATTEMPTS_FILE).is_file():

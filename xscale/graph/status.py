@@ -8,7 +8,13 @@ from pathlib import Path
 
 from xscale.graph.manifest import graph_of, read_manifest
 from xscale.graph.selection import planned
-from xscale.graph.stage import ERROR_FILE, read_stage_progress, stage_dir, stage_state
+from xscale.graph.stage import (
+    ERROR_FILE,
+    check_outputs,
+    read_stage_progress,
+    stage_dir,
+    stage_state,
+)
 from xscale.tracking.journal import pending
 from xscale.tracking.upload import folder_journals
 
@@ -21,7 +27,9 @@ def sweep_status(out: Path) -> dict:
     stages, failed = [], []
     for p in planned(graph, out, int(m.get("num_samples") or 1)):
         g = p.group
-        c = kinds.setdefault(g.kind, dict.fromkeys(("stages", "done", "started", "failed"), 0))
+        c = kinds.setdefault(
+            g.kind, dict.fromkeys(("stages", "done", "damaged", "started", "failed"), 0)
+        )
         c.setdefault("left", 0)
         c["stages"] += 1
         if p.spec is None:  # waits on a parent's selection or on its search
@@ -33,6 +41,8 @@ def sweep_status(out: Path) -> dict:
         row = {"key": p.spec.key, "kind": g.kind, "label": p.spec.label, "state": state}
         if state == "started":
             row["progress"] = read_stage_progress(folder)
+        if state == "damaged":
+            row["error"] = check_outputs(folder) or ""
         if state == "failed":
             text = (folder / ERROR_FILE).read_text(errors="replace").strip()
             row["error"] = text.splitlines()[0] if text else ""

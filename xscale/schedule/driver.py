@@ -18,7 +18,8 @@ from pathlib import Path
 from xscale.errors import XScaleError
 from xscale.graph.expand import data_train_size, expand
 from xscale.graph.lock import FolderLock
-from xscale.graph.manifest import write_manifest
+from xscale.graph.manifest import check_folder_owner, write_manifest
+from xscale.graph.selection import verify_reuse
 from xscale.graph.stage import KINDS, STAGES, is_complete, stage_path
 from xscale.runtime import verbosity
 from xscale.schedule.progress import SweepProgress
@@ -31,7 +32,7 @@ from xscale.schedule.tune import (
     sweep_resources,
 )
 from xscale.stage.preflight import preflight_graph
-from xscale.sweep.io import check_output_dir
+from xscale.sweep.io import check_output_dir, check_tracking_store
 from xscale.sweep.phases import check_data_roots
 from xscale.sweep.schema import SweepConfig
 from xscale.tracking.client import TrackingInfo, import_in_background
@@ -78,9 +79,12 @@ class Interrupts:
         os.kill(os.getpid(), signal.SIGUSR1)  # Tune's graceful stop
 
 
-def run_study(cfg: SweepConfig, file: str, address: str | None) -> int:
-    """`xscale sweep`: check everything, hold the output folder, run the graph; exit code."""
+def run_study(cfg: SweepConfig, file: str, address: str | None, uri_what: str | None = None) -> int:
+    """`xscale sweep`: check everything, hold the output folder, run the graph; exit code.
+    `uri_what` names where the tracking URI came from (a flag, the file's key, the environment)."""
     out = check_output_dir(cfg.output_path, f"{file}: output_dir")
+    check_folder_owner(out, cfg.name, f"{file}: output_dir")
+    check_tracking_store(cfg.resolved_tracking_uri, uri_what or f"{file}: tracking_uri")
     check_data_roots(cfg.data, file)
     graph = expand(cfg, train_size=data_train_size(cfg))
     preflight_graph(graph)
@@ -111,6 +115,9 @@ def _sweep_locked(cfg: SweepConfig, file: str, address: str | None, out: Path, g
     start_ray(address, resources)
     # a local Ray is all there is; a cluster's autoscaler may still add a node that fits
     check_resources(resources, file, autoscaling=bool(address))
+    # what earlier runs left is checked before anything is reused (a truncated or edited stage,
+    # a damaged marker or selection runs again, one line each)
+    verify_reuse(out, lambda line: log(f"{cfg.name}: {line}", always=True))
     write_manifest(cfg, graph, file)
     uri = cfg.resolved_tracking_uri
     report, finished = catch_up(out, uri, cfg.name, lambda key: is_complete(stage_path(out, key)))

@@ -7,7 +7,16 @@ from pathlib import Path
 
 from xscale.errors import XScaleError
 from xscale.graph.expand import trial_stages
-from xscale.graph.stage import StageResult, is_complete, read_result, stage_dir, stage_path
+from xscale.graph.stage import (
+    MARKER,
+    StageResult,
+    invalidate,
+    is_complete,
+    read_result,
+    stage_dir,
+    stage_path,
+    verify_stage,
+)
 from xscale.runtime import say
 from xscale.stage.preflight import preflight
 from xscale.sweep.io import default_tracking_uri
@@ -59,6 +68,10 @@ def run_trial(
     try:
         for spec in specs:
             where = stage_dir(output_dir, spec)
+            reason = verify_stage(where) if (where / MARKER).is_file() else None
+            if reason is not None:  # as a sweep does: a changed stage runs again
+                invalidate(where, reason)
+                say(spec.label, f"{reason}: it runs again")
             if is_complete(where):
                 say(spec.label, f"complete, reusing {where}")
                 results[spec.kind] = read_result(where)

@@ -38,10 +38,35 @@ def absolute(value: str | Path, base: str | Path | None = None) -> str:
     return str(Path(os.path.normpath(path)))
 
 
+# Folders no run may write into: kernel file systems (writes there fail or change the system,
+# and root passes os.access on them), the system's own trees, and the roots a typo names
+# (`--output-dir /`, `/tmp`, `~`), where stages and an MLflow store would mix with other files.
+PSEUDO_FS = ("/proc", "/sys", "/dev")
+SYSTEM_TREES = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/run")
+SHARED_ROOTS = ("/", "/tmp", "/var", "/var/tmp", "/home", "/opt", "/srv", "/mnt", "/media")
+
+
+def _system_folder(path: Path) -> str | None:
+    """Why `path` (absolute) may not be written by xscale, or None."""
+    real = Path(os.path.realpath(path))
+    for p in dict.fromkeys([path, real]):
+        for root in PSEUDO_FS + SYSTEM_TREES:
+            if p == Path(root) or Path(root) in p.parents:
+                kind = "a kernel file system" if root in PSEUDO_FS else "the system's own files"
+                return f"{p} is in {root}, {kind}"
+        if str(p) in SHARED_ROOTS or p == Path.home():
+            return f"{p} is a shared top-level folder (a sweep writes stages/ and mlflow.db there)"
+    return None
+
+
 def check_output_dir(path: str | Path, what: str) -> Path:
-    """Refuse an output folder that is a file, lies under a file, or cannot be written, before
-    anything is written (`what` names the key or flag, e.g. `sweeps/x.yaml: output_dir`)."""
+    """Refuse an output folder that is a file, lies under a file, is a system folder, or cannot
+    be written, before anything is written (`what` names the key or flag, e.g.
+    `sweeps/x.yaml: output_dir`)."""
     path = Path(absolute(path))
+    why = _system_folder(path)
+    if why:
+        raise XScaleError(f"{what}: {why}; give a folder of its own (e.g. ./runs/<name>)")
     if path.exists() and not path.is_dir():
         raise XScaleError(f"{what}: {path} is a file, not a folder")
     probe = path
@@ -247,6 +272,56 @@ def without_credentials(uri: str) -> str:
             " MLFLOW_TRACKING_PASSWORD"
         )
     return uri
+
+
+# the pip package of each database driver SQLAlchemy may ask for (ImportError.name -> package)
+DRIVER_PACKAGES = {
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "pg8000": "pg8000",
+    "MySQLdb": "mysqlclient",
+    "pymysql": "pymysql",
+    "pyodbc": "pyodbc",
+    "pymssql": "pymssql",
+}
+
+
+def check_tracking_store(uri: str, what: str) -> None:
+    """Refuse, in one line, a tracking store that can never be used, before anything runs or is
+    kept for it: a sqlite file that is a folder or cannot be created, a database URI whose
+    driver is not installed (`what`: the key or flag the URI came from)."""
+    scheme = uri.partition(":")[0].lower()
+    if scheme == "sqlite":
+        path = Path(uri[len("sqlite:///") :])
+        why = _system_folder(path)
+        if why:
+            raise XScaleError(f"{what}: {why}; put the MLflow store in a folder of your own")
+        if path.is_dir():
+            raise XScaleError(f"{what}: {path} is a folder; give the sqlite file inside it")
+        probe = path.parent
+        while not probe.exists():
+            probe = probe.parent
+        if not probe.is_dir():
+            raise XScaleError(f"{what}: {path} cannot be created: {probe} is a file")
+        writable = path if path.exists() else probe
+        if not os.access(writable, os.W_OK):
+            raise XScaleError(f"{what}: {path} cannot be written ({writable} is read-only)")
+        return
+    if scheme.partition("+")[0] in ("postgresql", "mysql", "mssql"):
+        from sqlalchemy.engine.url import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        try:
+            make_url(uri).get_dialect().import_dbapi()
+        except (ArgumentError, NoSuchModuleError, ValueError) as e:
+            raise XScaleError(f"{what}: {redact_uri(uri)}: {e}") from None
+        except ImportError as e:
+            module = e.name or str(e)
+            package = DRIVER_PACKAGES.get(module, module)
+            raise XScaleError(
+                f"{what}: {redact_uri(uri)} needs the {module} driver, which is not installed"
+                f" here (pip install {package}), or give an MLflow server's http(s) address"
+            ) from None
 
 
 def normalize_tracking_uri(uri: str | None, base: str | None = None) -> str | None:
