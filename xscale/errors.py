@@ -12,3 +12,10 @@ class XScaleError(Exception):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
+
+
+class StorageError(XScaleError):
+    """The output folder's disk is full or read-only: nothing wrong with the input (exit 1), the
+    message says what to free or fix; complete stages are kept and the same command resumes."""
+
+    exit_code = 1

@@ -42,6 +42,9 @@ def quiet_environment() -> None:
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     for name in ("DeepSpeed", "deepspeed", "torch.distributed", "mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING if verbosity() < 2 else logging.INFO)
+    # a store that fails a write (full disk, locked database) logs the whole SQL error; xscale
+    # keeps the events in their journal and says so in one line
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 
 def cpu_accelerator_if_no_gpu() -> None:

@@ -97,8 +97,14 @@ class FolderLock:
                     continue
                 aside.unlink(missing_ok=True)
                 continue
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(record, f)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    json.dump(record, f)
+            except OSError as e:  # a full disk: an empty lock would look held for STALE s
+                self.path.unlink(missing_ok=True)
+                raise XScaleError(
+                    f"{self.what}: cannot write its lock {self.path} ({e.strerror})"
+                ) from None
             _HELD.add(self.token)
             self._start_heartbeat()
             return True

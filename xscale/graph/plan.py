@@ -251,6 +251,30 @@ def cluster_plan(
     return ClusterPlan(gpu, mfu, price, sort(rows), sort(cpu_rows), cfg.max_concurrent_trials)
 
 
+# What a stage writes beside its model export (logs, spec, tokenizer or corpus, results, its
+# MLflow rows, Ray's records): the 32-stage demo wrote 25 MB, under 1 MB a stage; and room for
+# the MLflow store's creation and migrations, which leave it half-built when they run out
+STAGE_OVERHEAD = 2 * 2**20
+DISK_FLOOR = 64 * 2**20
+
+
+def disk_need(cfg: SweepConfig, graph: Graph) -> int:
+    """Bytes the sweep's stages not complete yet will write to its output folder: their model
+    exports (16-bit on GPUs, 32-bit on CPUs), the checkpoints of the stages running at once
+    (as `plan` counts them), each stage's own records, and a floor for the MLflow store."""
+    out = cfg.output_path
+    need = DISK_FLOOR + cluster_plan(cfg, graph, None).checkpoint_gb * GB
+    for p in planned(graph, out, cfg.search.num_samples):
+        if p.spec is not None and stage_state(stage_dir(out, p.spec)) == "done":
+            continue
+        g = p.group
+        model = g.base["model"]
+        per_param = 4 if cfg.resources_for(model).gpus == 0 else EXPORT_BYTES_PER_PARAM
+        exports = g.steps > 0 or g.kind == "pretrain"
+        need += STAGE_OVERHEAD + (get_size(model).params * per_param if exports else 0)
+    return int(need)
+
+
 def applied(suggestion: Estimate) -> dict:
     """The sweep-file lines that would make a size use `suggestion`."""
     r = suggestion.recipe

@@ -11,14 +11,16 @@ parent run and its catch-up, the one Tune run (schedule/tune.py), the summary li
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
 
-from xscale.errors import XScaleError
+from xscale.errors import StorageError, XScaleError
 from xscale.graph.expand import data_train_size, expand
 from xscale.graph.lock import FolderLock
 from xscale.graph.manifest import check_folder_owner, write_manifest
+from xscale.graph.plan import disk_need
 from xscale.graph.selection import verify_reuse
 from xscale.graph.stage import KINDS, STAGES, is_complete, stage_path
 from xscale.runtime import verbosity
@@ -79,6 +81,47 @@ class Interrupts:
         os.kill(os.getpid(), signal.SIGUSR1)  # Tune's graceful stop
 
 
+RESUME = "free space (or make it writable) and re-run the same command: complete stages are kept"
+FULL_BYTES = 16 * 2**20  # less free than this on the output folder's disk: full
+
+
+def storage_problem(out: Path) -> str | None:
+    """Why the output folder cannot take the sweep's writes now (a full disk, a read-only
+    folder or stage folder), or None."""
+    try:
+        free = shutil.disk_usage(out).free
+    except OSError:
+        return None
+    if not os.access(out, os.W_OK):
+        return f"{out} is read-only"
+    if free < FULL_BYTES:
+        return f"the disk holding {out} is full ({free / 2**20:.1f} MiB free)"
+    for folder in (out / STAGES).glob("*/"):
+        if not os.access(folder, os.W_OK):
+            return f"stage folder {folder} is read-only"
+    return None
+
+
+def check_free_space(out: Path, need: int, what: str) -> None:
+    """Refuse a sweep whose output folder's disk cannot hold what it will write (`disk_need`):
+    running out part-way leaves an MLflow store half-migrated and stages failed."""
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if free < need:
+        raise StorageError(
+            f"{what}: {out}: {free / 2**20:,.1f} MiB free on its disk, the sweep needs about"
+            f" {need / 2**20:,.0f} MiB (model exports, checkpoints, its MLflow store and"
+            " records); free space or give another output_dir"
+        )
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0][:160]}" if text else type(e).__name__
+
+
 def run_study(cfg: SweepConfig, file: str, address: str | None, uri_what: str | None = None) -> int:
     """`xscale sweep`: check everything, hold the output folder, run the graph; exit code.
     `uri_what` names where the tracking URI came from (a flag, the file's key, the environment)."""
@@ -88,6 +131,7 @@ def run_study(cfg: SweepConfig, file: str, address: str | None, uri_what: str | 
     check_data_roots(cfg.data, file)
     graph = expand(cfg, train_size=data_train_size(cfg))
     preflight_graph(graph)
+    check_free_space(out, disk_need(cfg, graph), f"{file}: output_dir")
     # One sweep per output folder: a second one refuses at once (its stages would be waited
     # for one by one, each stage being locked by the process that runs it).
     created = not out.exists()
@@ -100,6 +144,11 @@ def run_study(cfg: SweepConfig, file: str, address: str | None, uri_what: str | 
         raise XScaleError(f"{e}; {hint}") from None
     try:
         return _sweep_locked(cfg, file, address, out, graph)
+    except Exception as e:
+        why = storage_problem(out)
+        if why is None:
+            raise
+        raise StorageError(f"{file}: {why} ({_first_line(e)}); {RESUME}") from None
     finally:
         lock.release()
         if created and not any(out.iterdir()):  # nothing was written: leave no folder behind
@@ -194,6 +243,8 @@ def _sweep_locked(cfg: SweepConfig, file: str, address: str | None, out: Path, g
         always=True,
     )
     if status != "FINISHED":
-        log("re-run the same command to retry what is missing", always=True)
+        why = storage_problem(out)
+        log(f"{why}; {RESUME}" if why else "re-run the same command to retry what is missing",
+            always=True)  # fmt: skip
         return 1
     return 0

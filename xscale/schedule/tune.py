@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import _thread
 import atexit
+import logging
 import os
 import shutil
 import socket
@@ -189,10 +190,47 @@ def _callback(progress: SweepProgress):
 
         def on_trial_error(self, iteration, trials, trial, **info):
             if (p := self._progress()) is not None:
-                p.ended(trial.trial_id, ok=False, detail=f"see {trial.local_path}")
+                p.ended(trial.trial_id, ok=False, detail=_error_detail(trial))
 
     _PROGRESS[id(progress)] = progress
     return ProgressCallback(id(progress))
+
+
+def _error_detail(trial) -> str:
+    """A failed trial's reason (the last line of its error) and where its traceback is kept:
+    the sweep's own ray_results folder (Ray's session folder is removed when the sweep ends)."""
+    where = Path(getattr(trial, "path", None) or trial.local_path)
+    try:
+        lines = [line.strip() for line in str(trial.get_error()).splitlines() if line.strip()]
+    except Exception:  # noqa: BLE001 - an error file that cannot be read (a full disk)
+        lines = []
+    reason = lines[-1].removeprefix("xscale.errors.")[:200] if lines else ""
+    return f"{reason}; traceback in {where / 'error.txt'}" if reason else f"see {where}"
+
+
+class _TrialFailureFilter(logging.Filter):
+    """Drops Tune's per-failure traceback and its end-of-run list from the terminal: the
+    progress line says each failure's reason and where its traceback is kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = str(record.msg)
+        if msg.startswith(("Trial task failed", "Trials did not complete")):
+            return False
+        if record.exc_info and record.exc_info[1] is not None:  # Tune's state sync: one line
+            e = record.exc_info[1]
+            lines = str(e).strip().splitlines()
+            record.msg = f"{msg.strip()} {type(e).__name__}: {lines[-1] if lines else ''}"
+            record.args, record.exc_info, record.exc_text = None, None, None
+        return True
+
+
+def quiet_trial_failures() -> None:
+    loggers = ("ray.tune.execution.tune_controller", "ray.tune.tune",
+               "ray.tune.execution.experiment_state")  # fmt: skip
+    for name in loggers:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _TrialFailureFilter) for f in logger.filters):
+            logger.addFilter(_TrialFailureFilter())
 
 
 def _trial_label(trial) -> str:
@@ -262,6 +300,7 @@ def tune_environment() -> None:
     # Ray's C++ core writes its retry warnings straight to stderr; errors are reported here
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
     _no_secret_propagation()
+    quiet_trial_failures()
 
 
 # Ray Tune copies these from the driver's environment into every trial's runtime_env, which

@@ -134,6 +134,13 @@ def upload_journal(path: Path, uri: str | None = None, trackers: dict | None = N
     todo = [e for e in events if e["seq"] > seq]
     if not todo:
         return Outcome("done", run_id=run_id)
+    try:
+        return _upload_locked(path, uri, ref, trackers, run_id, todo, events)
+    except OSError as e:  # the journal's folder is read-only or full: kept for a later sync
+        return Outcome("pending", 0, len(todo), run_id, f"{path.parent}: {e.strerror}")
+
+
+def _upload_locked(path, uri, ref, trackers, run_id, todo, events) -> Outcome:
     with _try_lock(lock_path(path)) as mine:
         if not mine:
             return Outcome("busy", left=len(todo), run_id=run_id)
