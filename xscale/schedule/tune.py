@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import _thread
 import atexit
+import contextlib
 import logging
 import os
 import shutil
@@ -34,6 +35,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from xscale.errors import XScaleError
 from xscale.graph.expand import Graph
@@ -332,13 +335,82 @@ def private_ray_dir() -> str:
     # Ray's sockets live at <dir>/session_<date>_<pid>/sockets/plasma_store, and a socket's
     # path may hold 107 bytes: a long $TMPDIR falls back to /tmp (the folder is still 0700)
     base = tempfile.gettempdir()
-    private = tempfile.mkdtemp(prefix="xscale-ray-", dir=base if len(base) <= 32 else "/tmp")
+    base = base if len(base) <= 32 else "/tmp"
+    reap_stale_ray_dirs(base)
+    private = tempfile.mkdtemp(prefix=RAY_DIR_PREFIX, dir=base)
     if os.environ.get(KEEP_RAY_DIR_ENV) != "1":
-        atexit.register(shutil.rmtree, private, True)  # before ray.init: runs after its shutdown
+        atexit.register(_remove_ray_dir, private)
     path = os.path.join(private, "r")  # Ray makes its own folder 0777; the one above stays 0700
     if verbosity() >= 1:
         log(f"Ray's logs: {path}")
     return path
+
+
+RAY_DIR_PREFIX = "xscale-ray-"
+RAY_EXIT_WAIT = 15.0  # seconds Ray's processes get to end after shutdown before they are stopped
+
+
+def _processes_of(folder: str) -> list:
+    """Processes whose command line names `folder` (a local Ray's GCS server, raylet and
+    monitors name their session folder; its workers end with the raylet)."""
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if p.pid != os.getpid() and any(folder in a for a in p.info["cmdline"] or ()):
+                found.append(p)
+        except psutil.Error:
+            continue
+    return found
+
+
+def _stop(processes: list, wait: float) -> None:
+    """Wait up to `wait` s for `processes` to end; terminate, then kill, what is left."""
+    _, alive = psutil.wait_procs(processes, timeout=wait)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.terminate()
+    _, alive = psutil.wait_procs(alive, timeout=3)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+
+
+def _remove_ray_dir(private: str) -> None:
+    """At exit: Ray shut down first (its own exit handler would run after this one and write
+    into the folder again), its processes given RAY_EXIT_WAIT s to end, then the folder removed."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+    _stop(_processes_of(private), RAY_EXIT_WAIT)
+    shutil.rmtree(private, ignore_errors=True)
+
+
+def reap_stale_ray_dirs(base: str) -> int:
+    """Remove the Ray folders of this user's sweeps whose driver is gone (killed: its exit
+    handler never ran), stopping any of their processes still alive; returns how many. A folder
+    is in use while the driver named by its session (`session_<date>_<pid>`) is alive."""
+    removed = 0
+    for d in Path(base).glob(RAY_DIR_PREFIX + "*"):
+        try:
+            st = d.stat()
+        except OSError:
+            continue
+        if st.st_uid != os.getuid():
+            continue
+        pids = []
+        for session in (d / "r").glob("session_*"):
+            tail = session.name.rpartition("_")[2]
+            if tail.isdigit():
+                pids.append(int(tail))
+        if any(psutil.pid_exists(pid) for pid in pids):
+            continue
+        if not pids and time.time() - st.st_mtime < 60:  # a Ray starting now: no session yet
+            continue
+        _stop(_processes_of(str(d)), 0)
+        shutil.rmtree(d, ignore_errors=True)
+        removed += 1
+    return removed
 
 
 def start_ray(address: str | None, resources: dict[str, StageResources]) -> None:
