@@ -3,7 +3,8 @@ seed and a few steps per stage, run end to end (`xscale sweep`, then `xscale ana
 report has its question's section, opening with an answer or with what the sweep lacks. The
 full twins (three tiny sizes) are timed in bench/RESULTS.md, not here.
 
-The three share one output folder, so tiny-xs is pretrained once (same recipe, same key)."""
+Each has its own output folder: a folder holds one sweep (issue 27: another sweep's folder is
+refused), so each pretrains tiny-xs itself."""
 
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ SWEEPS = REPO_ROOT / "sweeps"
 STEPS = {"epochs": 1, "max_steps": 8, "max_eval_examples": 40, "log_every": 4}
 
 
-@pytest.fixture(scope="module")
-def out_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("studies")
+@pytest.fixture
+def out_dir(tmp_path) -> Path:
+    return tmp_path / "out"
 
 
 def cut_down(name: str, out: Path, tmp: Path, **extra) -> Path:

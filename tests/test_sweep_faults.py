@@ -68,6 +68,10 @@ def test_sweep_resumes_after_the_driver_is_killed(tmp_path):
             assert time.monotonic() < deadline, "no stage completed in time"
             time.sleep(0.1)
         descendants = _descendants(proc.pid)
+        # its private Ray folder, found while it runs (once it is killed, any other sweep
+        # starting on this machine may remove the folder: its driver is gone)
+        (ray_dir,) = {p.parents[1] for p in Path(tempfile.gettempdir()).glob(
+            f"xscale-ray-*/r/session_*_{proc.pid}")}  # fmt: skip
         # a local sweep's Ray (GCS, raylet, trial workers, agents) listens on loopback only
         exposed = non_loopback_listeners([psutil_process(proc.pid), *descendants])
         os.kill(proc.pid, signal.SIGKILL)  # the driver only
@@ -86,9 +90,6 @@ def test_sweep_resumes_after_the_driver_is_killed(tmp_path):
         log.close()
         if proc.poll() is None:
             _kill_all(proc, descendants or _descendants(proc.pid))
-    # the killed driver's private Ray folder (its exit handler never ran)
-    (ray_dir,) = {p.parents[1] for p in Path(tempfile.gettempdir()).glob(
-        f"xscale-ray-*/r/session_*_{proc.pid}")}  # fmt: skip
     assert not exposed, f"the sweep's processes listen beyond loopback: {exposed}"
     done_at_kill, in_progress = stage_states(out)
     assert set(done) <= done_at_kill
@@ -98,8 +99,9 @@ def test_sweep_resumes_after_the_driver_is_killed(tmp_path):
 
     again = run_cli("sweep", str(path), timeout=SWEEP_TIMEOUT, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-4000:]
-    # what the killed driver's Ray left (processes, its folder of logs) is gone once the next
-    # sweep has started: it stops any process still naming the folder and removes it
+    # what the killed driver's Ray left (processes, its folder of logs; its exit handler never
+    # ran) is gone once the next sweep has started: it stops any process still naming the
+    # folder and removes it
     assert not ray_dir.exists(), ray_dir
     assert not _processes_of(str(ray_dir)), lingering
 
