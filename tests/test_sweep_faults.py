@@ -360,3 +360,39 @@ def test_an_interrupted_sweep_says_so_and_resumes(tmp_path, sig, code):
     assert again.returncode == 0, again.stderr[-3000:]
     done, running = stage_states(out)
     assert len(done) == 3 and not running
+
+
+SECRETS_PROBE = """
+import json, os, psutil, ray
+from xscale.schedule.tune import start_ray
+from xscale.sweep.schema import StageResources
+
+start_ray(None, {"tiny-xs": StageResources(1, 0, 1)})
+trial = ray.get(ray.remote(lambda: dict(os.environ)).remote(), timeout=300)  # as a trial
+raylet = [p for p in psutil.Process().children(recursive=True) if p.name() == "raylet"]
+print(json.dumps({"trial": trial, "raylet": raylet[0].environ(), "driver": dict(os.environ)}))
+ray.shutdown()
+"""
+
+
+def test_a_local_rays_processes_start_without_secrets_trials_do_not_need(tmp_path):
+    """Issue 27, item 2: a variable named like a secret that no stage reads (a GitHub token, a
+    W&B key) is not in the environment of a local Ray's raylet or its trials; the ones a stage
+    does read (MLflow's credentials, the artifact store's, the hub's) are; the driver keeps all."""
+    secrets = {"GITHUB_TOKEN": "ghp_NOTforTRIALS1", "WANDB_API_KEY": "wandbNOTforTRIALS2"}
+    needed = {"MLFLOW_TRACKING_PASSWORD": "mlflowPW3", "AWS_SECRET_ACCESS_KEY": "awsKEY4"}
+    proc = subprocess.run(
+        [sys.executable, "-c", SECRETS_PROBE],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **secrets, **needed},
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    for where in ("trial", "raylet"):
+        assert not set(secrets) & set(seen[where]), (where, set(secrets) & set(seen[where]))
+        for k, v in needed.items():
+            assert seen[where].get(k) == v, (where, k)
+    assert all(seen["driver"].get(k) == v for k, v in {**secrets, **needed}.items())

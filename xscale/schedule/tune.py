@@ -25,6 +25,7 @@ import atexit
 import contextlib
 import logging
 import os
+import re
 import shutil
 import socket
 import sys
@@ -579,15 +580,47 @@ def _ray_init(ray, address: str | None, resources: dict[str, StageResources]) ->
         default=0,
     )
     _loopback_only(ray)
-    ray.init(
-        address="local",  # a new local Ray, even if `ray start` left one running here
-        _temp_dir=private_ray_dir(),
-        num_cpus=max(os.cpu_count() or 1, need),
-        include_dashboard=False,
-        log_to_driver=verbosity() >= 2,
-        logging_level="ERROR",
-        _node_ip_address="127.0.0.1",
-    )
+    with _secrets_held_back():  # the processes Ray starts copy the environment now
+        ray.init(
+            address="local",  # a new local Ray, even if `ray start` left one running here
+            _temp_dir=private_ray_dir(),
+            num_cpus=max(os.cpu_count() or 1, need),
+            include_dashboard=False,
+            log_to_driver=verbosity() >= 2,
+            logging_level="ERROR",
+            _node_ip_address="127.0.0.1",
+        )
+
+
+# The secrets a stage may read: MLflow's credentials (its uploads), the artifact store's (S3,
+# Azure, GCS), the hub's, a postgresql store's password. Any other variable named like a secret
+# (a GitHub or W&B token, another service's API key) stays with the driver: a local Ray's
+# processes, and so its trials, start without it.
+TRIAL_SECRETS = frozenset({
+    "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
+    "PGPASSWORD", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+    "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCESS_KEY",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+})  # fmt: skip
+SECRET_NAME = re.compile(  # a whole part of the name: TOKENIZERS_PARALLELISM is no token
+    r"(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|APIKEY|API_KEY|ACCESS_KEY|CREDENTIALS?|PRIVATE_KEY)(_|$)",
+    re.I,
+)
+
+
+@contextmanager
+def _secrets_held_back():
+    """Variables named like secrets, other than TRIAL_SECRETS, out of the environment while a
+    local Ray starts (its GCS, raylet and workers inherit it), back in it afterwards."""
+    held = {
+        k: os.environ.pop(k) for k in list(os.environ) if SECRET_NAME.search(k)
+        and k not in TRIAL_SECRETS
+    }  # fmt: skip
+    try:
+        yield held
+    finally:
+        os.environ.update(held)
 
 
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
