@@ -15,7 +15,7 @@ from torch import nn
 from transformers import AutoModel
 from xscale.catalog.recipes import load_ds_config
 from xscale.catalog.sizes import model_config
-from xscale.train.distributed import init_distributed, rank_world
+from xscale.train.distributed import init_distributed, rank_world, shutdown_distributed
 from xscale.train.loop import build_engine, predict
 from xscale.train.model import partitioned_init
 from xscale.sweep.phases import PhaseConfig
@@ -51,6 +51,7 @@ def collate(fs):
 
 preds = predict(engine, feats, collate, lambda logits, b: logits.argmax(-1).tolist(), 4)
 print(json.dumps({{"preds": preds, "forwards": len(calls), "rows": sum(calls)}}))
+shutdown_distributed()  # as every stage ends: without it a rank can abort at exit (STACK.md)
 """
 
 
