@@ -76,10 +76,21 @@ def _finish(proc, log_file) -> None:
             _kill_all(proc, _descendants(proc.pid))
 
 
-def _one_line_ending(text: str, needle: str) -> None:
+def _ended_in_one_line(proc, log: Path, needle: str) -> None:
+    """Exit 1, no traceback, and a last line naming `needle` and how to go on."""
+    text = log.read_text()
+    assert proc.returncode == 1, text[-3000:]
     assert "Traceback" not in text, text[-4000:]
     last = [line for line in text.splitlines() if line.strip()][-1]
     assert needle in last and "re-run the same command" in last, last
+
+
+def _resumes(path: Path, out: Path) -> None:
+    """The same command, once the storage is fixed, finishes the sweep."""
+    again = run_cli("sweep", str(path), timeout=SWEEP_TIMEOUT)
+    assert again.returncode == 0, again.stderr[-3000:]
+    done, running = stage_states(out)
+    assert len(done) == 2 and not running
 
 
 def test_a_disk_too_small_is_refused_before_anything_runs(tmpfs, tmp_path):
@@ -109,15 +120,9 @@ def test_a_disk_that_fills_mid_stage_ends_in_one_line_and_resumes(tmpfs, tmp_pat
                 pass
     finally:
         _finish(proc, log)
-    text = (tmp_path / "first.log").read_text()
-    assert proc.returncode == 1, text[-3000:]
-    _one_line_ending(text, f"the disk holding {out} is full")
-
+    _ended_in_one_line(proc, tmp_path / "first.log", f"the disk holding {out} is full")
     filler.unlink()
-    again = run_cli("sweep", str(path), timeout=SWEEP_TIMEOUT)
-    assert again.returncode == 0, again.stderr[-3000:]
-    done, running = stage_states(out)
-    assert len(done) == 2 and not running
+    _resumes(path, out)
 
 
 def test_a_stage_folder_made_read_only_mid_stage_ends_in_one_line_and_resumes(tmpfs, tmp_path):
@@ -131,12 +136,6 @@ def test_a_stage_folder_made_read_only_mid_stage_ends_in_one_line_and_resumes(tm
         _mount("-o", "remount,bind,ro", str(stage))
     finally:
         _finish(proc, log)
-    text = (tmp_path / "first.log").read_text()
-    assert proc.returncode == 1, text[-3000:]
-    _one_line_ending(text, f"stage folder {stage} is read-only")
-
+    _ended_in_one_line(proc, tmp_path / "first.log", f"stage folder {stage} is read-only")
     subprocess.run(["umount", str(stage)], check=True)
-    again = run_cli("sweep", str(path), timeout=SWEEP_TIMEOUT)
-    assert again.returncode == 0, again.stderr[-3000:]
-    done, running = stage_states(out)
-    assert len(done) == 2 and not running
+    _resumes(path, out)

@@ -34,7 +34,7 @@ from xscale.schedule.tune import (
     sweep_resources,
 )
 from xscale.stage.preflight import preflight_graph
-from xscale.sweep.io import check_output_dir, check_tracking_store
+from xscale.sweep.io import check_output_dir, check_tracking_store, existing_ancestor
 from xscale.sweep.phases import check_data_roots
 from xscale.sweep.schema import SweepConfig
 from xscale.tracking.client import TrackingInfo, import_in_background
@@ -105,10 +105,7 @@ def storage_problem(out: Path) -> str | None:
 def check_free_space(out: Path, need: int, what: str) -> None:
     """Refuse a sweep whose output folder's disk cannot hold what it will write (`disk_need`):
     running out part-way leaves an MLflow store half-migrated and stages failed."""
-    probe = out
-    while not probe.exists():
-        probe = probe.parent
-    free = shutil.disk_usage(probe).free
+    free = shutil.disk_usage(existing_ancestor(out)).free
     if free < need:
         raise StorageError(
             f"{what}: {out}: {free / 2**20:,.1f} MiB free on its disk, the sweep needs about"

@@ -59,6 +59,13 @@ def _system_folder(path: Path) -> str | None:
     return None
 
 
+def existing_ancestor(path: Path) -> Path:
+    """`path` itself, or its nearest parent that exists (where a folder to be made would go)."""
+    while not path.exists():
+        path = path.parent
+    return path
+
+
 def check_output_dir(path: str | Path, what: str) -> Path:
     """Refuse an output folder that is a file, lies under a file, is a system folder, or cannot
     be written, before anything is written (`what` names the key or flag, e.g.
@@ -69,9 +76,7 @@ def check_output_dir(path: str | Path, what: str) -> Path:
         raise XScaleError(f"{what}: {why}; give a folder of its own (e.g. ./runs/<name>)")
     if path.exists() and not path.is_dir():
         raise XScaleError(f"{what}: {path} is a file, not a folder")
-    probe = path
-    while not probe.exists():
-        probe = probe.parent
+    probe = existing_ancestor(path)
     if not probe.is_dir():
         raise XScaleError(f"{what}: {path} cannot be created: {probe} is a file")
     if not os.access(probe, os.W_OK | os.X_OK):
@@ -298,9 +303,7 @@ def check_tracking_store(uri: str, what: str) -> None:
             raise XScaleError(f"{what}: {why}; put the MLflow store in a folder of your own")
         if path.is_dir():
             raise XScaleError(f"{what}: {path} is a folder; give the sqlite file inside it")
-        probe = path.parent
-        while not probe.exists():
-            probe = probe.parent
+        probe = existing_ancestor(path.parent)
         if not probe.is_dir():
             raise XScaleError(f"{what}: {path} cannot be created: {probe} is a file")
         writable = path if path.exists() else probe
